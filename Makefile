@@ -1,0 +1,41 @@
+# Two promises: `make run` serves the API with demo data, `make test` passes the suite.
+# Both create .venv and install into it first, so a fresh machine needs only Python 3.11 and make.
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test test-real lint format postman clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(STAMP)
+
+run: install
+	HALLS_DEMO_DATA=true $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+
+test: install
+	$(BIN)/pytest
+
+# The same suite against a real MongoDB: HALLS_TEST_MONGO_URI=mongodb://... make test-real
+test-real: install
+	@test -n "$$HALLS_TEST_MONGO_URI" || (echo "set HALLS_TEST_MONGO_URI" && exit 2)
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+postman: install
+	bash postman/run.sh
+
+clean:
+	rm -rf $(VENV) .pytest_cache .coverage

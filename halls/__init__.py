@@ -1,0 +1,105 @@
+"""halls: a REST API for booking event venues."""
+
+import logging
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from halls import config as settings
+from halls import db, errors
+from halls.extensions import HallsApi, cors, limiter
+
+API_SPEC = {
+    "API_TITLE": "halls",
+    "API_VERSION": "1.0",
+    "OPENAPI_VERSION": "3.0.3",
+    "OPENAPI_URL_PREFIX": "/",
+    "OPENAPI_JSON_PATH": "openapi.json",
+    "OPENAPI_SWAGGER_UI_PATH": "/docs",
+    "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+    "API_SPEC_OPTIONS": {
+        "info": {
+            "description": (
+                "Book event venues. Every response is an envelope: "
+                '`{"ok": true, "data": ...}` or `{"ok": false, "error": {"code", "message", '
+                '"details"}}`. Money is integer PKR; dates are YYYY-MM-DD in the venue\'s time '
+                "zone; timestamps are UTC ISO-8601."
+            )
+        },
+        "components": {
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            }
+        },
+    },
+}
+
+
+def create_app(config=None):
+    """Build the app: settings, database, extensions, blueprints, error handlers."""
+    app = Flask(__name__)
+    app.json.sort_keys = False
+    app.config.update(settings.from_env())
+    app.config.update(API_SPEC)
+    app.config.update(
+        JWT_ERROR_MESSAGE_KEY="message",
+        RATELIMIT_HEADERS_ENABLED=True,
+        RATELIMIT_STORAGE_URI=app.config["RATELIMIT_STORAGE_URI"],
+    )
+    app.config.update(config or {})
+    settings.check(app.config)
+    _configure_logging()
+
+    if app.config["PROXY_COUNT"]:
+        count = app.config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
+
+    app.extensions["halls_db"] = app.config.get("DATABASE") or db.connect(app.config)
+    api = _init_extensions(app)
+    _register_blueprints(api)
+    errors.register(app)
+    _register_commands(app)
+
+    with app.app_context():
+        db.create_indexes(db.database())
+        if app.config["HALLS_DEMO_DATA"]:
+            from halls import demo
+
+            demo.seed_if_empty()
+    return app
+
+
+def _configure_logging():
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        )
+
+
+def _init_extensions(app):
+    from halls.auth import tokens
+
+    # One Api per app: flask-smorest keeps the app's OpenAPI document on it.
+    api = HallsApi(app)
+    tokens.init_app(app)
+    limiter.init_app(app)
+    origins = [o.strip() for o in app.config["CORS_ORIGINS"].split(",") if o.strip()]
+    cors.init_app(app, origins=origins or "*", expose_headers=["Retry-After", "X-Request-ID"])
+    return api
+
+
+def _register_blueprints(api):
+    from halls.auth.routes import blp as auth
+    from halls.bookings.routes import blp as bookings
+    from halls.health.routes import blp as health
+    from halls.uploads.routes import blp as uploads
+    from halls.venues.routes import blp as venues
+
+    for blueprint in (health, auth, venues, bookings, uploads):
+        api.register_blueprint(blueprint)
+
+
+def _register_commands(app):
+    from halls import commands
+
+    commands.register(app)

@@ -1,0 +1,179 @@
+"""JWTs: issuing, revoking, and the decorators that guard routes.
+
+A token is refused when its jti is on the blocklist (logout) or when its `ver` claim is older
+than the user's `token_version` (logout everywhere, password reset): one counter on the user
+revokes every token issued before it moved, with no list to keep.
+"""
+
+import datetime as dt
+import functools
+
+from flask import current_app, g
+from flask_jwt_extended import (
+    create_access_token,
+    create_refresh_token,
+    decode_token,
+    get_jwt,
+    jwt_required,
+)
+from flask_jwt_extended import current_user as _current_user
+from flask_smorest import Blueprint
+
+from halls import db
+from halls.errors import Forbidden, envelope_error
+from halls.extensions import jwt
+from halls.schemas import object_id
+
+BEARER = [{"bearerAuth": []}]
+
+
+def init_app(app):
+    """Bind the JWT manager to the app; HS256 with the configured secret."""
+    app.config.setdefault("JWT_ALGORITHM", "HS256")
+    app.config["JWT_DECODE_ALGORITHMS"] = ["HS256"]
+    jwt.init_app(app)
+
+
+def role_of(user):
+    """The role a user acts in: admin when granted, else owner or customer."""
+    if user.get("role") == "admin":
+        return "admin"
+    return "owner" if user.get("is_venue_owner") else "customer"
+
+
+def issue_tokens(user):
+    """An access and a refresh token for `user`, in the token-response shape."""
+    identity = str(user["_id"])
+    claims = {
+        "email": user["email"],
+        "is_venue_owner": bool(user.get("is_venue_owner")),
+        "role": role_of(user),
+        "ver": user.get("token_version", 0),
+    }
+    return {
+        "user": user,
+        "access_token": create_access_token(identity, additional_claims=claims),
+        "refresh_token": create_refresh_token(identity, additional_claims=claims),
+        "token_type": "Bearer",
+        "expires_in": int(_seconds(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"])),
+    }
+
+
+def issue_access_token(user):
+    """A fresh access token for the refresh flow."""
+    tokens = issue_tokens(user)
+    del tokens["refresh_token"]
+    return tokens
+
+
+def _seconds(ttl):
+    return ttl.total_seconds() if isinstance(ttl, dt.timedelta) else ttl
+
+
+def revoke_token(payload):
+    """Put one token on the blocklist until it would have expired anyway."""
+    expires_at = dt.datetime.fromtimestamp(payload["exp"], dt.UTC)
+    db.revoked_tokens().update_one(
+        {"jti": payload["jti"]},
+        {
+            "$setOnInsert": {
+                "jti": payload["jti"],
+                "user_id": object_id(payload["sub"]),
+                "expires_at": expires_at,
+                "revoked_at": dt.datetime.now(dt.UTC),
+            }
+        },
+        upsert=True,
+    )
+
+
+def revoke_token_string(encoded):
+    """Revoke an encoded token if it is ours and still valid; ignore anything else."""
+    try:
+        payload = decode_token(encoded)
+    except Exception:  # noqa: BLE001 - an undecodable token needs no revoking
+        return
+    revoke_token(payload)
+
+
+def revoke_all(user_id):
+    """Invalidate every token issued to the user so far."""
+    db.users().update_one({"_id": user_id}, {"$inc": {"token_version": 1}})
+
+
+def current_user():
+    """The user document behind the request's access token."""
+    return _current_user._get_current_object()
+
+
+def current_claims():
+    """The decoded claims of the request's token."""
+    return get_jwt()
+
+
+def auth_required(fn=None, *, refresh=False):
+    """Require a valid, unrevoked token (access by default) and document the bearer scheme."""
+
+    def decorate(view):
+        guarded = jwt_required(refresh=refresh)(view)
+        return Blueprint.doc(security=BEARER)(guarded)
+
+    return decorate(fn) if fn is not None else decorate
+
+
+def owner_required(view):
+    """Require an access token of a venue owner (403 `owner_required` otherwise)."""
+
+    @functools.wraps(view)
+    def guarded(*args, **kwargs):
+        if not current_user().get("is_venue_owner"):
+            raise Forbidden("Only venue owners may do this.", error_code="owner_required")
+        return view(*args, **kwargs)
+
+    return auth_required(guarded)
+
+
+@jwt.token_in_blocklist_loader
+def _is_revoked(header, payload):
+    user_id = object_id(payload.get("sub"))
+    user = db.users().find_one({"_id": user_id}) if user_id else None
+    g._halls_user = user
+    if user is None:
+        return False  # the user lookup below refuses it as invalid
+    if payload.get("ver", 0) != user.get("token_version", 0):
+        return True
+    return db.revoked_tokens().find_one({"jti": payload["jti"]}, {"_id": 1}) is not None
+
+
+@jwt.user_lookup_loader
+def _load_user(header, payload):
+    return g.pop("_halls_user", None)
+
+
+def _unauthorized(code, message):
+    return envelope_error(401, code, message)
+
+
+@jwt.unauthorized_loader
+def _missing(reason):
+    return _unauthorized("token_missing", "Send a bearer token in the Authorization header.")
+
+
+@jwt.invalid_token_loader
+def _invalid(reason):
+    return _unauthorized("token_invalid", "The token is not valid.")
+
+
+@jwt.expired_token_loader
+def _expired(header, payload):
+    return _unauthorized("token_expired", "The token has expired; refresh it or sign in again.")
+
+
+@jwt.revoked_token_loader
+def _revoked(header, payload):
+    return _unauthorized("token_revoked", "The token has been revoked; sign in again.")
+
+
+@jwt.user_lookup_error_loader
+def _user_gone(header, payload):
+    return _unauthorized("token_invalid", "The token's user no longer exists.")

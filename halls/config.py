@@ -1,0 +1,67 @@
+"""Settings from the environment; production refuses unsafe values."""
+
+import os
+
+DEFAULT_JWT_SECRET = "dev-only-change-me"
+
+
+class ConfigError(RuntimeError):
+    """The environment asks for something that must not run."""
+
+
+def from_env(env=None):
+    """Build the Flask config mapping from environment variables."""
+    env = os.environ if env is None else env
+    get = env.get
+    return {
+        "HALLS_ENV": get("HALLS_ENV", "development"),
+        "MONGO_URI": get("MONGO_URI") or None,
+        "MONGO_DB": get("MONGO_DB", "halls"),
+        "MONGO_TIMEOUT_MS": int(get("MONGO_TIMEOUT_MS", 2000)),
+        "JWT_SECRET_KEY": get("JWT_SECRET", DEFAULT_JWT_SECRET),
+        "JWT_ACCESS_TOKEN_EXPIRES": int(get("JWT_ACCESS_TTL_SECONDS", 1800)),
+        "JWT_REFRESH_TOKEN_EXPIRES": int(get("JWT_REFRESH_TTL_SECONDS", 7 * 24 * 3600)),
+        "BCRYPT_ROUNDS": int(get("BCRYPT_ROUNDS", 12)),
+        "GOOGLE_CLIENT_ID": get("GOOGLE_CLIENT_ID") or None,
+        # How many reverse proxies (nginx, a load balancer) stand in front and set X-Forwarded-For.
+        "PROXY_COUNT": int(get("PROXY_COUNT", 0)),
+        "CORS_ORIGINS": get("CORS_ORIGINS", "*"),
+        "RATELIMIT_STORAGE_URI": get("RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_DEFAULT": get("RATELIMIT_DEFAULT", "300 per minute"),
+        "RATELIMIT_AUTH": get("RATELIMIT_AUTH", "10 per minute"),
+        "RATELIMIT_ENABLED": get("RATELIMIT_ENABLED", "true").lower() != "false",
+        "SMTP_HOST": get("SMTP_HOST") or None,
+        "SMTP_PORT": int(get("SMTP_PORT", 587)),
+        "SMTP_USER": get("SMTP_USER") or None,
+        "SMTP_PASSWORD": get("SMTP_PASSWORD") or None,
+        "SMTP_STARTTLS": get("SMTP_STARTTLS", "true").lower() != "false",
+        "MAIL_FROM": get("MAIL_FROM", "Halls <no-reply@halls.local>"),
+        "PUBLIC_BASE_URL": get("PUBLIC_BASE_URL", "http://127.0.0.1:8000"),
+        "S3_BUCKET": get("S3_BUCKET") or None,
+        "S3_REGION": get("S3_REGION", "ap-south-1"),
+        "S3_PUBLIC_BASE_URL": get("S3_PUBLIC_BASE_URL") or None,
+        "AWS_ACCESS_KEY_ID": get("AWS_ACCESS_KEY_ID") or None,
+        "AWS_SECRET_ACCESS_KEY": get("AWS_SECRET_ACCESS_KEY") or None,
+        "CLOUDINARY_URL": get("CLOUDINARY_URL") or None,
+        "CLOUDINARY_CLOUD_NAME": get("CLOUDINARY_CLOUD_NAME") or None,
+        "CLOUDINARY_UPLOAD_PRESET": get("CLOUDINARY_UPLOAD_PRESET") or None,
+        "UPLOAD_URL_TTL_SECONDS": int(get("UPLOAD_URL_TTL_SECONDS", 900)),
+        "CLAIM_GRACE_SECONDS": int(get("CLAIM_GRACE_SECONDS", 300)),
+        "HALLS_DEMO_DATA": get("HALLS_DEMO_DATA", "false").lower() == "true",
+        "MAX_CONTENT_LENGTH": 1024 * 1024,
+    }
+
+
+def check(config):
+    """Refuse to run production on the embedded backend or with the default secret."""
+    if config["HALLS_ENV"] != "production":
+        return
+    if not config.get("MONGO_URI"):
+        raise ConfigError(
+            "HALLS_ENV=production needs MONGO_URI: the embedded database is not kept."
+        )
+    secret = config.get("JWT_SECRET_KEY") or ""
+    if secret == DEFAULT_JWT_SECRET or len(secret) < 32:
+        raise ConfigError(
+            "HALLS_ENV=production needs a JWT_SECRET of at least 32 random characters."
+        )

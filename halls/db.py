@@ -1,0 +1,142 @@
+"""The one MongoClient, the collection accessors, and every index in one list."""
+
+import logging
+
+from flask import current_app
+from pymongo import ASCENDING, DESCENDING, GEOSPHERE, IndexModel, MongoClient
+
+log = logging.getLogger("halls.db")
+
+# Every index the services rely on, next to the query it serves. Created at start-up and by
+# `flask --app wsgi create-indexes`; the same list runs on mongomock and on a real server.
+INDEXES = {
+    "users": [
+        # signup and login look users up by email; unique makes a duplicate signup a 409.
+        IndexModel([("email", ASCENDING)], unique=True, name="email_unique"),
+    ],
+    "password_resets": [
+        # reset-password finds the token by its hash.
+        IndexModel([("token_hash", ASCENDING)], unique=True, name="token_hash_unique"),
+        # the server deletes a reset token once it is past expires_at.
+        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expires_ttl"),
+    ],
+    "revoked_tokens": [
+        # every authenticated request checks its jti here.
+        IndexModel([("jti", ASCENDING)], unique=True, name="jti_unique"),
+        # a revoked token needs remembering only until it would have expired anyway.
+        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expires_ttl"),
+    ],
+    "venues": [
+        # /venues/mine, and the owner's bookings list resolves its venue ids here.
+        IndexModel([("owner_id", ASCENDING), ("created_at", DESCENDING)], name="owner_created"),
+        # search filters: type and capacity range (seed §1.3).
+        IndexModel([("type", ASCENDING), ("capacity", ASCENDING)], name="type_capacity"),
+        IndexModel([("capacity", ASCENDING)], name="capacity"),
+        # search with near_*: $geoNear needs exactly one 2dsphere index.
+        IndexModel([("maps_location", GEOSPHERE)], name="maps_location_2dsphere"),
+        # search with date: venues open that day.
+        IndexModel([("dates_available", ASCENDING)], name="dates_available"),
+        # price on a date looks up the override for that date (seed §1.3).
+        IndexModel([("pricing.overrides.date", ASCENDING)], name="override_date"),
+        # search by city and status, newest first.
+        IndexModel([("status", ASCENDING), ("city", ASCENDING)], name="status_city"),
+    ],
+    "bookings": [
+        # the owner's and the customer's lists, newest first, filtered by status.
+        IndexModel(
+            [("venue_id", ASCENDING), ("date", ASCENDING), ("status", ASCENDING)],
+            name="venue_date_status",
+        ),
+        IndexModel([("user_id", ASCENDING), ("created_at", DESCENDING)], name="user_created"),
+    ],
+    "slot_claims": [
+        # The double-booking guard: one claim document per venue, date and slot. A booking
+        # takes it with an upsert that only matches a free claim, so a second taker collides.
+        IndexModel(
+            [("venue_id", ASCENDING), ("date", ASCENDING), ("slot", ASCENDING)],
+            unique=True,
+            name="venue_date_slot_unique",
+        ),
+        # releasing a booking's claims finds them by booking.
+        IndexModel([("booking_id", ASCENDING)], name="booking"),
+    ],
+    "outbox": [
+        # the sender picks queued messages oldest first.
+        IndexModel([("status", ASCENDING), ("created_at", ASCENDING)], name="status_created"),
+    ],
+}
+
+
+def connect(config):
+    """Open the database named by the config: a real server, or the embedded one."""
+    uri = config.get("MONGO_URI")
+    if uri:
+        timeout = config["MONGO_TIMEOUT_MS"]
+        client = MongoClient(
+            uri,
+            tz_aware=True,
+            serverSelectionTimeoutMS=timeout,
+            connectTimeoutMS=timeout,
+            socketTimeoutMS=max(timeout * 5, 10000),
+        )
+        log.info("database: MongoDB at %s, database %s", _redact(uri), config["MONGO_DB"])
+    else:
+        from halls import embedded
+
+        client = embedded.client()
+        log.info(
+            "database: embedded (mongomock, in this process only), database %s", config["MONGO_DB"]
+        )
+    return client[config["MONGO_DB"]]
+
+
+def _redact(uri):
+    # mongodb://user:secret@host -> mongodb://***@host: credentials never reach a log.
+    scheme, sep, rest = uri.partition("://")
+    if "@" in rest:
+        rest = "***@" + rest.split("@", 1)[1]
+    return scheme + sep + rest
+
+
+def create_indexes(database):
+    """Create every declared index; safe to repeat."""
+    for name, models in INDEXES.items():
+        database[name].create_indexes(models)
+
+
+def database():
+    """The current app's database."""
+    return current_app.extensions["halls_db"]
+
+
+def users():
+    return database()["users"]
+
+
+def password_resets():
+    return database()["password_resets"]
+
+
+def revoked_tokens():
+    return database()["revoked_tokens"]
+
+
+def venues():
+    return database()["venues"]
+
+
+def bookings():
+    return database()["bookings"]
+
+
+def slot_claims():
+    return database()["slot_claims"]
+
+
+def outbox():
+    return database()["outbox"]
+
+
+def ping():
+    """Ask the server to answer; raises a ConnectionFailure when it cannot."""
+    database().command("ping")

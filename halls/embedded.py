@@ -1,0 +1,127 @@
+"""The zero-setup backend: mongomock, taught the two server features halls relies on.
+
+1. Single-document atomicity. A MongoDB server applies each write (an upsert, a
+   find-and-modify, an insert with its unique-index check) as one indivisible step. mongomock
+   checks unique indexes after writing, in Python, so two threads can interleave between the
+   check and the write. We serialise mongomock's write paths behind one lock, which is what the
+   server guarantees per document; queries stay the same pymongo calls on both backends.
+2. The `$geoNear` aggregation stage (2dsphere, GeoJSON points, distances in metres), which
+   mongomock does not implement. Search sends the same pipeline to both backends.
+
+Nothing here changes a query; it only makes mongomock execute what a server executes.
+"""
+
+import functools
+import math
+import threading
+
+import mongomock
+from mongomock import aggregate as mm_aggregate
+from mongomock import filtering as mm_filtering
+from mongomock import helpers as mm_helpers
+
+# MongoDB's own radius for spherical distances (geoconstants.h: kRadiusOfEarthInMeters).
+EARTH_RADIUS_M = 6378.1 * 1000
+
+_WRITE_METHODS = (
+    "insert_one",
+    "insert_many",
+    "update_one",
+    "update_many",
+    "replace_one",
+    "delete_one",
+    "delete_many",
+    "find_one_and_update",
+    "find_one_and_replace",
+    "find_one_and_delete",
+    "bulk_write",
+    "create_index",
+    "create_indexes",
+)
+_write_lock = threading.RLock()
+_taught = False
+_shared_client = None
+
+
+def teach():
+    """Install both features into mongomock once per process."""
+    global _taught
+    if _taught:
+        return
+    for name in _WRITE_METHODS:
+        setattr(mongomock.Collection, name, _atomic(getattr(mongomock.Collection, name)))
+    mm_aggregate._PIPELINE_HANDLERS["$geoNear"] = _geo_near_stage
+    _taught = True
+
+
+def _atomic(method):
+    @functools.wraps(method)
+    def locked(*args, **kwargs):
+        with _write_lock:
+            return method(*args, **kwargs)
+
+    return locked
+
+
+def new_client():
+    """A fresh, empty in-memory server (tests take one per app)."""
+    teach()
+    return mongomock.MongoClient(tz_aware=True)
+
+
+def client():
+    """The process-wide in-memory server that gunicorn's threads share."""
+    global _shared_client
+    if _shared_client is None:
+        _shared_client = new_client()
+    return _shared_client
+
+
+def _geo_near_stage(in_collection, database, options):
+    """$geoNear as the server runs it for a 2dsphere index and a GeoJSON `near`."""
+    key = options.get("key")
+    if not key:
+        raise NotImplementedError("halls' embedded $geoNear needs the `key` option")
+    distance_field = options["distanceField"]
+    lng, lat = _point(options["near"])
+    max_distance = options.get("maxDistance")
+    min_distance = options.get("minDistance")
+    multiplier = options.get("distanceMultiplier", 1)
+    query = options.get("query") or {}
+    found = []
+    for document in in_collection:
+        if query and not mm_filtering.filter_applies(query, document):
+            continue
+        try:
+            location = mm_helpers.get_value_by_dot(document, key)
+        except KeyError:
+            continue
+        distance = haversine_m((lng, lat), _point(location))
+        if max_distance is not None and distance > max_distance:
+            continue
+        if min_distance is not None and distance < min_distance:
+            continue
+        found.append((distance, document))
+    found.sort(key=lambda pair: pair[0])
+    results = []
+    for distance, document in found:
+        document = dict(document)
+        mm_helpers.set_value_by_dot(document, distance_field, distance * multiplier)
+        results.append(document)
+    return results
+
+
+def _point(value):
+    if isinstance(value, dict):
+        value = value["coordinates"]
+    return float(value[0]), float(value[1])
+
+
+def haversine_m(a, b):
+    """Great-circle distance in metres between two (lng, lat) points."""
+    lng1, lat1, lng2, lat2 = map(math.radians, (*a, *b))
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lng2 - lng1) / 2) ** 2
+    )
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))

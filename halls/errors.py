@@ -1,0 +1,168 @@
+"""The ApiError family and the handlers that render every failure in one envelope."""
+
+import logging
+
+from flask import jsonify
+from marshmallow import ValidationError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger("halls.errors")
+
+
+class ApiError(HTTPException):
+    """A failure the client can act on: a status, a stable code and a readable sentence."""
+
+    code = 400
+    error_code = "bad_request"
+    message = "The request could not be processed."
+
+    def __init__(self, message=None, *, error_code=None, details=None, headers=None):
+        super().__init__(description=message or self.message)
+        self.error_code = error_code or self.error_code
+        self.details = details or {}
+        self.extra_headers = headers or {}
+
+
+class BadRequest(ApiError):
+    code, error_code = 400, "bad_request"
+
+
+class Unauthorized(ApiError):
+    code, error_code = 401, "unauthorized"
+    message = "Authentication is required."
+
+
+class Forbidden(ApiError):
+    code, error_code = 403, "forbidden"
+    message = "You may not do this."
+
+
+class NotFound(ApiError):
+    code, error_code = 404, "not_found"
+    message = "Nothing was found here."
+
+
+class Conflict(ApiError):
+    code, error_code = 409, "conflict"
+    message = "The request conflicts with the current state."
+
+
+class Unprocessable(ApiError):
+    code, error_code = 422, "validation_failed"
+    message = "Some fields are invalid."
+
+
+class ServiceUnavailable(ApiError):
+    code, error_code = 503, "service_unavailable"
+    message = "The service is unavailable; try again shortly."
+
+
+# Codes for werkzeug's own exceptions (unknown route, wrong method, body too large, ...).
+HTTP_CODES = {
+    400: ("bad_request", "The request could not be understood."),
+    404: ("route_not_found", "There is no such endpoint."),
+    405: ("method_not_allowed", "This endpoint does not accept that method."),
+    413: ("payload_too_large", "The request body is larger than 1 MB."),
+    415: ("unsupported_media_type", "Send the body as application/json."),
+    429: ("rate_limited", "Too many requests; slow down and try again later."),
+    500: ("internal_error", "Something went wrong on our side."),
+}
+
+
+def envelope_error(status, code, message, details=None, headers=None):
+    """The one error body: {"ok": false, "error": {"code", "message", "details"}}."""
+    body = {"ok": False, "error": {"code": code, "message": message, "details": details or {}}}
+    response = jsonify(body)
+    response.status_code = status
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def render_http_exception(error):
+    """Render ApiError and werkzeug/webargs HTTP exceptions in the envelope."""
+    if isinstance(error, ApiError):
+        return envelope_error(
+            error.code, error.error_code, error.description, error.details, error.extra_headers
+        )
+    data = getattr(error, "data", None) or {}
+    messages = data.get("messages")
+    headers = dict(data.get("headers") or {})
+    if error.code == 429:
+        headers.update(_retry_after(error))
+    if messages is not None and error.code == 400:
+        return envelope_error(400, "malformed_json", "The request body is not valid JSON.", {})
+    if messages is not None:
+        details = _flatten_locations(messages)
+        return envelope_error(
+            422, "validation_failed", "Some fields are invalid.", details, headers
+        )
+    code, message = HTTP_CODES.get(error.code, (_snake(error.name), error.description))
+    return envelope_error(error.code, code, message, {}, headers)
+
+
+def _retry_after(error):
+    retry_after = getattr(error, "retry_after", None)
+    limit = getattr(error, "limit", None)
+    if retry_after is None and limit is not None:
+        retry_after = limit.limit.get_expiry()
+    return {"Retry-After": str(int(retry_after))} if retry_after is not None else {}
+
+
+def _flatten_locations(messages):
+    """webargs nests messages by location ({"json": {...}}); a client wants the fields."""
+    if isinstance(messages, dict) and len(messages) == 1:
+        (only,) = messages.values()
+        if isinstance(only, dict):
+            return only
+    return messages
+
+
+def _snake(name):
+    return name.lower().replace(" ", "_").replace("-", "_")
+
+
+def handle_validation_error(error):
+    """A marshmallow ValidationError raised by a service: 422 with field messages."""
+    details = error.messages if isinstance(error.messages, dict) else {"_schema": error.messages}
+    return envelope_error(422, "validation_failed", "Some fields are invalid.", details)
+
+
+def handle_duplicate_key(error):
+    """A unique index refused a write that no service expected to collide."""
+    log.warning("unexpected duplicate key: %s", error)
+    return envelope_error(409, "conflict", "That conflicts with an existing record.")
+
+
+def handle_database_down(error):
+    """The database is unreachable: say so, keep the process alive."""
+    log.error("database unavailable: %s", error)
+    return envelope_error(
+        503, "database_unavailable", "The database is unavailable; try again shortly."
+    )
+
+
+def handle_unexpected(error):
+    """Anything else: log it with its trace, show a generic 500 with no detail."""
+    log.exception("unhandled error", exc_info=error)
+    code, message = HTTP_CODES[500]
+    return envelope_error(500, code, message)
+
+
+def register(app):
+    """Install the handlers; called after flask-smorest registered its own."""
+    app.register_error_handler(HTTPException, render_http_exception)
+    app.register_error_handler(ValidationError, handle_validation_error)
+    app.register_error_handler(DuplicateKeyError, handle_duplicate_key)
+    app.register_error_handler(ConnectionFailure, handle_database_down)
+    app.register_error_handler(PyMongoError, _pymongo_error)
+    app.register_error_handler(Exception, handle_unexpected)
+
+
+def _pymongo_error(error):
+    # ServerSelectionTimeoutError and AutoReconnect are ConnectionFailures; other
+    # driver errors that carry timeout=True (socket timeouts) mean the same to a client.
+    if getattr(error, "timeout", False):
+        return handle_database_down(error)
+    return handle_unexpected(error)
