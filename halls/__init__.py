@@ -1,12 +1,10 @@
 """halls: a REST API for booking event venues."""
 
-import logging
-
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from halls import config as settings
-from halls import db, errors
+from halls import db, errors, observability
 from halls.extensions import HallsApi, cors, limiter
 
 API_SPEC = {
@@ -48,13 +46,14 @@ def create_app(config=None):
     )
     app.config.update(config or {})
     settings.check(app.config)
-    _configure_logging()
+    observability.configure_logging()
 
     if app.config["PROXY_COUNT"]:
         count = app.config["PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
 
     app.extensions["halls_db"] = app.config.get("DATABASE") or db.connect(app.config)
+    observability.init_app(app)
     api = _init_extensions(app)
     _register_blueprints(api)
     errors.register(app)
@@ -67,13 +66,6 @@ def create_app(config=None):
 
             demo.seed_if_empty()
     return app
-
-
-def _configure_logging():
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-        )
 
 
 def _init_extensions(app):

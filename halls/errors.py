@@ -145,7 +145,9 @@ def handle_database_down(error):
 
 def handle_unexpected(error):
     """Anything else: log it with its trace, show a generic 500 with no detail."""
-    log.exception("unhandled error", exc_info=error)
+    from halls.observability import request_id
+
+    log.error("unhandled error", exc_info=error, extra={"fields": {"request_id": request_id()}})
     code, message = HTTP_CODES[500]
     return envelope_error(500, code, message)
 
