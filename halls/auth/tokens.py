@@ -147,7 +147,10 @@ def _is_revoked(header, payload):
 
 @jwt.user_lookup_loader
 def _load_user(header, payload):
-    return g.pop("_halls_user", None)
+    user = g.pop("_halls_user", None)
+    if user is not None:
+        g.user_id = str(user["_id"])  # for the request log line
+    return user
 
 
 def _unauthorized(code, message):
