@@ -42,12 +42,22 @@ INDEXES = {
         IndexModel([("status", ASCENDING), ("city", ASCENDING)], name="status_city"),
     ],
     "bookings": [
-        # the owner's and the customer's lists, newest first, filtered by status.
+        # a venue's bookings by date and status (seed §1.4): e.g. future active ones of a venue.
         IndexModel(
             [("venue_id", ASCENDING), ("date", ASCENDING), ("status", ASCENDING)],
             name="venue_date_status",
         ),
-        IndexModel([("user_id", ASCENDING), ("created_at", DESCENDING)], name="user_created"),
+        # GET /bookings for a customer (and an owner's ?mine=true): newest first, _id breaks
+        # ties between bookings made in the same millisecond so pages never overlap.
+        IndexModel(
+            [("user_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)],
+            name="user_created",
+        ),
+        # GET /bookings for an owner: every booking of their venues, newest first.
+        IndexModel(
+            [("owner_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)],
+            name="owner_created",
+        ),
     ],
     "slot_claims": [
         # The double-booking guard: one claim document per venue, date and slot. A booking
@@ -135,6 +145,16 @@ def slot_claims():
 
 def outbox():
     return database()["outbox"]
+
+
+NEWEST_FIRST = [("created_at", DESCENDING), ("_id", DESCENDING)]
+
+
+def find_page(collection, query, page, limit, sort=NEWEST_FIRST):
+    """One page of a query as {"items", "page", "limit", "total"}; newest first by default."""
+    cursor = collection.find(query).sort(sort).skip((page - 1) * limit).limit(limit)
+    total = collection.count_documents(query)
+    return {"items": list(cursor), "page": page, "limit": limit, "total": total}
 
 
 def ping():

@@ -1,5 +1,70 @@
-"""bookings routes (being written)."""
+"""Bookings: /bookings."""
 
 from flask_smorest import Blueprint
 
-blp = Blueprint("bookings", __name__, url_prefix="/bookings")
+from halls.auth.tokens import auth_required, current_user
+from halls.bookings import service
+from halls.bookings.schemas import (
+    BookingData,
+    BookingIn,
+    BookingListArgs,
+    BookingOut,
+    BookingStatusIn,
+    CancelArgs,
+)
+from halls.schemas import envelope, page_of
+
+# webargs drops unknown query params by default; None lets StrictSchema refuse them (422),
+# so `?status[$ne]=x` is an error, not silently ignored.
+STRICT_QUERY = {"location": "query", "unknown": None}
+
+blp = Blueprint(
+    "bookings",
+    __name__,
+    url_prefix="/bookings",
+    description="Book a venue's slot on a date; owners confirm or reject; either side cancels.",
+)
+
+
+@blp.route("", methods=["POST"])
+@blp.arguments(BookingIn)
+@blp.response(201, envelope(BookingData))
+@auth_required
+def create(body):
+    """Book a slot: a pending booking at today's price for that date."""
+    return {"booking": service.create_booking(current_user(), **body)}
+
+
+@blp.route("", methods=["GET"])
+@blp.arguments(BookingListArgs, **STRICT_QUERY)
+@blp.response(200, envelope(page_of(BookingOut)))
+@auth_required
+def list_(args):
+    """Customers: their bookings. Owners: their venues' bookings, or `mine=true` their own."""
+    return service.list_bookings(current_user(), args)
+
+
+@blp.route("/<booking_id>", methods=["GET"])
+@blp.response(200, envelope(BookingData))
+@auth_required
+def get(booking_id):
+    """One booking, for its booker or its venue's owner."""
+    return {"booking": service.get_booking(current_user(), booking_id)}
+
+
+@blp.route("/<booking_id>", methods=["PATCH"])
+@blp.arguments(BookingStatusIn)
+@blp.response(200, envelope(BookingData))
+@auth_required
+def decide(body, booking_id):
+    """The venue's owner confirms or rejects a pending booking."""
+    return {"booking": service.decide_booking(current_user(), booking_id, **body)}
+
+
+@blp.route("/<booking_id>", methods=["DELETE"])
+@blp.arguments(CancelArgs, **STRICT_QUERY)
+@blp.response(200, envelope(BookingData))
+@auth_required
+def cancel(args, booking_id):
+    """Cancel a booking (booker or venue owner); `?reason=` is optional."""
+    return {"booking": service.cancel_booking(current_user(), booking_id, **args)}
