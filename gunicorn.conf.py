@@ -1,0 +1,26 @@
+"""Gunicorn settings, read from the environment: `gunicorn -c gunicorn.conf.py wsgi:app`."""
+
+import os
+
+bind = os.environ.get("BIND", "127.0.0.1:8000")
+
+# The embedded database (MONGO_URI unset) lives inside one process: a second worker would
+# have a second, different database. So one worker there, and threads for concurrency.
+workers = int(os.environ.get("WEB_CONCURRENCY", 2)) if os.environ.get("MONGO_URI") else 1
+threads = int(os.environ.get("GUNICORN_THREADS", 8))
+worker_class = "gthread"
+
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", 30))
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", 30))
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", 5))
+
+# Logs to stdout/stderr, where Docker and systemd collect them.
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+
+
+def on_starting(server):
+    """Say so when WEB_CONCURRENCY is overridden by the embedded backend's one worker."""
+    if not os.environ.get("MONGO_URI") and int(os.environ.get("WEB_CONCURRENCY", 1)) > 1:
+        server.log.warning("WEB_CONCURRENCY ignored: the embedded database runs in one worker")
