@@ -2,7 +2,8 @@
 
 import os
 
-DEFAULT_JWT_SECRET = "dev-only-change-me"
+# 32+ characters so that PyJWT does not warn in development; production refuses it anyway.
+DEFAULT_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me-in-production"
 
 
 class ConfigError(RuntimeError):
@@ -18,7 +19,7 @@ def from_env(env=None):
         "MONGO_URI": get("MONGO_URI") or None,
         "MONGO_DB": get("MONGO_DB", "halls"),
         "MONGO_TIMEOUT_MS": int(get("MONGO_TIMEOUT_MS", 2000)),
-        "JWT_SECRET_KEY": get("JWT_SECRET", DEFAULT_JWT_SECRET),
+        "JWT_SECRET_KEY": get("JWT_SECRET") or DEFAULT_JWT_SECRET,
         "JWT_ACCESS_TOKEN_EXPIRES": int(get("JWT_ACCESS_TTL_SECONDS", 1800)),
         "JWT_REFRESH_TOKEN_EXPIRES": int(get("JWT_REFRESH_TTL_SECONDS", 7 * 24 * 3600)),
         "BCRYPT_ROUNDS": int(get("BCRYPT_ROUNDS", 12)),

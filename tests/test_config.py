@@ -106,7 +106,10 @@ def test_demo_data_flag(text, expected):
 
 
 def test_empty_values_mean_unset():
-    settings = config.from_env({"MONGO_URI": "", "S3_BUCKET": "", "GOOGLE_CLIENT_ID": ""})
+    settings = config.from_env(
+        {"MONGO_URI": "", "S3_BUCKET": "", "GOOGLE_CLIENT_ID": "", "JWT_SECRET": ""}
+    )
+    assert settings["JWT_SECRET_KEY"] == config.DEFAULT_JWT_SECRET
     assert (settings["MONGO_URI"], settings["S3_BUCKET"], settings["GOOGLE_CLIENT_ID"]) == (
         None,
         None,
@@ -124,6 +127,7 @@ PRODUCTION = {"HALLS_ENV": "production", "MONGO_URI": "mongodb://db.example:2701
         ({"JWT_SECRET": STRONG_SECRET, "MONGO_URI": ""}, "MONGO_URI"),
         ({}, "JWT_SECRET"),
         ({"JWT_SECRET": config.DEFAULT_JWT_SECRET}, "JWT_SECRET"),
+        ({"JWT_SECRET": ""}, "JWT_SECRET"),
         ({"JWT_SECRET": "s" * 31}, "JWT_SECRET"),
     ],
 )
