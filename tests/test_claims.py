@@ -1,0 +1,211 @@
+"""claims.py directly: taking, confirming, lapsing and releasing slot claims."""
+
+import datetime as dt
+
+import pytest
+from bson import ObjectId
+
+from halls import db
+from halls.bookings import claims
+from halls.errors import Conflict
+
+DATE = "2030-06-01"
+OTHER_DATE = "2030-06-02"
+
+
+@pytest.fixture
+def venue_id(app):
+    return ObjectId()
+
+
+def claim(venue_id, slot="full_day", date=DATE):
+    return db.slot_claims().find_one({"venue_id": venue_id, "date": date, "slot": slot})
+
+
+def lapse(booking_id):
+    """Move the booking's claims past their grace period, as time passing would."""
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    db.slot_claims().update_many({"booking_id": booking_id}, {"$set": {"expires_at": past}})
+
+
+def take(venue_id, slots=("full_day",), date=DATE, confirm=True):
+    booking_id = ObjectId()
+    claims.claim_slots(venue_id, date, list(slots), booking_id)
+    if confirm:
+        assert claims.confirm_claims(booking_id, len(slots))
+    return booking_id
+
+
+def test_a_claim_is_taken_for_a_grace_period_then_held_for_good(app, venue_id):
+    booking_id = ObjectId()
+    before = dt.datetime.now(dt.UTC)
+    claims.claim_slots(venue_id, DATE, ["full_day"], booking_id)
+
+    doc = claim(venue_id)
+    assert doc["state"] == "taken" and doc["booking_id"] == booking_id
+    grace = dt.timedelta(seconds=app.config["CLAIM_GRACE_SECONDS"])
+    assert before + grace - dt.timedelta(seconds=5) <= doc["expires_at"] <= before + grace * 2
+
+    assert claims.confirm_claims(booking_id, 1) is True
+    assert claim(venue_id)["expires_at"] is None
+    assert claims.held_slots(venue_id, [DATE]) == {DATE: {"full_day"}}
+
+
+def test_a_held_claim_refuses_a_second_booking(venue_id):
+    first = take(venue_id)
+    second = ObjectId()
+    with pytest.raises(Conflict) as refused:
+        claims.claim_slots(venue_id, DATE, ["full_day"], second)
+    assert refused.value.error_code == "slot_taken"
+    assert refused.value.details == {"date": DATE, "slots": ["full_day"]}
+    assert claim(venue_id)["booking_id"] == first
+    assert db.slot_claims().count_documents({}) == 1
+
+
+def test_a_claim_within_its_grace_period_refuses_a_second_booking(venue_id):
+    first = take(venue_id, confirm=False)
+    with pytest.raises(Conflict):
+        claims.claim_slots(venue_id, DATE, ["full_day"], ObjectId())
+    assert claim(venue_id)["booking_id"] == first
+
+
+def test_an_unconfirmed_claim_lapses_and_is_reclaimable(venue_id):
+    crashed = take(venue_id, confirm=False)
+    lapse(crashed)
+    assert claims.held_slots(venue_id, [DATE]) == {}
+
+    rescuer = take(venue_id)
+    doc = claim(venue_id)
+    assert doc["booking_id"] == rescuer and doc["state"] == "taken"
+    assert db.slot_claims().count_documents({}) == 1
+    # The crashed booking, should it ever appear, cannot confirm a claim it lost.
+    assert claims.confirm_claims(crashed, 1) is False
+    assert claim(venue_id)["booking_id"] == rescuer
+
+
+def test_a_year_on_a_confirmed_claim_is_held_and_an_unconfirmed_one_is_not(venue_id, monkeypatch):
+    confirmed = take(venue_id, ["evening"])
+    take(venue_id, ["morning"], confirm=False)
+    a_year_on = dt.datetime.now(dt.UTC) + dt.timedelta(days=365)
+    monkeypatch.setattr(claims, "_now", lambda: a_year_on)
+
+    assert claims.held_slots(venue_id, [DATE]) == {DATE: {"evening"}}
+    with pytest.raises(Conflict):
+        claims.claim_slots(venue_id, DATE, ["evening"], ObjectId())
+    newcomer = ObjectId()
+    claims.claim_slots(venue_id, DATE, ["morning"], newcomer)
+    assert claim(venue_id, "morning")["booking_id"] == newcomer
+    assert claim(venue_id, "evening")["booking_id"] == confirmed
+
+
+def test_a_lapsed_claim_nobody_took_can_still_be_confirmed(venue_id):
+    slow = take(venue_id, confirm=False)
+    lapse(slow)
+    assert claims.confirm_claims(slow, 1) is True
+    assert claims.held_slots(venue_id, [DATE]) == {DATE: {"full_day"}}
+
+
+def test_several_slots_are_claimed_all_or_none(venue_id):
+    evening = take(venue_id, ["evening"])
+    loser = ObjectId()
+    with pytest.raises(Conflict) as refused:
+        claims.claim_slots(venue_id, DATE, ["morning", "evening", "night"], loser)
+    assert refused.value.details == {"date": DATE, "slots": ["evening"]}
+    assert db.slot_claims().count_documents({"booking_id": loser}) == 0
+    assert claim(venue_id, "morning")["state"] == "free"
+    assert claim(venue_id, "night")["state"] == "free"
+    assert claim(venue_id, "evening")["booking_id"] == evening
+
+    both = take(venue_id, ["morning", "night"])
+    assert claims.held_slots(venue_id, [DATE]) == {DATE: {"morning", "evening", "night"}}
+    assert db.slot_claims().count_documents({"booking_id": both}) == 2
+
+
+def test_confirm_counts_every_claim_of_the_booking(venue_id):
+    booking_id = ObjectId()
+    claims.claim_slots(venue_id, DATE, ["morning", "evening"], booking_id)
+    assert claims.confirm_claims(booking_id, 3) is False
+    assert claims.confirm_claims(booking_id, 2) is True
+
+
+def test_a_failure_midway_releases_what_was_taken(venue_id, monkeypatch):
+    real = db.slot_claims
+    calls = []
+
+    class Flaky:
+        def __init__(self, collection):
+            self.collection = collection
+
+        def find_one_and_update(self, *args, **kwargs):
+            calls.append(1)
+            if len(calls) == 2:
+                raise RuntimeError("connection reset")
+            return self.collection.find_one_and_update(*args, **kwargs)
+
+        def __getattr__(self, name):
+            return getattr(self.collection, name)
+
+    monkeypatch.setattr(db, "slot_claims", lambda: Flaky(real()))
+    booking_id = ObjectId()
+    with pytest.raises(RuntimeError):
+        claims.claim_slots(venue_id, DATE, ["morning", "evening"], booking_id)
+    monkeypatch.setattr(db, "slot_claims", real)
+
+    assert claim(venue_id, "morning")["state"] == "free"
+    assert db.slot_claims().count_documents({"booking_id": booking_id}) == 0
+
+
+def test_release_frees_only_the_owning_bookings_claims(venue_id):
+    mine = take(venue_id, ["morning"])
+    theirs = take(venue_id, ["evening"])
+
+    claims.release_claims(ObjectId())
+    claims.release_claims(None)
+    assert claims.held_slots(venue_id, [DATE]) == {DATE: {"morning", "evening"}}
+
+    claims.release_claims(mine)
+    freed = claim(venue_id, "morning")
+    assert freed["state"] == "free" and freed["booking_id"] is None
+    assert freed["expires_at"] is None and freed["released_at"].tzinfo is not None
+    assert claim(venue_id, "evening")["booking_id"] == theirs
+    assert claims.held_slots(venue_id, [DATE]) == {DATE: {"evening"}}
+
+
+def test_a_released_claim_is_taken_again_in_the_same_document(venue_id):
+    first = take(venue_id)
+    doc_id = claim(venue_id)["_id"]
+    claims.release_claims(first)
+    second = take(venue_id)
+    assert claim(venue_id)["_id"] == doc_id
+    assert claim(venue_id)["booking_id"] == second
+    assert db.slot_claims().count_documents({}) == 1
+
+
+def test_held_slots_ignores_free_and_lapsed_claims_and_other_venues_and_dates(venue_id):
+    take(venue_id, ["confirmed"])
+    take(venue_id, ["in_grace"], confirm=False)
+    lapse(take(venue_id, ["lapsed"], confirm=False))
+    claims.release_claims(take(venue_id, ["released"]))
+    take(venue_id, ["next_day"], date=OTHER_DATE)
+    take(ObjectId(), ["elsewhere"])
+
+    assert claims.held_slots(venue_id, [DATE]) == {DATE: {"confirmed", "in_grace"}}
+    assert claims.held_slots(venue_id, [DATE, OTHER_DATE]) == {
+        DATE: {"confirmed", "in_grace"},
+        OTHER_DATE: {"next_day"},
+    }
+    assert claims.held_slots(venue_id, ["2030-07-01"]) == {}
+
+
+def test_held_by_venue_ignores_free_and_lapsed_claims(venue_id):
+    other_venue, quiet_venue = ObjectId(), ObjectId()
+    take(venue_id, ["morning"])
+    lapse(take(venue_id, ["evening"], confirm=False))
+    take(other_venue, ["full_day"], confirm=False)
+    claims.release_claims(take(quiet_venue, ["full_day"]))
+    take(venue_id, ["evening"], date=OTHER_DATE)
+
+    assert claims.held_by_venue(DATE) == {venue_id: {"morning"}, other_venue: {"full_day"}}
+    assert claims.held_by_venue(DATE, [venue_id, quiet_venue]) == {venue_id: {"morning"}}
+    assert claims.held_by_venue(DATE, []) == {}
+    assert claims.held_by_venue(OTHER_DATE) == {venue_id: {"evening"}}

@@ -1,0 +1,201 @@
+"""Races through the HTTP layer with real threads: the database admits one winner."""
+
+import threading
+
+import pytest
+from bson import ObjectId
+
+from halls import db
+from tests.helpers import today_plus
+
+THREADS = 50
+DAY = today_plus(7)
+
+
+def race(app, calls):
+    """Run each call(client) on its own thread and test client, all released at once."""
+    barrier = threading.Barrier(len(calls))
+    results = [None] * len(calls)
+
+    def run(index, call):
+        client = app.test_client()
+        barrier.wait()
+        try:
+            response = call(client)
+            results[index] = (response.status_code, response.get_json())
+        except Exception as error:  # noqa: BLE001 - reported below, never swallowed
+            results[index] = (None, repr(error))
+
+    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "a request never finished"
+    return results
+
+
+def booking_call(venue, headers, slot=None):
+    body = {"venue_id": str(venue["_id"]), "date": DAY, "guests": 10}
+    if slot:
+        body["slot"] = slot
+
+    def call(client):
+        return client.post("/bookings", json=body, headers=headers)
+
+    return call
+
+
+def book_now(client, venue, headers):
+    """One booking through the API, outside any race."""
+    response = booking_call(venue, headers)(client)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["data"]["booking"]
+
+
+def error_code(result):
+    return result[1]["error"]["code"]
+
+
+def active_bookings(venue):
+    return list(db.bookings().find({"venue_id": venue["_id"], "status": {"$in": ACTIVE}}))
+
+
+def held_claims(venue):
+    return list(db.slot_claims().find({"venue_id": venue["_id"], "state": "taken"}))
+
+
+ACTIVE = ["pending", "confirmed"]
+
+
+def assert_one_winner(results, venue):
+    """Exactly one 201, the rest 409 slot_taken, and the database agrees."""
+    statuses = sorted(status for status, _ in results)
+    assert statuses == [201] + [409] * (len(results) - 1), results
+    assert {error_code(r) for r in results if r[0] == 409} == {"slot_taken"}
+    (winner,) = [body["data"]["booking"] for status, body in results if status == 201]
+
+    (active,) = active_bookings(venue)
+    assert str(active["_id"]) == winner["id"]
+    (claim,) = held_claims(venue)
+    assert claim["booking_id"] == active["_id"] and claim["expires_at"] is None
+    assert db.slot_claims().count_documents({"venue_id": venue["_id"]}) == 1
+    return winner
+
+
+@pytest.fixture
+def customers(make_user):
+    return [make_user()[1] for _ in range(THREADS)]
+
+
+@pytest.fixture
+def venue(make_venue, owner):
+    return make_venue(owner[0])
+
+
+def test_fifty_bookers_of_one_slot_get_one_booking(app, client, customers, venue):
+    results = race(app, [booking_call(venue, headers) for headers in customers])
+    winner = assert_one_winner(results, venue)
+    assert db.bookings().count_documents({}) == 1
+
+    # The winner cancels; the slot is free, and the next race again has exactly one winner.
+    winner_headers = customers[[s for s, _ in results].index(201)]
+    cancelled = client.delete(f"/bookings/{winner['id']}", headers=winner_headers)
+    assert cancelled.status_code == 200
+    assert held_claims(venue) == []
+
+    again = race(app, [booking_call(venue, headers) for headers in customers])
+    second = assert_one_winner(again, venue)
+    assert second["id"] != winner["id"]
+    assert db.bookings().count_documents({"status": "cancelled"}) == 1
+    assert db.bookings().count_documents({}) == 2
+
+
+def test_racers_on_different_slots_do_not_block_each_other(
+    app, customers, make_venue, owner, make_user
+):
+    slots = [
+        {"key": f"s{n}", "label": f"Slot {n}", "start": f"{n:02}:00", "end": f"{n:02}:30"}
+        for n in range(5)
+    ]
+    venue = make_venue(owner[0], slots=slots)
+    calls = [booking_call(venue, headers, slot=f"s{i % 5}") for i, headers in enumerate(customers)]
+    results = race(app, calls)
+    assert sorted(s for s, _ in results) == [201] * 5 + [409] * (THREADS - 5)
+    won = sorted(body["data"]["booking"]["slot"] for s, body in results if s == 201)
+    assert won == ["s0", "s1", "s2", "s3", "s4"]
+    assert len(active_bookings(venue)) == 5
+    assert sorted(c["slot"] for c in held_claims(venue)) == won
+
+
+def test_a_cancel_racing_new_bookers_never_lets_two_hold_the_slot(
+    app, client, customers, venue, owner
+):
+    """One cancel and many bookers at once: whoever wins, the slot has at most one holder."""
+    first_headers, bookers = customers[0], customers[1:]
+    first = book_now(client, venue, first_headers)
+
+    def cancel(client):
+        return client.delete(f"/bookings/{first['id']}", headers=first_headers)
+
+    # `cancel` reads `first` when it runs, so each round cancels that round's booking.
+    for _round in range(3):
+        results = race(app, [cancel] + [booking_call(venue, h) for h in bookers[:20]])
+        cancel_result, book_results = results[0], results[1:]
+        assert cancel_result[0] == 200, cancel_result
+        statuses = [s for s, _ in book_results]
+        assert set(statuses) <= {201, 409}, book_results
+        assert statuses.count(201) <= 1
+        assert {error_code(r) for r in book_results if r[0] == 409} <= {"slot_taken"}
+
+        active = active_bookings(venue)
+        claims = held_claims(venue)
+        assert len(active) == statuses.count(201)
+        assert [c["booking_id"] for c in claims] == [b["_id"] for b in active]
+        # Free the slot for the next round, through the API.
+        for booking in active:
+            assert client.delete(f"/bookings/{booking['_id']}", headers=owner[1]).status_code == 200
+        first = book_now(client, venue, first_headers)
+
+
+def test_two_decisions_at_once_only_one_wins(app, client, customers, venue, owner):
+    booking = book_now(client, venue, customers[0])
+
+    def decide(status):
+        def call(client):
+            return client.patch(
+                f"/bookings/{booking['id']}", json={"status": status}, headers=owner[1]
+            )
+
+        return call
+
+    results = race(app, [decide("confirmed"), decide("rejected")] * 10)
+    winners = [body["data"]["booking"]["status"] for s, body in results if s == 200]
+    assert len(winners) == 1, results
+    assert {error_code(r) for r in results if r[0] != 200} == {"invalid_transition"}
+    stored = db.bookings().find_one({"_id": ObjectId(booking["id"])})
+    assert stored["status"] == winners[0]
+    held = held_claims(venue)
+    assert len(held) == (1 if winners[0] == "confirmed" else 0)
+
+
+def test_cancels_racing_a_decision_leave_booking_and_claim_in_step(
+    app, client, customers, venue, owner
+):
+    booking = book_now(client, venue, customers[0])
+
+    def cancel(client):
+        return client.delete(f"/bookings/{booking['id']}", headers=customers[0])
+
+    def confirm(client):
+        return client.patch(
+            f"/bookings/{booking['id']}", json={"status": "confirmed"}, headers=owner[1]
+        )
+
+    results = race(app, [cancel] * 10 + [confirm] * 10)
+    assert all(s == 200 for s, _ in results[:10]), results[:10]
+    assert {s for s, _ in results[10:]} <= {200, 409}
+    assert {error_code(r) for r in results[10:] if r[0] == 409} <= {"invalid_transition"}
+    stored = db.bookings().find_one({"_id": ObjectId(booking["id"])})
+    assert stored["status"] == "cancelled"
+    assert held_claims(venue) == []
