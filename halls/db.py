@@ -13,10 +13,14 @@ INDEXES = {
     "users": [
         # signup and login look users up by email; unique makes a duplicate signup a 409.
         IndexModel([("email", ASCENDING)], unique=True, name="email_unique"),
+        # Google sign-in finds the account by Google's subject id; one account per identity.
+        IndexModel([("google_sub", ASCENDING)], unique=True, sparse=True, name="google_sub_unique"),
     ],
     "password_resets": [
         # reset-password finds the token by its hash.
         IndexModel([("token_hash", ASCENDING)], unique=True, name="token_hash_unique"),
+        # a successful reset retires the user's other unused tokens.
+        IndexModel([("user_id", ASCENDING)], name="user"),
         # the server deletes a reset token once it is past expires_at.
         IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expires_ttl"),
     ],

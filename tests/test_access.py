@@ -1,0 +1,95 @@
+"""The foreign-resource matrix: nobody reaches a booking that is not theirs.
+
+For every endpoint that takes a booking id, each outsider gets 404 (or 403 where the booking
+is theirs to see but not to decide), and the database is exactly as it was.
+"""
+
+import pytest
+
+from halls import db
+from tests.helpers import assert_error, ok_data, today_plus
+
+OUTSIDERS = ["other_customer", "other_owner", "fellow_booker"]
+
+CALLS = {
+    "read": ("get", "/bookings/{booking}", None),
+    "confirm": ("patch", "/bookings/{booking}", {"status": "confirmed"}),
+    "reject": ("patch", "/bookings/{booking}", {"status": "rejected", "reason": "mine now"}),
+    "cancel": ("delete", "/bookings/{booking}?reason=gone", None),
+}
+
+MATRIX = [(call, who, 404, "booking_not_found") for call in CALLS for who in OUTSIDERS] + [
+    # The booker may see and cancel their booking, but only the venue's owner decides it.
+    ("confirm", "booker", 403, "not_venue_owner"),
+    ("reject", "booker", 403, "not_venue_owner"),
+]
+
+
+@pytest.fixture
+def world(client, make_user, make_venue, owner, customer):
+    """A booking of customer at owner's venue, and people it does not belong to."""
+    other_owner = make_user(owner=True)
+    fellow = make_user()
+    venue = make_venue(owner[0])
+    make_venue(other_owner[0], venue_name="Elsewhere")
+
+    def book(headers, date):
+        body = {"venue_id": str(venue["_id"]), "date": date, "guests": 20}
+        return ok_data(client.post("/bookings", json=body, headers=headers), 201)["booking"]
+
+    booking = book(customer[1], today_plus(3))
+    book(fellow[1], today_plus(4))  # the fellow booker has a booking of their own here
+    return {
+        "booking": booking,
+        "venue": venue,
+        "headers": {
+            "booker": customer[1],
+            "owner": owner[1],
+            "other_customer": make_user()[1],
+            "other_owner": other_owner[1],
+            "fellow_booker": fellow[1],
+        },
+    }
+
+
+def everything():
+    return {
+        name: list(collection().find().sort("_id"))
+        for name, collection in (
+            ("bookings", db.bookings),
+            ("slot_claims", db.slot_claims),
+            ("venues", db.venues),
+        )
+    }
+
+
+def send(client, call, world, who):
+    method, path, body = CALLS[call]
+    url = path.format(booking=world["booking"]["id"])
+    return getattr(client, method)(url, json=body, headers=world["headers"][who])
+
+
+@pytest.mark.parametrize("state", ["pending", "confirmed"])
+@pytest.mark.parametrize(("call", "who", "status", "code"), MATRIX)
+def test_outsiders_cannot_reach_a_booking(client, world, state, call, who, status, code):
+    if state == "confirmed":
+        send(client, "confirm", world, "owner")
+    before = everything()
+    error = assert_error(send(client, call, world, who), status, code)
+    assert error["details"] == {}
+    assert everything() == before
+
+
+@pytest.mark.parametrize("who", OUTSIDERS)
+def test_outsiders_do_not_see_a_booking_in_their_lists(client, world, who):
+    headers = world["headers"][who]
+    for query in ("", "?mine=true", f"?venue_id={world['venue']['_id']}"):
+        items = ok_data(client.get(f"/bookings{query}", headers=headers))["items"]
+        assert world["booking"]["id"] not in {item["id"] for item in items}
+
+
+@pytest.mark.parametrize("call", list(CALLS))
+def test_the_matrix_is_not_vacuous_the_rightful_party_gets_through(client, world, call):
+    """The same requests succeed for the venue's owner: the refusals above are about who."""
+    response = send(client, call, world, "owner")
+    assert ok_data(response)["booking"]["id"] == world["booking"]["id"]
