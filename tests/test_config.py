@@ -210,3 +210,42 @@ def test_dockerfile_runs_gunicorn_as_a_non_root_user_with_a_healthcheck():
     assert re.search(r"^HEALTHCHECK .*", dockerfile, re.M)
     assert "/health" in dockerfile
     assert 'CMD ["gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]' in dockerfile
+
+
+def _readme():
+    return (ROOT / "README.md").read_text()
+
+
+def _error_codes():
+    """Every error code halls can answer with, read from the source."""
+    patterns = [
+        r'error_code="([a-z_]+)"',  # raise Conflict(..., error_code="slot_taken")
+        r'error_code = \d+, "([a-z_]+)"',  # class defaults in errors.py
+        r'\d+: \("([a-z_]+)"',  # errors.HTTP_CODES
+        r'envelope_error\(\s*\d+,\s*"([a-z_]+)"',
+        r'_unauthorized\(\s*"([a-z_]+)"',  # the token loaders
+    ]
+    source = "\n".join(path.read_text() for path in (ROOT / "halls").rglob("*.py"))
+    return {code for pattern in patterns for code in re.findall(pattern, source)}
+
+
+def test_readme_documents_every_error_code():
+    codes = _error_codes()
+    assert {"slot_taken", "token_revoked", "rate_limited", "uploads_not_configured"} <= codes
+    documented = set(re.findall(r"`([a-z]+(?:_[a-z]+)*)`", _readme()))
+    assert codes - documented == set()
+
+
+def test_readme_documents_every_variable():
+    documented = set(re.findall(r"^\| `([A-Z][A-Z0-9_]+)` \|", _readme(), re.M))
+    assert {name for name, _ in _env_example()} == documented
+
+
+def test_readme_lists_every_endpoint(app):
+    readme = _readme()
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        path = re.sub(r"<(?:\w+:)?\w+>", "<id>", rule.rule)
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            assert f"{method} {path}" in readme, f"{method} {path} is not in the README"
