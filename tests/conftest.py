@@ -62,14 +62,14 @@ def client(app):
 @pytest.fixture
 def make_user(app):
     """Insert a user straight into the database and return (user, access-token headers)."""
-    import bcrypt
+    from halls.auth.service import hash_password
 
     def make(*, owner=False, email=None, role=None, password=PASSWORD, **fields):
         now = dt.datetime.now(dt.UTC)
         user = {
             "full_name": fields.pop("full_name", "Test Person"),
             "email": email or f"user-{uuid.uuid4().hex[:10]}@example.com",
-            "password_hash": bcrypt.hashpw(password.encode(), bcrypt.gensalt(4)).decode(),
+            "password_hash": hash_password(password),
             "contact_number": fields.pop("contact_number", "+923001234567"),
             "is_venue_owner": owner,
             "role": role or ("owner" if owner else "customer"),

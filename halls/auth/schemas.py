@@ -1,0 +1,129 @@
+"""Auth bodies in and out: what a client may send, and the user and tokens we show."""
+
+from marshmallow import Schema, fields, validate
+
+from halls.auth.tokens import role_of
+from halls.schemas import Meta, StrictSchema
+
+PASSWORD_LENGTH = validate.Length(min=8, max=128)
+CONTACT_NUMBER = validate.Regexp(
+    r"^\+?[0-9][0-9 ()-]{5,23}$", error="Not a valid phone number; use digits and an optional +."
+)
+
+
+class EmailField(fields.Email):
+    """An email address, trimmed and lower-cased before it is validated."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            value = value.strip().lower()
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class TrimmedString(fields.String):
+    """A string with surrounding whitespace removed."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).strip()
+
+
+def _email(**kwargs):
+    return EmailField(validate=validate.Length(max=254), **kwargs)
+
+
+def _contact_number(**kwargs):
+    return TrimmedString(validate=CONTACT_NUMBER, **kwargs)
+
+
+def _full_name(**kwargs):
+    return TrimmedString(validate=validate.Length(max=100), **kwargs)
+
+
+class SignupIn(StrictSchema):
+    full_name = _full_name(load_default="")
+    email = _email(required=True)
+    password = fields.String(required=True, validate=PASSWORD_LENGTH)
+    contact_number = _contact_number(load_default="")
+    is_venue_owner = fields.Boolean(required=True)
+
+
+class LoginIn(StrictSchema):
+    email = _email(required=True)
+    password = fields.String(required=True, validate=validate.Length(min=1, max=128))
+
+
+class GoogleIn(StrictSchema):
+    id_token = fields.String(required=True, validate=validate.Length(min=1, max=8192))
+    is_venue_owner = fields.Boolean(
+        load_default=False, metadata={"description": "Used only when the account is created."}
+    )
+    contact_number = _contact_number(
+        load_default="", metadata={"description": "Used only when the account is created."}
+    )
+
+
+class ForgotPasswordIn(StrictSchema):
+    email = _email(required=True)
+
+
+class ResetPasswordIn(StrictSchema):
+    token = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    new_password = fields.String(required=True, validate=PASSWORD_LENGTH)
+
+
+class MePatch(StrictSchema):
+    full_name = _full_name()
+    contact_number = _contact_number()
+    new_password = fields.String(validate=PASSWORD_LENGTH)
+    current_password = fields.String(
+        validate=validate.Length(min=1, max=128),
+        metadata={"description": "Required with new_password."},
+    )
+
+
+class LogoutIn(StrictSchema):
+    all = fields.Boolean(
+        load_default=False, metadata={"description": "Revoke every token of the user."}
+    )
+    refresh_token = fields.String(
+        validate=validate.Length(min=1, max=4096),
+        metadata={"description": "Also revoke this refresh token (a mobile app signs out both)."},
+    )
+
+
+class UserOut(Meta):
+    full_name = fields.String(required=True)
+    email = fields.String(required=True)
+    contact_number = fields.String(required=True)
+    is_venue_owner = fields.Boolean(required=True)
+    role = fields.Function(
+        role_of, required=True, metadata={"enum": ["owner", "customer", "admin"]}
+    )
+    auth_provider = fields.String(required=True, metadata={"enum": ["password", "google"]})
+
+
+class UserData(Schema):
+    user = fields.Nested(UserOut, required=True)
+
+
+class AccessTokenData(UserData):
+    access_token = fields.String(required=True)
+    token_type = fields.String(required=True, metadata={"example": "Bearer"})
+    expires_in = fields.Integer(required=True, metadata={"description": "Seconds."})
+
+
+class TokenData(AccessTokenData):
+    refresh_token = fields.String(required=True)
+
+
+class MeData(UserData):
+    """The user; after a password change also a fresh token pair (earlier ones are revoked)."""
+
+    access_token = fields.String()
+    refresh_token = fields.String()
+    token_type = fields.String()
+    expires_in = fields.Integer()
+
+
+class MessageData(Schema):
+    message = fields.String(required=True)

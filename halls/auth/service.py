@@ -1,0 +1,235 @@
+"""Accounts: sign-up, sign-in (password or Google), profile, password reset, sign-out."""
+
+import base64
+import datetime as dt
+import functools
+import hashlib
+import secrets
+from urllib.parse import urlencode
+
+import bcrypt
+from flask import current_app
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from halls import db, mail
+from halls.auth import google, tokens
+from halls.errors import BadRequest, Conflict, ServiceUnavailable, Unauthorized, Unprocessable
+
+RESET_TTL = dt.timedelta(hours=1)
+
+
+def hash_password(password):
+    """A bcrypt hash of the password, at the configured cost."""
+    salt = bcrypt.gensalt(current_app.config["BCRYPT_ROUNDS"])
+    return bcrypt.hashpw(_prehash(password), salt).decode()
+
+
+def check_password(password, password_hash):
+    """Whether the password matches the hash; spends the same time when there is no hash."""
+    if not password_hash:
+        password_hash = _dummy_hash(current_app.config["BCRYPT_ROUNDS"])
+        bcrypt.checkpw(_prehash(password), password_hash.encode())
+        return False
+    return bcrypt.checkpw(_prehash(password), password_hash.encode())
+
+
+def _prehash(password):
+    # bcrypt reads at most 72 bytes (bcrypt 5 refuses more); passwords may be 128 characters,
+    # so bcrypt sees a fixed-length digest of the whole password instead.
+    return base64.b64encode(hashlib.sha256(password.encode()).digest())
+
+
+@functools.cache
+def _dummy_hash(rounds):
+    return bcrypt.hashpw(b"no such user", bcrypt.gensalt(rounds)).decode()
+
+
+def create_user(full_name, email, password, contact_number, is_venue_owner):
+    """Sign up with a password; 409 `email_taken` when the email has an account."""
+    user = _new_user(
+        full_name=full_name,
+        email=email,
+        password_hash=hash_password(password),
+        contact_number=contact_number,
+        is_venue_owner=is_venue_owner,
+        auth_provider="password",
+    )
+    try:
+        user["_id"] = db.users().insert_one(user).inserted_id
+    except DuplicateKeyError as error:
+        raise Conflict("That email already has an account.", error_code="email_taken") from error
+    return tokens.issue_tokens(user)
+
+
+def _new_user(*, is_venue_owner, **fields):
+    now = dt.datetime.now(dt.UTC)
+    # BSON keeps milliseconds: the user we answer with then equals the one read back later.
+    now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+    return {
+        **fields,
+        "is_venue_owner": is_venue_owner,
+        "role": "owner" if is_venue_owner else "customer",
+        "token_version": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def log_in(email, password):
+    """Sign in with email and password; one 401 for every way it can be wrong."""
+    user = db.users().find_one({"email": email})
+    if not check_password(password, user.get("password_hash") if user else None):
+        raise Unauthorized("The email or password is not right.", error_code="invalid_credentials")
+    return tokens.issue_tokens(user)
+
+
+def log_in_with_google(id_token, is_venue_owner, contact_number):
+    """Sign in with a Google ID token; returns (tokens, created)."""
+    client_id = current_app.config.get("GOOGLE_CLIENT_ID")
+    if not client_id:
+        raise ServiceUnavailable(
+            "Google sign-in is not configured on this server.", error_code="google_not_configured"
+        )
+    claims = google.verify_google_token(id_token, client_id)
+    user = _google_user(claims)
+    if user is not None:
+        return tokens.issue_tokens(user), False
+    user = _new_user(
+        full_name=str(claims.get("name") or "")[:100],
+        email=claims["email"].strip().lower(),
+        password_hash=None,
+        contact_number=contact_number,
+        is_venue_owner=is_venue_owner,
+        auth_provider="google",
+        google_sub=claims["sub"],
+    )
+    try:
+        user["_id"] = db.users().insert_one(user).inserted_id
+    except DuplicateKeyError as error:
+        # A concurrent sign-in (or sign-up) with this email won the insert: use that account.
+        user = _google_user(claims)
+        if user is None:
+            raise Conflict(
+                "That email belongs to an account linked to another Google identity.",
+                error_code="email_taken",
+            ) from error
+        return tokens.issue_tokens(user), False
+    return tokens.issue_tokens(user), True
+
+
+def _google_user(claims):
+    """The account of this Google identity, linking an account with the same email to it."""
+    user = db.users().find_one({"google_sub": claims["sub"]})
+    if user is not None:
+        return user
+    # Linking keeps auth_provider (how the account was made) and its password working.
+    return db.users().find_one_and_update(
+        {"email": claims["email"].strip().lower(), "google_sub": {"$exists": False}},
+        {"$set": {"google_sub": claims["sub"], "updated_at": dt.datetime.now(dt.UTC)}},
+        return_document=ReturnDocument.AFTER,
+    )
+
+
+def update_me(user, changes):
+    """Change the profile; a new password needs the current one and revokes earlier tokens."""
+    now = dt.datetime.now(dt.UTC)
+    updates = {key: changes[key] for key in ("full_name", "contact_number") if key in changes}
+    new_password = changes.get("new_password")
+    if new_password is not None:
+        if not check_password(changes.get("current_password", ""), user.get("password_hash")):
+            raise Unprocessable(
+                "The current password is not right.",
+                details={"current_password": ["The current password is not right."]},
+            )
+        updates["password_hash"] = hash_password(new_password)
+    elif "current_password" in changes:
+        raise Unprocessable(details={"current_password": ["Send it only with new_password."]})
+    change = {"$set": {**updates, "updated_at": now}}
+    if new_password is not None:
+        change["$inc"] = {"token_version": 1}
+    user = db.users().find_one_and_update(
+        {"_id": user["_id"]}, change, return_document=ReturnDocument.AFTER
+    )
+    if user is None:
+        raise Unauthorized("The token's user no longer exists.", error_code="token_invalid")
+    return tokens.issue_tokens(user) if new_password is not None else {"user": user}
+
+
+def refresh_access(user):
+    """A new access token for the refresh token's user."""
+    return tokens.issue_access_token(user)
+
+
+def log_out(user, claims, everywhere=False, refresh_token=None):
+    """Revoke the presented token, the given refresh token, and with `everywhere` every token."""
+    tokens.revoke_token(claims)
+    if refresh_token:
+        tokens.revoke_token_string(refresh_token)
+    if everywhere:
+        tokens.revoke_all(user["_id"])
+    return {"message": "Signed out everywhere." if everywhere else "Signed out."}
+
+
+def request_password_reset(email):
+    """Mail a one-hour reset token to the account with this email, if there is one."""
+    user = db.users().find_one({"email": email})
+    if user is not None:
+        token = secrets.token_urlsafe(32)
+        now = dt.datetime.now(dt.UTC)
+        db.password_resets().insert_one(
+            {
+                "user_id": user["_id"],
+                "token_hash": _token_hash(token),
+                "expires_at": now + RESET_TTL,
+                "created_at": now,
+                "used_at": None,
+            }
+        )
+        _mail_reset_token(user, token)
+    return {"message": "If that email has an account, a reset link is on its way."}
+
+
+def _mail_reset_token(user, token):
+    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    link = f"{base}/reset-password?{urlencode({'token': token})}"
+    text = (
+        f"Hello {user.get('full_name') or ''},\n\n"
+        "Someone asked to reset the password of your Halls account. If it was you, open\n"
+        f"{link}\n"
+        f"or use this token in the app: {token}\n\n"
+        "It works once, within one hour. If it was not you, ignore this email.\n"
+    )
+    mail.send_mail(user["email"], "Reset your Halls password", text, kind="password_reset")
+
+
+def _token_hash(token):
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def reset_password(token, new_password):
+    """Set a new password with a reset token; the token works once and earlier tokens die."""
+    password_hash = hash_password(new_password)
+    now = dt.datetime.now(dt.UTC)
+    # Expiry is checked here, not left to the TTL index: a server deletes expired documents
+    # only about once a minute.
+    reset = db.password_resets().find_one_and_update(
+        {"token_hash": _token_hash(token), "used_at": None, "expires_at": {"$gt": now}},
+        {"$set": {"used_at": now}},
+    )
+    if reset is None:
+        raise BadRequest(
+            "The reset token is unknown, expired or already used.",
+            error_code="invalid_reset_token",
+        )
+    updated = db.users().update_one(
+        {"_id": reset["user_id"]}, {"$set": {"password_hash": password_hash, "updated_at": now}}
+    )
+    if not updated.matched_count:
+        raise BadRequest("The reset token's account is gone.", error_code="invalid_reset_token")
+    tokens.revoke_all(reset["user_id"])
+    # Any other reset link still in a mailbox is now stale.
+    db.password_resets().update_many(
+        {"user_id": reset["user_id"], "used_at": None}, {"$set": {"used_at": now}}
+    )
+    return {"message": "Your password has been reset; sign in with the new one."}
