@@ -2,7 +2,7 @@
 
 import logging
 
-from flask import jsonify
+from flask import jsonify, request
 from marshmallow import ValidationError
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 from werkzeug.exceptions import HTTPException
@@ -152,8 +152,17 @@ def handle_unexpected(error):
     return envelope_error(500, code, message)
 
 
+def require_json_body():
+    """A body must be JSON: webargs would read any other body as {} and blame missing fields."""
+    if request.content_length and not request.is_json:
+        code, message = HTTP_CODES[415]
+        return envelope_error(415, code, message)
+    return None
+
+
 def register(app):
     """Install the handlers; called after flask-smorest registered its own."""
+    app.before_request(require_json_body)
     app.register_error_handler(HTTPException, render_http_exception)
     app.register_error_handler(ValidationError, handle_validation_error)
     app.register_error_handler(DuplicateKeyError, handle_duplicate_key)
