@@ -58,7 +58,9 @@ class Timestamp(fields.DateTime):
             return None
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt.UTC)
-        return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+        # Fixed width, and MongoDB's own precision: the same instant always reads the same,
+        # whether it comes from a fresh write or from the database.
+        return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Meta(Schema):

@@ -90,7 +90,8 @@ def test_create_booking_is_pending_and_holds_the_slot(client, customer, owner, v
     assert doc["status"] == "pending"
     assert doc["price_locked"] == 100000
     assert doc["created_at"].tzinfo is not None
-    assert booking["created_at"] == doc["created_at"].isoformat().replace("+00:00", "Z")
+    shown = doc["created_at"].isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    assert booking["created_at"] == shown
     assert_held_by(claim_of(venue), booking["id"])
     assert db.slot_claims().count_documents({}) == 1
 

@@ -19,9 +19,7 @@ ACTIVE = ("pending", "confirmed")
 
 
 def _now():
-    # MongoDB keeps milliseconds: truncate so a response shows exactly what was stored.
-    now = dt.datetime.now(dt.UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+    return dt.datetime.now(dt.UTC)
 
 
 def get_bookable_venue(venue_id):
