@@ -73,6 +73,8 @@ INDEXES = {
         ),
         # releasing a booking's claims finds them by booking.
         IndexModel([("booking_id", ASCENDING)], name="booking"),
+        # search with date: held_by_venue(date) reads one day's held claims across all venues.
+        IndexModel([("date", ASCENDING), ("state", ASCENDING)], name="date_state"),
     ],
     "outbox": [
         # the sender picks queued messages oldest first.

@@ -106,9 +106,17 @@ def _geo_near_stage(in_collection, database, options):
     results = []
     for distance, document in found:
         document = dict(document)
-        mm_helpers.set_value_by_dot(document, distance_field, distance * multiplier)
+        _set_path(document, distance_field, distance * multiplier)
         results.append(document)
     return results
+
+
+def _set_path(document, path, value):
+    # Like the server, a dotted distanceField creates the embedded documents it needs.
+    *parents, last = path.split(".")
+    for part in parents:
+        document = document.setdefault(part, {})
+    document[last] = value
 
 
 def _point(value):

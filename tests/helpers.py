@@ -42,6 +42,22 @@ def other_id():
     return str(ObjectId())
 
 
+TWO_SLOTS = [
+    {"key": "lunch", "label": "Lunch", "start": "12:00", "end": "16:00"},
+    {"key": "dinner", "label": "Dinner", "start": "18:00", "end": "23:00"},
+]
+
+
+def hold_slot(venue, date, slot="full_day"):
+    """Take and keep a claim on the slot, as a confirmed booking does; returns its booking id."""
+    from halls.bookings import claims
+
+    booking_id = ObjectId()
+    claims.claim_slots(venue["_id"], date, [slot], booking_id)
+    assert claims.confirm_claims(booking_id, 1)
+    return booking_id
+
+
 def key_and_certificate(common_name="halls-test", ip=None):
     """A fresh RSA key and a self-signed X.509 certificate for it, both PEM bytes."""
     import ipaddress

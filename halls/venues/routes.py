@@ -1,5 +1,81 @@
-"""venues routes (being written)."""
+"""Venues: owners register and manage them; anyone searches them and asks availability."""
 
 from flask_smorest import Blueprint
+from marshmallow import RAISE
 
-blp = Blueprint("venues", __name__, url_prefix="/venues")
+from halls.auth.tokens import current_user, owner_required
+from halls.schemas import PageArgs, envelope, page_of
+from halls.venues import search, service
+from halls.venues.schemas import (
+    PATCH_FIELDS,
+    AvailabilityArgs,
+    AvailabilityOut,
+    SearchArgs,
+    VenueData,
+    VenueIn,
+    VenueOut,
+    VenuePatch,
+    VenueSearchItem,
+)
+
+blp = Blueprint(
+    "venues", __name__, url_prefix="/venues", description="Venues, search and availability"
+)
+
+
+@blp.route("/register", methods=["POST"])
+@blp.arguments(VenueIn)
+@blp.response(201, envelope(VenueData))
+@owner_required
+def register(fields):
+    """Register a venue owned by the caller (owners only)."""
+    return {"venue": service.register_venue(current_user(), fields)}
+
+
+@blp.route("/mine")
+@blp.arguments(PageArgs, location="query", unknown=RAISE)
+@blp.response(200, envelope(page_of(VenueOut)))
+@owner_required
+def mine(args):
+    """The caller's venues, newest first, inactive ones included."""
+    return service.list_my_venues(current_user(), args["page"], args["limit"])
+
+
+@blp.route("/search")
+@blp.arguments(SearchArgs, location="query", unknown=RAISE)
+@blp.response(200, envelope(page_of(VenueSearchItem)))
+def search_all(args):
+    """Search active venues by type, city, capacity, date, price, place and amenities."""
+    return search.search_venues(args)
+
+
+@blp.route("/<venue_id>")
+@blp.response(200, envelope(VenueData))
+def show(venue_id):
+    """One venue (public)."""
+    return {"venue": service.get_venue(venue_id)}
+
+
+@blp.route("/<venue_id>", methods=["PATCH"])
+@blp.arguments(VenuePatch(partial=PATCH_FIELDS))
+@blp.response(200, envelope(VenueData))
+@owner_required
+def update(changes, venue_id):
+    """Change some fields of one of the caller's venues."""
+    return {"venue": service.update_venue(current_user(), venue_id, changes)}
+
+
+@blp.route("/<venue_id>", methods=["DELETE"])
+@blp.response(200, envelope(VenueData))
+@owner_required
+def delete(venue_id):
+    """Soft-delete one of the caller's venues (refused while bookings are upcoming)."""
+    return {"venue": service.delete_venue(current_user(), venue_id)}
+
+
+@blp.route("/<venue_id>/availability")
+@blp.arguments(AvailabilityArgs, location="query", unknown=RAISE)
+@blp.response(200, envelope(AvailabilityOut))
+def availability(args, venue_id):
+    """Free slots and the price on one date, or on each date from..to (at most 62 days)."""
+    return service.venue_availability(venue_id, **args)

@@ -5,7 +5,8 @@ availability and booking all apply the very same rules.
 """
 
 import datetime as dt
-from zoneinfo import ZoneInfo
+import functools
+from zoneinfo import ZoneInfo, available_timezones
 
 DEFAULT_TIMEZONE = "Asia/Karachi"
 DEFAULT_SLOTS = [{"key": "full_day", "label": "Full day", "start": "00:00", "end": "23:59"}]
@@ -22,9 +23,35 @@ def price_on(venue, date):
 
 def local_today(venue, now=None):
     """Today's date in the venue's time zone, as YYYY-MM-DD."""
+    return today_in(venue.get("timezone") or DEFAULT_TIMEZONE, now)
+
+
+def today_in(zone, now=None):
+    """Today's date in the named IANA time zone, as YYYY-MM-DD."""
     now = now or dt.datetime.now(dt.UTC)
-    zone = ZoneInfo(venue.get("timezone") or DEFAULT_TIMEZONE)
-    return now.astimezone(zone).date().isoformat()
+    return now.astimezone(ZoneInfo(zone)).date().isoformat()
+
+
+@functools.cache
+def known_timezones():
+    """Every IANA time zone name this machine knows (read from disk once)."""
+    return frozenset(available_timezones())
+
+
+# Local calendars on Earth run from UTC-12 to UTC+14 (POSIX names invert the sign).
+EARLIEST_ZONE, LATEST_ZONE = "Etc/GMT+12", "Etc/GMT-14"
+
+
+def is_past_everywhere(date, now=None):
+    """The date is over in every time zone: no venue can be open on it."""
+    return date < today_in(EARLIEST_ZONE, now)
+
+
+def zones_open_on(date, now=None):
+    """The time zones where the date is not yet past; None when that is all of them."""
+    if date >= today_in(LATEST_ZONE, now):
+        return None
+    return sorted(zone for zone in known_timezones() if date >= today_in(zone, now))
 
 
 def slots_of(venue):
@@ -33,8 +60,23 @@ def slots_of(venue):
 
 
 def is_open_on(venue, date, now=None):
-    """The owner offers the date and it is not in the past where the venue is."""
-    return date in (venue.get("dates_available") or []) and date >= local_today(venue, now)
+    """The venue is active, offers the date, and the date is not past where the venue is."""
+    return (
+        venue.get("status", "active") == "active"
+        and date in (venue.get("dates_available") or [])
+        and date >= local_today(venue, now)
+    )
+
+
+def fully_held(venue, held):
+    """Every slot of the venue is among the held slot keys."""
+    return all(slot["key"] in held for slot in slots_of(venue))
+
+
+def dates_between(first, last):
+    """Every date from first to last inclusive, as YYYY-MM-DD strings."""
+    start, end = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
+    return [(start + dt.timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
 
 
 def day_availability(venue, date, held, now=None):

@@ -1,0 +1,345 @@
+"""Venue schemas: what an owner may send, what anyone may ask, and what we show."""
+
+import math
+import re
+
+from marshmallow import (
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates_schema,
+)
+
+from halls.schemas import (
+    DateField,
+    Meta,
+    ObjectIdField,
+    PageArgs,
+    StrictSchema,
+    Timestamp,
+    parse_date,
+)
+from halls.venues import rules
+
+VENUE_TYPES = ("Hall", "Auditorium", "Banquet", "Lawn")
+EDITABLE_STATUSES = ("active", "inactive")
+SORTS = ("distance", "price_asc", "price_desc", "capacity", "newest")
+MAX_CAPACITY = 100_000
+MAX_PRICE = 1_000_000_000  # PKR; keeps every sum far inside a 64-bit integer
+MAX_DATES = 731  # two years of dates
+MAX_RANGE_DAYS = 62
+# Amenity names and slot keys become parts of stored field paths and filters (amenities.<name>),
+# so they are plain snake_case: no "$", no ".".
+SNAKE_NAME = r"^[a-z][a-z0-9_]{0,39}$"
+HH_MM = r"^([01]\d|2[0-3]):[0-5]\d$"
+
+
+class StrictBoolean(fields.Boolean):
+    """true or false only: "yes" and 1 are not booleans in a JSON body."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+class HttpsUrl(fields.Url):
+    def __init__(self, **kwargs):
+        super().__init__(schemes={"https"}, validate=validate.Length(max=2048), **kwargs)
+
+
+class GeoPoint(fields.Field):
+    """A GeoJSON Point or {lat, lng} on the way in; always a GeoJSON Point when stored."""
+
+    default_error_messages = {
+        "invalid": 'Send a GeoJSON Point ("coordinates": [lng, lat]) or "lat" and "lng".',
+        "range": "Latitude must be within -90..90 and longitude within -180..180.",
+    }
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, dict) and set(value) == {"type", "coordinates"}:
+            coordinates = value["coordinates"]
+            if value["type"] != "Point" or not isinstance(coordinates, list | tuple):
+                raise self.make_error("invalid")
+            if len(coordinates) != 2:
+                raise self.make_error("invalid")
+            lng, lat = coordinates
+        elif isinstance(value, dict) and set(value) == {"lat", "lng"}:
+            lat, lng = value["lat"], value["lng"]
+        else:
+            raise self.make_error("invalid")
+        lng, lat = _number(lng, self), _number(lat, self)
+        if not (-180 <= lng <= 180 and -90 <= lat <= 90):
+            raise self.make_error("range")
+        return {"type": "Point", "coordinates": [lng, lat]}
+
+
+def _number(value, field):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise field.make_error("invalid")
+    return float(value)
+
+
+def _known_timezone(value):
+    if value not in rules.known_timezones():
+        raise ValidationError("Not a known IANA time zone, e.g. Asia/Karachi.")
+
+
+class VenueSlotIn(StrictSchema):
+    key = fields.String(required=True, validate=validate.Regexp(SNAKE_NAME))
+    label = fields.String(required=True, validate=validate.Length(min=1, max=60))
+    start = fields.String(required=True, validate=validate.Regexp(HH_MM))
+    end = fields.String(required=True, validate=validate.Regexp(HH_MM))
+
+    @validates_schema
+    def start_before_end(self, data, **kwargs):
+        if data["start"] >= data["end"]:
+            raise ValidationError("A slot must end after it starts.", "end")
+
+
+class VideoIn(StrictSchema):
+    url = HttpsUrl(required=True)
+    size_mb = fields.Float(
+        required=True, validate=validate.Range(min=0, max=25, min_inclusive=False)
+    )
+
+
+class OverrideIn(StrictSchema):
+    date = DateField(required=True)
+    price = fields.Integer(strict=True, required=True, validate=validate.Range(0, MAX_PRICE))
+
+
+class PricingIn(StrictSchema):
+    base_price = fields.Integer(
+        strict=True, load_default=None, validate=validate.Range(0, MAX_PRICE)
+    )
+    overrides = fields.List(
+        fields.Nested(OverrideIn), load_default=list, validate=validate.Length(max=MAX_DATES)
+    )
+
+    # Schema-level (run only once every field is valid), so each override has its date.
+    @validates_schema
+    def unique_dates(self, data, **kwargs):
+        dates = [override["date"] for override in data.get("overrides", [])]
+        if len(dates) != len(set(dates)):
+            raise ValidationError("Each override date may appear only once.", "overrides")
+
+
+class VenueIn(StrictSchema):
+    venue_name = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    type = fields.String(required=True, validate=validate.OneOf(VENUE_TYPES))
+    address = fields.String(required=True, validate=validate.Length(min=1, max=300))
+    maps_location = GeoPoint(required=True)
+    capacity = fields.Integer(strict=True, required=True, validate=validate.Range(1, MAX_CAPACITY))
+    city = fields.String(load_default=None, validate=validate.Length(min=1, max=80))
+    space_sqft = fields.Float(load_default=None, validate=validate.Range(0, 10_000_000))
+    amenities = fields.Dict(
+        keys=fields.String(validate=validate.Regexp(SNAKE_NAME)),
+        values=StrictBoolean(),
+        load_default=dict,
+        validate=validate.Length(max=50),
+    )
+    additional_description = fields.String(load_default="", validate=validate.Length(max=5000))
+    pictures = fields.List(HttpsUrl(), load_default=list, validate=validate.Length(max=30))
+    videos = fields.List(
+        fields.Nested(VideoIn), load_default=list, validate=validate.Length(max=10)
+    )
+    dates_available = fields.List(
+        DateField(), load_default=list, validate=validate.Length(max=MAX_DATES)
+    )
+    pricing = fields.Nested(PricingIn, load_default=lambda: {"base_price": None, "overrides": []})
+    slots = fields.List(
+        fields.Nested(VenueSlotIn),
+        load_default=lambda: [dict(slot) for slot in rules.DEFAULT_SLOTS],
+        validate=validate.Length(min=1, max=24),
+    )
+    timezone = fields.String(load_default=rules.DEFAULT_TIMEZONE, validate=_known_timezone)
+    currency = fields.String(validate=validate.OneOf(["PKR"]), load_only=True)
+    status = fields.String(load_default="active", validate=validate.OneOf(EDITABLE_STATUSES))
+
+    # Schema-level validators run only once every field is valid, so each slot is whole.
+    @validates_schema
+    def slots_fit_the_day(self, data, **kwargs):
+        slots = data.get("slots", [])
+        if len({slot["key"] for slot in slots}) != len(slots):
+            raise ValidationError("Each slot key may appear only once.", "slots")
+        ordered = sorted(slots, key=lambda slot: slot["start"])
+        for before, after in zip(ordered, ordered[1:], strict=False):
+            if after["start"] < before["end"]:
+                raise ValidationError(f"Slots {before['key']} and {after['key']} overlap.", "slots")
+
+    @validates_schema
+    def not_empty(self, data, **kwargs):
+        if not data:
+            raise ValidationError("Send at least one field to change.")
+
+    @post_load
+    def normalise(self, data, **kwargs):
+        data.pop("currency", None)  # always PKR; accepted only so clients may echo it back
+        if "dates_available" in data:
+            data["dates_available"] = sorted(set(data["dates_available"]))
+        for name in ("venue_name", "address", "city"):
+            if data.get(name):
+                data[name] = data[name].strip()
+        return data
+
+
+class VenuePatch(VenueIn):
+    """A PATCH body: any fields of VenueIn; load it with `VenuePatch(partial=PATCH_FIELDS)`."""
+
+
+# Every top-level field optional, and inside pricing each part optional so that
+# {"pricing": {"overrides": [...]}} leaves base_price alone. Not partial=True: that would also
+# make each slot, video and override partial, letting a slot without an end through.
+PATCH_FIELDS = (*VenueIn._declared_fields, "pricing.base_price", "pricing.overrides")
+
+
+class GeoPointOut(Schema):
+    type = fields.String()
+    coordinates = fields.List(fields.Float())
+
+
+class VenueSlotOut(Schema):
+    key = fields.String()
+    label = fields.String()
+    start = fields.String(metadata={"example": "18:00"})
+    end = fields.String(metadata={"example": "23:00"})
+
+
+class VideoOut(Schema):
+    url = fields.String()
+    size_mb = fields.Float()
+
+
+class OverrideOut(Schema):
+    date = fields.String()
+    price = fields.Integer()
+
+
+class PricingOut(Schema):
+    base_price = fields.Integer(allow_none=True)
+    overrides = fields.List(fields.Nested(OverrideOut))
+
+
+class VenueOut(Meta):
+    owner_id = ObjectIdField()
+    venue_name = fields.String()
+    type = fields.String()
+    address = fields.String()
+    city = fields.String(allow_none=True)
+    maps_location = fields.Nested(GeoPointOut)
+    capacity = fields.Integer()
+    space_sqft = fields.Float(allow_none=True)
+    amenities = fields.Dict(keys=fields.String(), values=fields.Boolean())
+    additional_description = fields.String()
+    pictures = fields.List(fields.String())
+    videos = fields.List(fields.Nested(VideoOut))
+    dates_available = fields.List(fields.String())
+    pricing = fields.Nested(PricingOut)
+    slots = fields.List(fields.Nested(VenueSlotOut))
+    timezone = fields.String()
+    currency = fields.String()
+    status = fields.String()
+    deleted_at = Timestamp(metadata={"description": "only once deleted"})
+
+
+class VenueData(Schema):
+    venue = fields.Nested(VenueOut, required=True)
+
+
+class VenueSearchItem(VenueOut):
+    price_on_date = fields.Integer(allow_none=True, metadata={"description": "with date"})
+    distance_km = fields.Float(metadata={"description": "with near_lat/near_lng"})
+
+
+class AmenityList(fields.String):
+    """A comma-separated list of amenity names (all of them required)."""
+
+    default_error_messages = {"amenity": "List amenity names in snake_case, separated by commas."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        names = list(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+        if not names or len(names) > 20 or not all(re.match(SNAKE_NAME, n) for n in names):
+            raise self.make_error("amenity")
+        return names
+
+
+def _not_over_everywhere(date):
+    if rules.is_past_everywhere(date):
+        raise ValidationError("The date is in the past.")
+
+
+class SearchArgs(PageArgs):
+    type = fields.String(validate=validate.OneOf(VENUE_TYPES))
+    city = fields.String(validate=validate.Length(min=1, max=80))
+    capacity_min = fields.Integer(validate=validate.Range(1, MAX_CAPACITY))
+    capacity_max = fields.Integer(validate=validate.Range(1, MAX_CAPACITY))
+    date = DateField(validate=_not_over_everywhere)
+    price_min = fields.Integer(validate=validate.Range(0, MAX_PRICE))
+    price_max = fields.Integer(validate=validate.Range(0, MAX_PRICE))
+    near_lat = fields.Float(validate=validate.Range(-90, 90))
+    near_lng = fields.Float(validate=validate.Range(-180, 180))
+    near_km = fields.Float(validate=validate.Range(0, 500, min_inclusive=False))
+    amenities = AmenityList()
+    q = fields.String(validate=validate.Length(min=1, max=100))
+    sort = fields.String(validate=validate.OneOf(SORTS))
+
+    @validates_schema
+    def consistent(self, data, **kwargs):
+        errors = {}
+        near = "near_lat" in data and "near_lng" in data
+        if "near_lat" in data and not near:
+            errors["near_lng"] = ["Send near_lat and near_lng together."]
+        if "near_lng" in data and not near:
+            errors["near_lat"] = ["Send near_lat and near_lng together."]
+        if "near_km" in data and not near:
+            errors["near_km"] = ["near_km needs near_lat and near_lng."]
+        if data.get("sort") == "distance" and not near:
+            errors["sort"] = ["Sorting by distance needs near_lat and near_lng."]
+        for low, high in (("capacity_min", "capacity_max"), ("price_min", "price_max")):
+            if low in data and high in data and data[low] > data[high]:
+                errors[low] = [f"{low} is greater than {high}."]
+        if errors:
+            raise ValidationError(errors)
+
+
+class AvailabilityArgs(StrictSchema):
+    date = DateField()
+    first = DateField(data_key="from")
+    last = DateField(data_key="to")
+
+    @validates_schema
+    def one_day_or_a_range(self, data, **kwargs):
+        ranged = "first" in data or "last" in data
+        if "date" in data and ranged:
+            raise ValidationError("Ask for one date, or for from and to; not both.")
+        if "date" in data:
+            return
+        if "first" not in data or "last" not in data:
+            raise ValidationError("Ask for date=YYYY-MM-DD, or for from and to.")
+        days = (parse_date(data["last"]) - parse_date(data["first"])).days + 1
+        if not 1 <= days <= MAX_RANGE_DAYS:
+            raise ValidationError(
+                f"to must be on or after from, at most {MAX_RANGE_DAYS} days in all.", "to"
+            )
+
+
+class VenueSlotAvailabilityOut(VenueSlotOut):
+    available = fields.Boolean()
+
+
+class DayAvailabilityOut(Schema):
+    date = fields.String()
+    available = fields.Boolean()
+    price = fields.Integer(allow_none=True)
+    slots = fields.List(fields.Nested(VenueSlotAvailabilityOut))
+
+
+class AvailabilityOut(DayAvailabilityOut):
+    """One day ({venue_id, date, available, price, slots}) or a range ({venue_id, days})."""
+
+    venue_id = ObjectIdField()
+    days = fields.List(fields.Nested(DayAvailabilityOut))

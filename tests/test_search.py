@@ -1,0 +1,352 @@
+"""GET /venues/search: every filter, geo distances, sorting, pagination and hostile input."""
+
+import datetime as dt
+import math
+
+import pytest
+from bson import ObjectId
+
+from halls import db
+from halls.bookings import claims
+from halls.venues import rules
+from tests.helpers import TWO_SLOTS, assert_error, hold_slot, ok_data, today_plus
+
+MALL_ROAD_LAHORE = (74.3587, 31.5204)  # (lng, lat)
+F7_ISLAMABAD = (73.0551, 33.7215)
+CLIFTON_KARACHI = (67.0300, 24.8138)
+
+
+def search(client, query=""):
+    return ok_data(client.get(f"/venues/search?{query}"))
+
+
+def ids(data):
+    return [item["id"] for item in data["items"]]
+
+
+def id_set(*venues):
+    return {str(venue["_id"]) for venue in venues}
+
+
+def point(lng_lat):
+    return {"type": "Point", "coordinates": list(lng_lat)}
+
+
+def great_circle_km(a, b):
+    """Haversine written out again here, on MongoDB's Earth radius (6378.1 km)."""
+    (lng1, lat1), (lng2, lat2) = a, b
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    d_phi, d_lambda = phi2 - phi1, math.radians(lng2 - lng1)
+    h = math.sin(d_phi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(d_lambda / 2) ** 2
+    return 2 * 6378.1 * math.atan2(math.sqrt(h), math.sqrt(1 - h))
+
+
+@pytest.fixture
+def venue_of(owner, make_venue):
+    """make_venue for the default owner."""
+    return lambda **fields: make_venue(owner[0], **fields)
+
+
+# --- what is listed -------------------------------------------------------------------------
+
+
+def test_lists_only_active_venues_newest_first(client, venue_of):
+    older = venue_of(venue_name="Older")
+    newer = venue_of(venue_name="Newer")
+    venue_of(status="inactive")
+    venue_of(status="deleted")
+    data = search(client)
+    assert ids(data) == [str(newer["_id"]), str(older["_id"])]
+    assert (data["page"], data["limit"], data["total"]) == (1, 20, 2)
+    item = data["items"][0]
+    assert item["venue_name"] == "Newer"
+    assert item["maps_location"] == point(MALL_ROAD_LAHORE)
+    assert "price_on_date" not in item and "distance_km" not in item
+
+
+def test_type_filter(client, venue_of):
+    lawn = venue_of(type="Lawn")
+    venue_of(type="Hall")
+    assert ids(search(client, "type=Lawn")) == [str(lawn["_id"])]
+
+
+def test_city_is_an_exact_match_in_any_case(client, venue_of):
+    lahore = venue_of(city="Lahore")
+    venue_of(city="Karachi")
+    venue_of(city="Lahore Cantt")
+    assert ids(search(client, "city=lAHORE")) == [str(lahore["_id"])]
+    assert ids(search(client, "city=Lahor")) == []
+
+
+def test_capacity_range(client, venue_of):
+    small, medium, large = (venue_of(capacity=c) for c in (100, 300, 800))
+    assert set(ids(search(client, "capacity_min=300"))) == id_set(medium, large)
+    assert set(ids(search(client, "capacity_max=300"))) == id_set(small, medium)
+    assert ids(search(client, "capacity_min=200&capacity_max=400")) == [str(medium["_id"])]
+
+
+def test_amenities_must_all_be_true(client, venue_of):
+    both = venue_of(amenities={"water": True, "sound_system": True})
+    only_water = venue_of(amenities={"water": True, "sound_system": False})
+    venue_of(amenities={"sound_system": True})
+    assert set(ids(search(client, "amenities=water"))) == id_set(both, only_water)
+    assert ids(search(client, "amenities=water,sound_system")) == [str(both["_id"])]
+    assert ids(search(client, "amenities=water,%20sound_system,water")) == [str(both["_id"])]
+
+
+def test_q_matches_names_in_any_case(client, venue_of):
+    hit = venue_of(venue_name="The Grand Marquee")
+    venue_of(venue_name="Small Hall")
+    assert ids(search(client, "q=grand%20MAR")) == [str(hit["_id"])]
+
+
+def test_q_treats_regex_characters_literally(client, venue_of):
+    venue_of(venue_name="Royal Palm")
+    assert ids(search(client, "q=.*")) == []
+    assert ids(search(client, "q=R.*")) == []
+    dotted = venue_of(venue_name="Hall .* Lounge")
+    plus = venue_of(venue_name="A+B (Main) [Hall]")
+    assert ids(search(client, "q=.*")) == [str(dotted["_id"])]
+    assert ids(search(client, "q=A%2BB%20(Main)%20[")) == [str(plus["_id"])]
+
+
+def test_operators_in_params_are_refused_or_literal(client, venue_of):
+    venue_of(city="Lahore")
+    for query in ("city[$ne]=x", "capacity_min[$gt]=0", "$where=1", "q[$regex]=.*"):
+        assert_error(client.get(f"/venues/search?{query}"), 422, "validation_failed")
+    literal = '{"$ne": ""}'
+    assert ids(search(client, f"city={literal}")) == []
+    assert ids(search(client, f"q={literal}")) == []
+    assert_error(client.get(f"/venues/search?type={literal}"), 422, "validation_failed")
+
+
+def test_price_without_date_filters_the_base_price(client, venue_of):
+    cheap = venue_of(pricing={"base_price": 50000, "overrides": []})
+    dear = venue_of(pricing={"base_price": 200000, "overrides": []})
+    venue_of(pricing={"base_price": None, "overrides": []})
+    assert ids(search(client, "price_max=100000")) == [str(cheap["_id"])]
+    assert ids(search(client, "price_min=100000")) == [str(dear["_id"])]
+    assert set(ids(search(client, "price_min=0"))) == id_set(cheap, dear)
+
+
+# --- date -----------------------------------------------------------------------------------
+
+
+def test_date_lists_venues_open_that_day_with_their_price(client, venue_of):
+    day = today_plus(3)
+    base = venue_of(venue_name="Base", pricing={"base_price": 120000, "overrides": []})
+    override = venue_of(
+        venue_name="Override",
+        pricing={"base_price": 120000, "overrides": [{"date": day, "price": 80000}]},
+    )
+    unpriced = venue_of(venue_name="Unpriced", pricing={"base_price": None, "overrides": []})
+    venue_of(venue_name="Closed", dates_available=[today_plus(4)])
+    data = search(client, f"date={day}")
+    prices = {item["id"]: item["price_on_date"] for item in data["items"]}
+    assert prices == {
+        str(base["_id"]): 120000,
+        str(override["_id"]): 80000,
+        str(unpriced["_id"]): None,
+    }
+    assert data["total"] == 3
+
+
+def test_date_price_filters_apply_to_the_price_that_day(client, venue_of):
+    day = today_plus(3)
+    discounted = venue_of(
+        pricing={"base_price": 200000, "overrides": [{"date": day, "price": 90000}]}
+    )
+    surcharged = venue_of(
+        pricing={"base_price": 50000, "overrides": [{"date": day, "price": 300000}]}
+    )
+    venue_of(pricing={"base_price": None, "overrides": []})
+    assert ids(search(client, f"date={day}&price_max=100000")) == [str(discounted["_id"])]
+    assert ids(search(client, f"date={day}&price_min=250000")) == [str(surcharged["_id"])]
+    # Without a date the same filters read the base price.
+    assert ids(search(client, "price_max=100000")) == [str(surcharged["_id"])]
+
+
+def test_date_excludes_fully_held_venues_only(client, venue_of):
+    day = today_plus(2)
+    full = venue_of(venue_name="Full")
+    half = venue_of(venue_name="Half", slots=TWO_SLOTS)
+    both = venue_of(venue_name="Both", slots=TWO_SLOTS)
+    free = venue_of(venue_name="Free")
+    hold_slot(full, day)
+    hold_slot(half, day, "dinner")
+    hold_slot(both, day, "lunch")
+    hold_slot(both, day, "dinner")
+    hold_slot(free, today_plus(3))  # another day
+    data = search(client, f"date={day}")
+    assert set(ids(data)) == id_set(half, free)
+    assert data["total"] == 2
+    assert set(ids(search(client, f"date={today_plus(3)}"))) == id_set(full, half, both)
+
+
+def test_date_counts_a_released_claim_as_free(client, venue_of):
+    day = today_plus(2)
+    venue = venue_of()
+    claims.release_claims(hold_slot(venue, day))
+    assert ids(search(client, f"date={day}")) == [str(venue["_id"])]
+
+
+def test_date_in_the_past_is_refused(client):
+    error = assert_error(
+        client.get(f"/venues/search?date={today_plus(-3)}"), 422, "validation_failed"
+    )
+    assert "date" in error["details"]
+
+
+def test_date_today_respects_each_venues_time_zone(client, venue_of):
+    # The earliest calendar on Earth (UTC-12) is always at least a day behind the latest
+    # (UTC+14): its today is still ahead in Baker Island time and already past in Kiritimati.
+    day = rules.today_in(rules.EARLIEST_ZONE)
+    behind = venue_of(timezone="Etc/GMT+12", dates_available=[day])
+    venue_of(timezone="Pacific/Kiritimati", dates_available=[day])
+    assert ids(search(client, f"date={day}")) == [str(behind["_id"])]
+
+
+def test_date_today_in_karachi_is_listed(client, venue_of):
+    today = today_plus(0)
+    venue = venue_of(dates_available=[today])
+    assert ids(search(client, f"date={today}")) == [str(venue["_id"])]
+
+
+# --- near -----------------------------------------------------------------------------------
+
+
+def test_near_gives_distances_and_sorts_by_them(client, venue_of):
+    lahore = venue_of(maps_location=point(MALL_ROAD_LAHORE))
+    islamabad = venue_of(maps_location=point(F7_ISLAMABAD))
+    venue_of(maps_location=point(CLIFTON_KARACHI))  # ~1,000 km away
+    lng, lat = MALL_ROAD_LAHORE
+    data = search(client, f"near_lat={lat}&near_lng={lng}&near_km=300")
+    assert ids(data) == [str(lahore["_id"]), str(islamabad["_id"])]
+    assert data["total"] == 2
+    distances = [item["distance_km"] for item in data["items"]]
+    expected = round(great_circle_km(MALL_ROAD_LAHORE, F7_ISLAMABAD), 2)
+    assert 265 <= expected <= 275
+    assert distances == [0.0, pytest.approx(expected, abs=0.01)]
+
+
+def test_near_km_defaults_to_10(client, venue_of):
+    lng, lat = MALL_ROAD_LAHORE
+    near = venue_of(maps_location=point((lng, lat + 0.05)))  # ~5.6 km north
+    far = venue_of(maps_location=point((lng, lat + 0.108)))  # ~12 km north
+    assert ids(search(client, f"near_lat={lat}&near_lng={lng}")) == [str(near["_id"])]
+    data = search(client, f"near_lat={lat}&near_lng={lng}&near_km=12.5")
+    assert ids(data) == [str(near["_id"]), str(far["_id"])]
+    assert data["items"][1]["distance_km"] == pytest.approx(12.02, abs=0.01)
+
+
+def test_near_combines_with_other_filters_and_sorts(client, venue_of):
+    lng, lat = MALL_ROAD_LAHORE
+    closest_hall = venue_of(type="Hall", capacity=100, maps_location=point((lng, lat + 0.01)))
+    far_hall = venue_of(type="Hall", capacity=900, maps_location=point((lng, lat + 0.05)))
+    venue_of(type="Lawn", maps_location=point((lng, lat)))
+    query = f"near_lat={lat}&near_lng={lng}&type=Hall"
+    assert ids(search(client, query)) == [str(closest_hall["_id"]), str(far_hall["_id"])]
+    by_capacity = search(client, query + "&sort=capacity")
+    assert ids(by_capacity) == [str(far_hall["_id"]), str(closest_hall["_id"])]
+    assert all("distance_km" in item for item in by_capacity["items"])
+
+
+# --- sorting and paging ---------------------------------------------------------------------
+
+
+def test_price_sorts_put_unpriced_venues_last(client, venue_of):
+    mid = venue_of(pricing={"base_price": 100000, "overrides": []})
+    none = venue_of(pricing={"base_price": None, "overrides": []})
+    low = venue_of(pricing={"base_price": 50000, "overrides": []})
+    high = venue_of(pricing={"base_price": 150000, "overrides": []})
+    ascending = [str(v["_id"]) for v in (low, mid, high, none)]
+    descending = [str(v["_id"]) for v in (high, mid, low, none)]
+    assert ids(search(client, "sort=price_asc")) == ascending
+    assert ids(search(client, "sort=price_desc")) == descending
+
+
+def test_price_sorts_with_a_date_use_the_price_that_day(client, venue_of):
+    day = today_plus(1)
+    a = venue_of(pricing={"base_price": 10, "overrides": [{"date": day, "price": 500}]})
+    b = venue_of(pricing={"base_price": 100, "overrides": []})
+    c = venue_of(pricing={"base_price": None, "overrides": [{"date": day, "price": 1}]})
+    data = search(client, f"date={day}&sort=price_asc")
+    assert ids(data) == [str(c["_id"]), str(b["_id"]), str(a["_id"])]
+    assert [item["price_on_date"] for item in data["items"]] == [1, 100, 500]
+
+
+def test_capacity_sort_is_largest_first(client, venue_of):
+    venues = [venue_of(capacity=c) for c in (200, 900, 50)]
+    assert ids(search(client, "sort=capacity")) == [str(venues[i]["_id"]) for i in (1, 0, 2)]
+
+
+def test_pages_add_up(client, venue_of):
+    made = [venue_of(venue_name=f"Hall {n}", capacity=100 + n) for n in range(25)]
+    pages = [search(client, f"sort=capacity&limit=10&page={page}") for page in (1, 2, 3, 4)]
+    assert [len(page["items"]) for page in pages] == [10, 10, 5, 0]
+    assert {page["total"] for page in pages} == {25}
+    seen = [item["id"] for page in pages for item in page["items"]]
+    assert seen == [str(venue["_id"]) for venue in reversed(made)]
+
+
+def test_total_counts_the_filtered_set_not_the_page(client, venue_of):
+    for n in range(7):
+        venue_of(type="Lawn" if n % 2 else "Hall", venue_name=f"V{n}")
+    data = search(client, "type=Hall&limit=2&page=2")
+    assert (len(data["items"]), data["total"], data["page"], data["limit"]) == (2, 4, 2, 2)
+
+
+# --- validation -----------------------------------------------------------------------------
+
+BAD_QUERIES = {
+    "near_lat without near_lng": "near_lat=31.5",
+    "near_lng without near_lat": "near_lng=74.3",
+    "near_km without near": "near_km=5",
+    "near_km over 500": "near_lat=31.5&near_lng=74.3&near_km=501",
+    "near_km zero": "near_lat=31.5&near_lng=74.3&near_km=0",
+    "near_km negative": "near_lat=31.5&near_lng=74.3&near_km=-1",
+    "latitude out of range": "near_lat=91&near_lng=74.3",
+    "latitude not a number": "near_lat=nan&near_lng=74.3",
+    "capacity_min over capacity_max": "capacity_min=500&capacity_max=100",
+    "price_min over price_max": "price_min=5&price_max=1",
+    "negative price": "price_min=-1",
+    "limit over 100": "limit=101",
+    "page zero": "page=0",
+    "bad date": "date=2031-13-01",
+    "date with time": "date=2031-01-01T00:00",
+    "unknown sort": "sort=cheapest",
+    "distance sort without near": "sort=distance",
+    "unknown type": "type=Castle",
+    "unknown param": "colour=blue",
+    "empty city": "city=",
+    "empty amenities": "amenities=,",
+    "amenity with an operator": "amenities=$where",
+    "capacity not a number": "capacity_min=lots",
+    "q too long": "q=" + "x" * 101,
+}
+
+
+@pytest.mark.parametrize("query", BAD_QUERIES.values(), ids=BAD_QUERIES.keys())
+def test_bad_queries_are_422(client, venue_of, query):
+    venue_of()
+    error = assert_error(client.get(f"/venues/search?{query}"), 422, "validation_failed")
+    assert error["details"]
+
+
+def test_search_is_public_and_reads_nothing_it_should_not(client, venue_of):
+    venue = venue_of()
+    before = db.venues().find_one({"_id": venue["_id"]})
+    search(client, f"date={today_plus(1)}&sort=price_desc")
+    assert db.venues().find_one({"_id": venue["_id"]}) == before
+    assert db.venues().count_documents({}) == 1
+
+
+def test_claims_from_the_past_do_not_matter(client, venue_of):
+    # A claim lapsed past its grace period is free again, so the venue is listed.
+    day = today_plus(2)
+    venue = venue_of()
+    claims.claim_slots(venue["_id"], day, ["full_day"], ObjectId())
+    db.slot_claims().update_many(
+        {}, {"$set": {"expires_at": dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)}}
+    )
+    assert ids(search(client, f"date={day}")) == [str(venue["_id"])]
