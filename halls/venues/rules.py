@@ -29,7 +29,14 @@ def local_today(venue, now=None):
 def today_in(zone, now=None):
     """Today's date in the named IANA time zone, as YYYY-MM-DD."""
     now = now or dt.datetime.now(dt.UTC)
-    return now.astimezone(ZoneInfo(zone)).date().isoformat()
+    return now.astimezone(_zone(zone)).date().isoformat()
+
+
+@functools.lru_cache(maxsize=1024)
+def _zone(name):
+    # ZoneInfo keeps only a few zones strongly cached; zones_open_on walks all ~600 of them,
+    # which would otherwise re-read each one from disk on every search.
+    return ZoneInfo(name)
 
 
 @functools.cache

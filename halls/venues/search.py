@@ -8,7 +8,7 @@ from halls.venues import rules
 
 DEFAULT_NEAR_KM = 10
 NO_PRICE = "_no_price"
-SORTS = {
+ORDERS = {
     "distance": {"distance_km": 1, "_id": 1},
     "capacity": {"capacity": -1, "_id": 1},
     "newest": {"created_at": -1, "_id": -1},
@@ -143,7 +143,7 @@ def _price_on(date):
 
 def _sort_stages(sort, price_field):
     if sort not in ("price_asc", "price_desc"):
-        return [{"$sort": SORTS[sort]}]
+        return [{"$sort": ORDERS[sort]}]
     direction = 1 if sort == "price_asc" else -1
     # Venues without a price go last either way: sort on "has no price" first.
     missing = {"$eq": [{"$ifNull": [f"${price_field}", None]}, None]}
