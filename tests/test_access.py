@@ -1,7 +1,8 @@
-"""The foreign-resource matrix: nobody reaches a booking that is not theirs.
+"""The foreign-resource matrix: nobody reaches a booking or a venue that is not theirs.
 
 For every endpoint that takes a booking id, each outsider gets 404 (or 403 where the booking
-is theirs to see but not to decide), and the database is exactly as it was.
+is theirs to see but not to decide); for every venue endpoint that changes a venue, 403. The
+database is exactly as it was afterwards.
 """
 
 import pytest
@@ -16,13 +17,25 @@ CALLS = {
     "confirm": ("patch", "/bookings/{booking}", {"status": "confirmed"}),
     "reject": ("patch", "/bookings/{booking}", {"status": "rejected", "reason": "mine now"}),
     "cancel": ("delete", "/bookings/{booking}?reason=gone", None),
+    "update_venue": ("patch", "/venues/{venue}", {"venue_name": "Hijacked Hall"}),
+    "delete_venue": ("delete", "/venues/{venue}", None),
 }
+BOOKING_CALLS = ["read", "confirm", "reject", "cancel"]
+VENUE_CALLS = ["update_venue", "delete_venue"]
 
-MATRIX = [(call, who, 404, "booking_not_found") for call in CALLS for who in OUTSIDERS] + [
-    # The booker may see and cancel their booking, but only the venue's owner decides it.
-    ("confirm", "booker", 403, "not_venue_owner"),
-    ("reject", "booker", 403, "not_venue_owner"),
-]
+MATRIX = (
+    [(call, who, 404, "booking_not_found") for call in BOOKING_CALLS for who in OUTSIDERS]
+    + [
+        # The booker may see and cancel their booking, but only the venue's owner decides it.
+        ("confirm", "booker", 403, "not_venue_owner"),
+        ("reject", "booker", 403, "not_venue_owner"),
+    ]
+    + [
+        (call, who, 403, "not_venue_owner" if who == "other_owner" else "owner_required")
+        for call in VENUE_CALLS
+        for who in [*OUTSIDERS, "booker"]
+    ]
+)
 
 
 @pytest.fixture
@@ -65,7 +78,7 @@ def everything():
 
 def send(client, call, world, who):
     method, path, body = CALLS[call]
-    url = path.format(booking=world["booking"]["id"])
+    url = path.format(booking=world["booking"]["id"], venue=world["venue"]["_id"])
     return getattr(client, method)(url, json=body, headers=world["headers"][who])
 
 
@@ -88,8 +101,25 @@ def test_outsiders_do_not_see_a_booking_in_their_lists(client, world, who):
         assert world["booking"]["id"] not in {item["id"] for item in items}
 
 
-@pytest.mark.parametrize("call", list(CALLS))
+@pytest.mark.parametrize("who", OUTSIDERS)
+def test_outsiders_do_not_see_the_venue_among_their_own(client, world, who):
+    response = client.get("/venues/mine", headers=world["headers"][who])
+    if who == "other_owner":
+        items = ok_data(response)["items"]
+        assert str(world["venue"]["_id"]) not in {item["id"] for item in items}
+    else:
+        assert_error(response, 403, "owner_required")
+
+
+@pytest.mark.parametrize("call", BOOKING_CALLS)
 def test_the_matrix_is_not_vacuous_the_rightful_party_gets_through(client, world, call):
     """The same requests succeed for the venue's owner: the refusals above are about who."""
     response = send(client, call, world, "owner")
     assert ok_data(response)["booking"]["id"] == world["booking"]["id"]
+
+
+def test_the_venue_owner_gets_past_the_venue_guards(client, world):
+    venue = ok_data(send(client, "update_venue", world, "owner"))["venue"]
+    assert venue["venue_name"] == "Hijacked Hall"
+    # Deleting is refused for a reason that is not about who: the venue has bookings.
+    assert_error(send(client, "delete_venue", world, "owner"), 409, "venue_has_bookings")

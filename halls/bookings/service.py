@@ -23,7 +23,7 @@ def _now():
 
 
 def get_bookable_venue(venue_id):
-    """An active venue, or 404 `venue_not_found` (deleted and inactive venues included)."""
+    """The venue if it takes bookings (status active); else 404 `venue_not_found`."""
     venue = db.venues().find_one({"_id": venue_id, "status": "active"})
     if venue is None:
         raise NotFound("No such venue.", error_code="venue_not_found")
