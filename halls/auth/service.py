@@ -62,10 +62,14 @@ def create_user(full_name, email, password, contact_number, is_venue_owner):
     return tokens.issue_tokens(user)
 
 
-def _new_user(*, is_venue_owner, **fields):
+def _now():
+    # BSON keeps milliseconds: a document we answer with then equals the one read back later.
     now = dt.datetime.now(dt.UTC)
-    # BSON keeps milliseconds: the user we answer with then equals the one read back later.
-    now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def _new_user(*, is_venue_owner, **fields):
+    now = _now()
     return {
         **fields,
         "is_venue_owner": is_venue_owner,
@@ -126,14 +130,14 @@ def _google_user(claims):
     # Linking keeps auth_provider (how the account was made) and its password working.
     return db.users().find_one_and_update(
         {"email": claims["email"].strip().lower(), "google_sub": {"$exists": False}},
-        {"$set": {"google_sub": claims["sub"], "updated_at": dt.datetime.now(dt.UTC)}},
+        {"$set": {"google_sub": claims["sub"], "updated_at": _now()}},
         return_document=ReturnDocument.AFTER,
     )
 
 
 def update_me(user, changes):
     """Change the profile; a new password needs the current one and revokes earlier tokens."""
-    now = dt.datetime.now(dt.UTC)
+    now = _now()
     updates = {key: changes[key] for key in ("full_name", "contact_number") if key in changes}
     new_password = changes.get("new_password")
     if new_password is not None:
@@ -176,7 +180,7 @@ def request_password_reset(email):
     user = db.users().find_one({"email": email})
     if user is not None:
         token = secrets.token_urlsafe(32)
-        now = dt.datetime.now(dt.UTC)
+        now = _now()
         db.password_resets().insert_one(
             {
                 "user_id": user["_id"],
@@ -210,7 +214,7 @@ def _token_hash(token):
 def reset_password(token, new_password):
     """Set a new password with a reset token; the token works once and earlier tokens die."""
     password_hash = hash_password(new_password)
-    now = dt.datetime.now(dt.UTC)
+    now = _now()
     # Expiry is checked here, not left to the TTL index: a server deletes expired documents
     # only about once a minute.
     reset = db.password_resets().find_one_and_update(
