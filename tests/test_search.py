@@ -323,6 +323,8 @@ BAD_QUERIES = {
     "amenity with an operator": "amenities=$where",
     "capacity not a number": "capacity_min=lots",
     "q too long": "q=" + "x" * 101,
+    "q blank": "q=%20%20",
+    "huge capacity": "capacity_min=" + "9" * 40,
 }
 
 

@@ -58,6 +58,7 @@ def test_register_stores_the_venue_with_defaults(client, owner):
 def test_register_accepts_every_optional_field(client, owner):
     _, headers = owner
     body = venue_body(
+        venue_name="  Margalla Lawn ",
         maps_location={"type": "Point", "coordinates": [73.0551, 33.7215]},
         city="Islamabad",
         space_sqft=5200.5,
@@ -76,6 +77,7 @@ def test_register_accepts_every_optional_field(client, owner):
         status="inactive",
     )
     venue = ok_data(client.post("/venues/register", json=body, headers=headers), 201)["venue"]
+    assert venue["venue_name"] == "Margalla Lawn"
     assert venue["dates_available"] == [today_plus(1), today_plus(3)]  # de-duplicated, sorted
     assert venue["pricing"]["overrides"] == [{"date": today_plus(1), "price": 90000}]
     assert [slot["key"] for slot in venue["slots"]] == ["lunch", "dinner"]
@@ -163,6 +165,10 @@ BAD_BODIES = {
     "too many dates": {"dates_available": [today_plus(n) for n in range(800)]},
     "name over 120 characters": {"venue_name": "x" * 121},
     "empty name": {"venue_name": ""},
+    "blank name": {"venue_name": "   "},
+    "huge coordinate": {"maps_location": {"lat": 10**400, "lng": 74}},
+    "huge floor area": {"space_sqft": 10**400},
+    "huge capacity": {"capacity": 10**30},
     "description over 5000": {"additional_description": "x" * 5001},
     "status deleted": {"status": "deleted"},
     "operator instead of a name": {"venue_name": {"$ne": ""}},

@@ -45,6 +45,13 @@ class StrictBoolean(fields.Boolean):
         return value
 
 
+class Text(fields.String):
+    """A string with surrounding whitespace removed before it is validated."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).strip()
+
+
 class HttpsUrl(fields.Url):
     def __init__(self, **kwargs):
         super().__init__(schemes={"https"}, validate=validate.Length(max=2048), **kwargs)
@@ -77,9 +84,15 @@ class GeoPoint(fields.Field):
 
 
 def _number(value, field):
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise field.make_error("invalid")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError as error:  # an integer with hundreds of digits
+        raise field.make_error("range") from error
+    if not math.isfinite(number):
+        raise field.make_error("invalid")
+    return number
 
 
 def _known_timezone(value):
@@ -89,7 +102,7 @@ def _known_timezone(value):
 
 class VenueSlotIn(StrictSchema):
     key = fields.String(required=True, validate=validate.Regexp(SNAKE_NAME))
-    label = fields.String(required=True, validate=validate.Length(min=1, max=60))
+    label = Text(required=True, validate=validate.Length(min=1, max=60))
     start = fields.String(required=True, validate=validate.Regexp(HH_MM))
     end = fields.String(required=True, validate=validate.Regexp(HH_MM))
 
@@ -128,12 +141,12 @@ class PricingIn(StrictSchema):
 
 
 class VenueIn(StrictSchema):
-    venue_name = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    venue_name = Text(required=True, validate=validate.Length(min=1, max=120))
     type = fields.String(required=True, validate=validate.OneOf(VENUE_TYPES))
-    address = fields.String(required=True, validate=validate.Length(min=1, max=300))
+    address = Text(required=True, validate=validate.Length(min=1, max=300))
     maps_location = GeoPoint(required=True)
     capacity = fields.Integer(strict=True, required=True, validate=validate.Range(1, MAX_CAPACITY))
-    city = fields.String(load_default=None, validate=validate.Length(min=1, max=80))
+    city = Text(load_default=None, validate=validate.Length(min=1, max=80))
     space_sqft = fields.Float(load_default=None, validate=validate.Range(0, 10_000_000))
     amenities = fields.Dict(
         keys=fields.String(validate=validate.Regexp(SNAKE_NAME)),
@@ -180,9 +193,6 @@ class VenueIn(StrictSchema):
         data.pop("currency", None)  # always PKR; accepted only so clients may echo it back
         if "dates_available" in data:
             data["dates_available"] = sorted(set(data["dates_available"]))
-        for name in ("venue_name", "address", "city"):
-            if data.get(name):
-                data[name] = data[name].strip()
         return data
 
 
@@ -274,7 +284,7 @@ def _not_over_everywhere(date):
 
 class SearchArgs(PageArgs):
     type = fields.String(validate=validate.OneOf(VENUE_TYPES))
-    city = fields.String(validate=validate.Length(min=1, max=80))
+    city = Text(validate=validate.Length(min=1, max=80))
     capacity_min = fields.Integer(validate=validate.Range(1, MAX_CAPACITY))
     capacity_max = fields.Integer(validate=validate.Range(1, MAX_CAPACITY))
     date = DateField(validate=_not_over_everywhere)
@@ -284,7 +294,7 @@ class SearchArgs(PageArgs):
     near_lng = fields.Float(validate=validate.Range(-180, 180))
     near_km = fields.Float(validate=validate.Range(0, 500, min_inclusive=False))
     amenities = AmenityList()
-    q = fields.String(validate=validate.Length(min=1, max=100))
+    q = Text(validate=validate.Length(min=1, max=100))
     sort = fields.String(validate=validate.OneOf(SORTS))
 
     @validates_schema
