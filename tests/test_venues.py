@@ -191,6 +191,18 @@ def test_register_refuses_malformed_json(client, owner):
     assert db.venues().count_documents({}) == 0
 
 
+def test_register_refuses_nan_and_infinity(client, owner):
+    headers = {**owner[1], "Content-Type": "application/json"}
+    for number in ("NaN", "Infinity"):
+        body = (
+            '{"venue_name": "A", "type": "Hall", "address": "B", "capacity": 5,'
+            f' "maps_location": {{"lat": {number}, "lng": 74}}}}'
+        )
+        response = client.post("/venues/register", data=body, headers=headers)
+        assert "maps_location" in assert_error(response, 422, "validation_failed")["details"]
+    assert db.venues().count_documents({}) == 0
+
+
 # --- GET /venues/<id> ----------------------------------------------------------------------
 
 
