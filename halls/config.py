@@ -14,25 +14,34 @@ def from_env(env=None):
     """Build the Flask config mapping from environment variables."""
     env = os.environ if env is None else env
     get = env.get
+
+    def number(name, default):
+        # An empty value (SMTP_PORT=) means "use the default", as it does for strings.
+        value = get(name) or default
+        try:
+            return int(value)
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, not {value!r}.") from None
+
     return {
         "HALLS_ENV": get("HALLS_ENV", "development"),
         "MONGO_URI": get("MONGO_URI") or None,
         "MONGO_DB": get("MONGO_DB", "halls"),
-        "MONGO_TIMEOUT_MS": int(get("MONGO_TIMEOUT_MS", 2000)),
+        "MONGO_TIMEOUT_MS": number("MONGO_TIMEOUT_MS", 2000),
         "JWT_SECRET_KEY": get("JWT_SECRET") or DEFAULT_JWT_SECRET,
-        "JWT_ACCESS_TOKEN_EXPIRES": int(get("JWT_ACCESS_TTL_SECONDS", 1800)),
-        "JWT_REFRESH_TOKEN_EXPIRES": int(get("JWT_REFRESH_TTL_SECONDS", 7 * 24 * 3600)),
-        "BCRYPT_ROUNDS": int(get("BCRYPT_ROUNDS", 12)),
+        "JWT_ACCESS_TOKEN_EXPIRES": number("JWT_ACCESS_TTL_SECONDS", 1800),
+        "JWT_REFRESH_TOKEN_EXPIRES": number("JWT_REFRESH_TTL_SECONDS", 7 * 24 * 3600),
+        "BCRYPT_ROUNDS": number("BCRYPT_ROUNDS", 12),
         "GOOGLE_CLIENT_ID": get("GOOGLE_CLIENT_ID") or None,
         # How many reverse proxies (nginx, a load balancer) stand in front and set X-Forwarded-For.
-        "PROXY_COUNT": int(get("PROXY_COUNT", 0)),
+        "PROXY_COUNT": number("PROXY_COUNT", 0),
         "CORS_ORIGINS": get("CORS_ORIGINS", "*"),
         "RATELIMIT_STORAGE_URI": get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_DEFAULT": get("RATELIMIT_DEFAULT", "300 per minute"),
         "RATELIMIT_AUTH": get("RATELIMIT_AUTH", "10 per minute"),
         "RATELIMIT_ENABLED": get("RATELIMIT_ENABLED", "true").lower() != "false",
         "SMTP_HOST": get("SMTP_HOST") or None,
-        "SMTP_PORT": int(get("SMTP_PORT", 587)),
+        "SMTP_PORT": number("SMTP_PORT", 587),
         "SMTP_USER": get("SMTP_USER") or None,
         "SMTP_PASSWORD": get("SMTP_PASSWORD") or None,
         "SMTP_STARTTLS": get("SMTP_STARTTLS", "true").lower() != "false",
@@ -46,8 +55,8 @@ def from_env(env=None):
         "CLOUDINARY_URL": get("CLOUDINARY_URL") or None,
         "CLOUDINARY_CLOUD_NAME": get("CLOUDINARY_CLOUD_NAME") or None,
         "CLOUDINARY_UPLOAD_PRESET": get("CLOUDINARY_UPLOAD_PRESET") or None,
-        "UPLOAD_URL_TTL_SECONDS": int(get("UPLOAD_URL_TTL_SECONDS", 900)),
-        "CLAIM_GRACE_SECONDS": int(get("CLAIM_GRACE_SECONDS", 300)),
+        "UPLOAD_URL_TTL_SECONDS": number("UPLOAD_URL_TTL_SECONDS", 900),
+        "CLAIM_GRACE_SECONDS": number("CLAIM_GRACE_SECONDS", 300),
         "HALLS_DEMO_DATA": get("HALLS_DEMO_DATA", "false").lower() == "true",
         "MAX_CONTENT_LENGTH": 1024 * 1024,
     }

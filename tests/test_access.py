@@ -123,3 +123,24 @@ def test_the_venue_owner_gets_past_the_venue_guards(client, world):
     assert venue["venue_name"] == "Hijacked Hall"
     # Deleting is refused for a reason that is not about who: the venue has bookings.
     assert_error(send(client, "delete_venue", world, "owner"), 409, "venue_has_bookings")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("post", "/bookings", {"venue_id": {"$ne": ""}}),
+        ("patch", "/bookings/x", {"status": "maybe"}),
+        ("post", "/venues/register", {"nonsense": 1}),
+        ("patch", "/auth/me", {"email": []}),
+        ("post", "/uploads/sign-s3", {}),
+    ],
+)
+def test_the_token_is_checked_before_the_body(client, method, path, body):
+    """An anonymous caller learns nothing about validation: 401 comes first."""
+    assert_error(getattr(client, method)(path, json=body), 401, "token_missing")
+
+
+def test_owner_only_routes_refuse_customers_before_validating(client, customer):
+    _, headers = customer
+    response = client.post("/venues/register", json={"nonsense": 1}, headers=headers)
+    assert_error(response, 403, "owner_required")

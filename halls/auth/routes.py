@@ -80,34 +80,34 @@ def reset_password(fields):
 
 
 @blp.route("/me", methods=["GET"])
-@blp.response(200, envelope(UserData))
 @auth_required
+@blp.response(200, envelope(UserData))
 def me():
     """The signed-in user."""
     return {"user": current_user()}
 
 
 @blp.route("/me", methods=["PATCH"])
+@auth_required
 @blp.arguments(MePatch)
 @blp.response(200, envelope(MeData))
-@auth_required
 def update_me(changes):
     """Change name, contact number or password; a password change returns fresh tokens."""
     return service.update_me(current_user(), changes)
 
 
 @blp.route("/refresh", methods=["POST"])
-@blp.response(200, envelope(AccessTokenData))
 @auth_required(refresh=True)
+@blp.response(200, envelope(AccessTokenData))
 def refresh():
     """A new access token for a refresh token."""
     return service.refresh_access(current_user())
 
 
 @blp.route("/logout", methods=["POST"])
+@auth_required
 @blp.arguments(LogoutIn, required=False)
 @blp.response(200, envelope(MessageData))
-@auth_required
 def logout(fields):
     """Revoke this token (and `refresh_token`); with `all`, every token of the user."""
     return service.log_out(

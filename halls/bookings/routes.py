@@ -24,44 +24,44 @@ blp = Blueprint(
 
 
 @blp.route("", methods=["POST"])
+@auth_required
 @blp.arguments(BookingIn)
 @blp.response(201, envelope(BookingData))
-@auth_required
 def create(body):
     """Book a slot: a pending booking at today's price for that date."""
     return {"booking": service.create_booking(current_user(), **body)}
 
 
 @blp.route("", methods=["GET"])
+@auth_required
 @blp.arguments(BookingListArgs, location="query", unknown=RAISE)
 @blp.response(200, envelope(page_of(BookingOut)))
-@auth_required
 def list_(args):
     """Customers: their bookings. Owners: their venues' bookings, or `mine=true` their own."""
     return service.list_bookings(current_user(), args)
 
 
 @blp.route("/<booking_id>", methods=["GET"])
-@blp.response(200, envelope(BookingData))
 @auth_required
+@blp.response(200, envelope(BookingData))
 def get(booking_id):
     """One booking, for its booker or its venue's owner."""
     return {"booking": service.get_booking(current_user(), booking_id)}
 
 
 @blp.route("/<booking_id>", methods=["PATCH"])
+@auth_required
 @blp.arguments(BookingStatusIn)
 @blp.response(200, envelope(BookingData))
-@auth_required
 def decide(body, booking_id):
     """The venue's owner confirms or rejects a pending booking."""
     return {"booking": service.decide_booking(current_user(), booking_id, **body)}
 
 
 @blp.route("/<booking_id>", methods=["DELETE"])
+@auth_required
 @blp.arguments(CancelArgs, location="query", unknown=RAISE)
 @blp.response(200, envelope(BookingData))
-@auth_required
 def cancel(args, booking_id):
     """Cancel a booking (booker or venue owner); `?reason=` is optional."""
     return {"booking": service.cancel_booking(current_user(), booking_id, **args)}

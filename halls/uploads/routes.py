@@ -16,18 +16,18 @@ blp = Blueprint(
 
 
 @blp.route("/sign-s3", methods=["POST"])
+@owner_required
 @blp.arguments(S3SignIn)
 @blp.response(200, envelope(S3SignOut))
-@owner_required
 def sign_s3(upload):
     """A presigned S3 PUT URL for one picture (≤ 10 MB) or mp4 video (≤ 25 MB)."""
     return service.sign_s3_upload(current_user(), upload)
 
 
 @blp.route("/sign-cloudinary", methods=["POST"])
+@owner_required
 @blp.arguments(CloudinarySignIn)
 @blp.response(200, envelope(CloudinarySignOut))
-@owner_required
 def sign_cloudinary(upload):
     """Signed Cloudinary upload parameters, or the unsigned preset to use."""
     return service.sign_cloudinary_upload(current_user(), upload)

@@ -24,18 +24,18 @@ blp = Blueprint(
 
 
 @blp.route("/register", methods=["POST"])
+@owner_required
 @blp.arguments(VenueIn)
 @blp.response(201, envelope(VenueData))
-@owner_required
 def register(fields):
     """Register a venue owned by the caller (owners only)."""
     return {"venue": service.register_venue(current_user(), fields)}
 
 
 @blp.route("/mine")
+@owner_required
 @blp.arguments(PageArgs, location="query", unknown=RAISE)
 @blp.response(200, envelope(page_of(VenueOut)))
-@owner_required
 def mine(args):
     """The caller's venues, newest first, inactive ones included."""
     return service.list_my_venues(current_user(), args["page"], args["limit"])
@@ -57,17 +57,17 @@ def show(venue_id):
 
 
 @blp.route("/<venue_id>", methods=["PATCH"])
+@owner_required
 @blp.arguments(VenuePatch(partial=PATCH_FIELDS))
 @blp.response(200, envelope(VenueData))
-@owner_required
 def update(changes, venue_id):
     """Change some fields of one of the caller's venues."""
     return {"venue": service.update_venue(current_user(), venue_id, changes)}
 
 
 @blp.route("/<venue_id>", methods=["DELETE"])
-@blp.response(200, envelope(VenueData))
 @owner_required
+@blp.response(200, envelope(VenueData))
 def delete(venue_id):
     """Soft-delete one of the caller's venues (refused while bookings are upcoming)."""
     return {"venue": service.delete_venue(current_user(), venue_id)}
