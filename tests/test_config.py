@@ -117,7 +117,6 @@ def test_empty_values_mean_unset():
     )
 
 
-
 def test_empty_numbers_mean_the_default_and_garbage_is_refused():
     assert config.from_env({"SMTP_PORT": "", "BCRYPT_ROUNDS": ""})["SMTP_PORT"] == 587
     with pytest.raises(config.ConfigError, match="SMTP_PORT"):
