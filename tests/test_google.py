@@ -5,6 +5,7 @@ certificate URL, so `verify_oauth2_token` runs unchanged (signature, audience, e
 """
 
 import base64
+import datetime
 import json
 import time
 
@@ -116,8 +117,10 @@ def test_existing_google_user_signs_in(client, transport, google_key):
     assert db.users().count_documents({}) == 1
 
 
-def test_password_account_with_same_email_is_linked(client, transport, google_key, make_user):
-    user, _ = make_user(email="gina@example.com", owner=True)
+def test_a_proven_password_account_is_linked_and_keeps_its_password(
+    client, transport, google_key, make_user
+):
+    user, _ = make_user(email="gina@example.com", owner=True, email_verified_at=_long_ago())
     data = ok_data(post(client, sign(google_key, email="Gina@Example.com")), 200)
     assert data["user"]["id"] == str(user["_id"])
     assert data["user"]["auth_provider"] == "password"
@@ -130,6 +133,29 @@ def test_password_account_with_same_email_is_linked(client, transport, google_ke
     assert ok_data(login)["user"]["id"] == str(user["_id"])
     # Once linked, the Google identity finds the account by its subject id.
     assert ok_data(post(client, sign(google_key)), 200)["user"]["id"] == str(user["_id"])
+
+
+def _long_ago():
+    return datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
+
+
+def test_an_unproven_password_account_is_linked_but_loses_its_password_and_sessions(
+    client, transport, google_key, make_user
+):
+    """Someone may have signed up with this email first: Google's proof wins, theirs dies."""
+    squatter, squatter_headers = make_user(email="gina@example.com")
+    data = ok_data(post(client, sign(google_key)), 200)
+    assert data["user"]["id"] == str(squatter["_id"])
+    stored = db.users().find_one({"_id": squatter["_id"]})
+    assert stored["google_sub"] == "110000000000000000001"
+    assert stored["password_hash"] is None
+    assert stored["email_verified_at"] is not None
+    assert stored["token_version"] == squatter["token_version"] + 1
+    login = client.post("/auth/login", json={"email": "gina@example.com", "password": PASSWORD})
+    assert_error(login, 401, "invalid_credentials")
+    assert_error(client.get("/auth/me", headers=squatter_headers), 401, "token_revoked")
+    # The Google session itself works.
+    assert ok_data(client.get("/auth/me", headers=bearer(data["access_token"])))
 
 
 def test_email_of_another_google_identity_is_taken(client, transport, google_key, make_user):

@@ -5,14 +5,13 @@ import datetime as dt
 import functools
 import hashlib
 import secrets
-from urllib.parse import urlencode
 
 import bcrypt
 from flask import current_app
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from halls import db, mail
+from halls import db, notifications
 from halls.auth import google, tokens
 from halls.errors import BadRequest, Conflict, ServiceUnavailable, Unauthorized, Unprocessable
 
@@ -127,10 +126,25 @@ def _google_user(claims):
     user = db.users().find_one({"google_sub": claims["sub"]})
     if user is not None:
         return user
-    # Linking keeps auth_provider (how the account was made) and its password working.
+    # Linking keeps auth_provider (how the account was made). Its password stays only if the
+    # account ever proved it owns the mailbox (a password reset). Otherwise anyone could have
+    # signed up with this email before its owner: Google proves ownership now, so the unproven
+    # password and every session made with it are dropped (pre-account-takeover).
+    email = claims["email"].strip().lower()
+    link = {"google_sub": claims["sub"], "updated_at": _now()}
+    proven = db.users().find_one_and_update(
+        {"email": email, "google_sub": {"$exists": False}, "email_verified_at": {"$ne": None}},
+        {"$set": link},
+        return_document=ReturnDocument.AFTER,
+    )
+    if proven is not None:
+        return proven
     return db.users().find_one_and_update(
-        {"email": claims["email"].strip().lower(), "google_sub": {"$exists": False}},
-        {"$set": {"google_sub": claims["sub"], "updated_at": _now()}},
+        {"email": email, "google_sub": {"$exists": False}},
+        {
+            "$set": {**link, "password_hash": None, "email_verified_at": link["updated_at"]},
+            "$inc": {"token_version": 1},
+        },
         return_document=ReturnDocument.AFTER,
     )
 
@@ -190,21 +204,8 @@ def request_password_reset(email):
                 "used_at": None,
             }
         )
-        _mail_reset_token(user, token)
+        notifications.password_reset(user, token)
     return {"message": "If that email has an account, a reset link is on its way."}
-
-
-def _mail_reset_token(user, token):
-    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
-    link = f"{base}/reset-password?{urlencode({'token': token})}"
-    text = (
-        f"Hello {user.get('full_name') or ''},\n\n"
-        "Someone asked to reset the password of your Halls account. If it was you, open\n"
-        f"{link}\n"
-        f"or use this token in the app: {token}\n\n"
-        "It works once, within one hour. If it was not you, ignore this email.\n"
-    )
-    mail.send_mail(user["email"], "Reset your Halls password", text, kind="password_reset")
 
 
 def _token_hash(token):
@@ -227,7 +228,9 @@ def reset_password(token, new_password):
             error_code="invalid_reset_token",
         )
     updated = db.users().update_one(
-        {"_id": reset["user_id"]}, {"$set": {"password_hash": password_hash, "updated_at": now}}
+        {"_id": reset["user_id"]},
+        # Using the mailed token proves the account owns its mailbox.
+        {"$set": {"password_hash": password_hash, "updated_at": now, "email_verified_at": now}},
     )
     if not updated.matched_count:
         raise BadRequest("The reset token's account is gone.", error_code="invalid_reset_token")
