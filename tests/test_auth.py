@@ -319,6 +319,8 @@ def test_reset_password_sets_the_new_password(client, customer):
     stored = db.password_resets().find_one()
     assert stored["used_at"] is not None
     assert db.users().find_one({"_id": user["_id"]})["token_version"] == 1
+    # Using the mailed token proved the mailbox: a later Google link keeps this password.
+    assert db.users().find_one({"_id": user["_id"]})["email_verified_at"] is not None
 
 
 def test_reset_token_works_once(client, customer):
