@@ -1,11 +1,17 @@
 """halls: a REST API for booking event venues."""
 
+import logging
+import time
+
 from flask import Flask
+from pymongo.errors import ConnectionFailure
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from halls import config as settings
 from halls import db, errors, observability
 from halls.extensions import HallsApi, cors, limiter
+
+log = logging.getLogger("halls")
 
 API_SPEC = {
     "API_TITLE": "halls",
@@ -60,12 +66,40 @@ def create_app(config=None):
     _register_commands(app)
 
     with app.app_context():
-        db.create_indexes(db.database())
-        if app.config["HALLS_DEMO_DATA"]:
+        if _ensure_indexes(app) and app.config["HALLS_DEMO_DATA"]:
             from halls import demo
 
             demo.seed_if_empty()
     return app
+
+
+def _ensure_indexes(app):
+    """Create the indexes now, or, with the database down, on a later request once it is up.
+
+    A worker that cannot reach the database still starts: /health answers, every other
+    endpoint answers 503 until the database returns, and then the indexes are made.
+    """
+    try:
+        db.create_indexes(db.database())
+        return True
+    except ConnectionFailure as error:
+        log.warning("database unreachable at start-up; indexes will be created later: %s", error)
+
+    state = {"next_try": 0.0}
+
+    @app.before_request
+    def _retry_indexes():
+        if state.get("done") or time.monotonic() < state["next_try"]:
+            return
+        state["next_try"] = time.monotonic() + 10
+        try:
+            db.create_indexes(db.database())
+        except ConnectionFailure:
+            return  # the request itself will meet the outage and answer 503
+        state["done"] = True
+        log.info("database reachable again; indexes ensured")
+
+    return False
 
 
 def _init_extensions(app):
@@ -85,9 +119,10 @@ def _register_blueprints(api):
     from halls.bookings.routes import blp as bookings
     from halls.health.routes import blp as health
     from halls.uploads.routes import blp as uploads
+    from halls.venues.addons import blp as addons
     from halls.venues.routes import blp as venues
 
-    for blueprint in (health, auth, venues, bookings, uploads):
+    for blueprint in (health, auth, venues, addons, bookings, uploads):
         api.register_blueprint(blueprint)
 
 

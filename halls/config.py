@@ -27,7 +27,10 @@ def from_env(env=None):
         "HALLS_ENV": get("HALLS_ENV", "development"),
         "MONGO_URI": get("MONGO_URI") or None,
         "MONGO_DB": get("MONGO_DB", "halls"),
-        "MONGO_TIMEOUT_MS": number("MONGO_TIMEOUT_MS", 2000),
+        # How long to wait for an unreachable server before answering 503 (selection, connect).
+        "MONGO_TIMEOUT_MS": number("MONGO_TIMEOUT_MS", 1500),
+        # How long one operation may wait on a server that stopped answering mid-request.
+        "MONGO_SOCKET_TIMEOUT_MS": number("MONGO_SOCKET_TIMEOUT_MS", 5000),
         "JWT_SECRET_KEY": get("JWT_SECRET") or DEFAULT_JWT_SECRET,
         "JWT_ACCESS_TOKEN_EXPIRES": number("JWT_ACCESS_TTL_SECONDS", 1800),
         "JWT_REFRESH_TOKEN_EXPIRES": number("JWT_REFRESH_TTL_SECONDS", 7 * 24 * 3600),
@@ -46,6 +49,9 @@ def from_env(env=None):
         "SMTP_PASSWORD": get("SMTP_PASSWORD") or None,
         "SMTP_STARTTLS": get("SMTP_STARTTLS", "true").lower() != "false",
         "MAIL_FROM": get("MAIL_FROM", "Halls <no-reply@halls.local>"),
+        # send-outbox retries a failed message after 1, 2, 4 ... minutes, then gives up.
+        "MAIL_MAX_ATTEMPTS": number("MAIL_MAX_ATTEMPTS", 10),
+        "MAIL_RETRY_BASE_SECONDS": number("MAIL_RETRY_BASE_SECONDS", 60),
         "PUBLIC_BASE_URL": get("PUBLIC_BASE_URL", "http://127.0.0.1:8000"),
         "S3_BUCKET": get("S3_BUCKET") or None,
         "S3_REGION": get("S3_REGION", "ap-south-1"),

@@ -7,6 +7,9 @@ from pymongo import ASCENDING, DESCENDING, GEOSPHERE, IndexModel, MongoClient
 
 log = logging.getLogger("halls.db")
 
+# How long an Idempotency-Key answers with its first response (halls.idempotency, TTL below).
+IDEMPOTENCY_KEEP_SECONDS = 24 * 3600
+
 # Every index the services rely on, next to the query it serves. Created at start-up and by
 # `flask --app wsgi create-indexes`; the same list runs on mongomock and on a real server.
 INDEXES = {
@@ -15,6 +18,8 @@ INDEXES = {
         IndexModel([("email", ASCENDING)], unique=True, name="email_unique"),
         # Google sign-in finds the account by Google's subject id; one account per identity.
         IndexModel([("google_sub", ASCENDING)], unique=True, sparse=True, name="google_sub_unique"),
+        # wallet-reconcile finds users whose balance change was applied but never settled.
+        IndexModel([("pending_txns.at", ASCENDING)], name="wallet_pending_at"),
     ],
     "password_resets": [
         # reset-password finds the token by its hash.
@@ -76,9 +81,35 @@ INDEXES = {
         # search with date: held_by_venue(date) reads one day's held claims across all venues.
         IndexModel([("date", ASCENDING), ("state", ASCENDING)], name="date_state"),
     ],
+    "wallet_transactions": [
+        # the ledger applies each money movement once: payment:<booking>, refund:<booking>, ...
+        IndexModel([("key", ASCENDING)], unique=True, name="key_unique"),
+        # GET /wallet and /wallet/transactions: a user's settled entries, latest applied first.
+        IndexModel(
+            [("user_id", ASCENDING), ("state", ASCENDING), ("seq", DESCENDING)],
+            name="user_state_seq",
+        ),
+        # refunds cap themselves at what the booking's payments took.
+        IndexModel([("booking_id", ASCENDING), ("kind", ASCENDING)], name="booking_kind"),
+        # wallet-reconcile claims entries a crash left pending or voiding, oldest first.
+        IndexModel([("state", ASCENDING), ("touched_at", ASCENDING)], name="state_touched"),
+    ],
     "outbox": [
-        # the sender picks queued messages oldest first.
-        IndexModel([("status", ASCENDING), ("created_at", ASCENDING)], name="status_created"),
+        # send-outbox claims due messages: status queued/failed/sending, next_attempt_at <= now,
+        # earliest first (mail.py). Replaces status_created, which nothing queries any more.
+        IndexModel(
+            [("status", ASCENDING), ("next_attempt_at", ASCENDING)], name="status_next_attempt"
+        ),
+    ],
+    "idempotency_keys": [
+        # a request with an Idempotency-Key reserves (user, key) by inserting it: one winner.
+        IndexModel([("user_id", ASCENDING), ("key", ASCENDING)], unique=True, name="user_key"),
+        # a key answers for 24 hours; the server forgets it after that.
+        IndexModel(
+            [("created_at", ASCENDING)],
+            expireAfterSeconds=IDEMPOTENCY_KEEP_SECONDS,
+            name="created_ttl",
+        ),
     ],
 }
 
@@ -93,7 +124,7 @@ def connect(config):
             tz_aware=True,
             serverSelectionTimeoutMS=timeout,
             connectTimeoutMS=timeout,
-            socketTimeoutMS=max(timeout * 5, 10000),
+            socketTimeoutMS=config["MONGO_SOCKET_TIMEOUT_MS"],
         )
         log.info("database: MongoDB at %s, database %s", _redact(uri), config["MONGO_DB"])
     else:
@@ -151,6 +182,14 @@ def slot_claims():
 
 def outbox():
     return database()["outbox"]
+
+
+def idempotency_keys():
+    return database()["idempotency_keys"]
+
+
+def wallet_transactions():
+    return database()["wallet_transactions"]
 
 
 NEWEST_FIRST = [("created_at", DESCENDING), ("_id", DESCENDING)]
