@@ -1,8 +1,8 @@
-"""Flask CLI commands: `flask --app wsgi create-indexes`, `seed-demo`."""
+"""Flask CLI commands: `flask --app wsgi create-indexes`, `seed-demo`, `send-outbox`."""
 
 import click
 
-from halls import db
+from halls import db, mail
 
 
 def register(app):
@@ -20,3 +20,15 @@ def register(app):
         from halls import demo
 
         click.echo(demo.seed_if_empty())
+
+    @app.cli.command("send-outbox")
+    @click.option("--limit", default=500, show_default=True, help="Most messages to try.")
+    def send_outbox(limit):
+        """Deliver queued mail and retry failed mail whose wait is over (run it from cron)."""
+        if not app.config.get("SMTP_HOST"):
+            waiting = db.outbox().count_documents({"status": {"$in": ["queued", "failed"]}})
+            raise click.ClickException(
+                f"SMTP_HOST is not set; {waiting} messages wait in the outbox."
+            )
+        counts = mail.send_outbox(limit)
+        click.echo(f"sent {counts['sent']}, failed {counts['failed']}, gave up {counts['gave_up']}")

@@ -1,4 +1,20 @@
-"""Outgoing mail: every message goes into the outbox, and out by SMTP when SMTP_HOST is set."""
+"""Outgoing mail through the `outbox` collection: stored first, delivered by SMTP afterwards.
+
+`send_mail` only writes the message to the outbox, so mail never fails or slows the request
+that asked for it. When SMTP_HOST is set, the messages a request queued are delivered right
+after its response has gone out (`response.call_on_close`). Whatever that misses (a failure,
+mail queued by a CLI command) waits for `flask --app wsgi send-outbox`, run from cron every
+minute.
+
+A message goes queued -> sending -> sent, or -> failed when an attempt does not go through.
+A failed message is tried again at `next_attempt_at`, the wait doubling each time
+(MAIL_RETRY_BASE_SECONDS, then 2x, 4x ... at most an hour) until MAIL_MAX_ATTEMPTS; then it
+stays failed with `gave_up_at` and no `next_attempt_at`. A sender claims a message with one
+find_one_and_update that sets `sending` and moves `next_attempt_at` a lease ahead, so two
+senders never send one message at once, and a sender that dies mid-send only delays the
+message until the lease is over (then it is sent again: delivery is at least once).
+Without SMTP_HOST nothing is delivered: every message is stored and logged.
+"""
 
 import datetime as dt
 import logging
@@ -6,18 +22,29 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 
-from flask import current_app
+from flask import after_this_request, current_app, has_request_context, request
+from pymongo import ASCENDING, ReturnDocument
 
 from halls import db
 
 log = logging.getLogger("halls.mail")
 
 SMTP_TIMEOUT_SECONDS = 10
+# Longer than one SMTP conversation can take (a few timeouts): a live sender is never overtaken.
+LEASE = dt.timedelta(minutes=5)
+MAX_RETRY_WAIT = dt.timedelta(hours=1)
+DUE = ("queued", "failed", "sending")
+# The server refused this one message; the connection is still good for the next.
+MESSAGE_ERRORS = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError)
 
 
-def send_mail(to, subject, text, html=None, kind="general"):
-    """Queue a message in the outbox and deliver it now when SMTP is configured; never raises."""
-    now = dt.datetime.now(dt.UTC)
+def _now():
+    return dt.datetime.now(dt.UTC)
+
+
+def send_mail(to, subject, text, html=None, kind="general", booking_id=None):
+    """Queue a message in the outbox (delivered after the response when SMTP is set)."""
+    now = _now()
     message = {
         "to": to,
         "subject": subject,
@@ -25,47 +52,182 @@ def send_mail(to, subject, text, html=None, kind="general"):
         "html": html,
         "kind": kind,
         "status": "queued",
+        "attempts": 0,
+        "next_attempt_at": now,
         "created_at": now,
         "updated_at": now,
     }
+    if booking_id is not None:
+        message["booking_id"] = booking_id
     message["_id"] = db.outbox().insert_one(message).inserted_id
-    config = current_app.config
-    if not config.get("SMTP_HOST"):
+    if not current_app.config.get("SMTP_HOST"):
         log.info("mail queued in the outbox (no SMTP_HOST): to=%s subject=%s", to, subject)
-        return message["_id"]
-    try:
-        _deliver(config, message)
-    except (smtplib.SMTPException, OSError) as error:
-        log.warning("mail to %s failed: %s", to, error)
-        _mark(message["_id"], {"status": "failed", "error": str(error) or type(error).__name__})
     else:
-        # The body may carry a secret (a reset token): once delivered, the outbox keeps no copy.
-        _mark(
-            message["_id"], {"status": "sent", "sent_at": dt.datetime.now(dt.UTC)}, drop_body=True
-        )
+        log.info("mail queued: to=%s subject=%s kind=%s", to, subject, kind)
+        _deliver_after_response(message["_id"])
     return message["_id"]
 
 
-def _deliver(config, message):
+def _deliver_after_response(message_id):
+    if not has_request_context():
+        return
+    # Kept on the request, not on g: the app context (and g) may outlive one request.
+    ids = request.environ.get("halls.mail_ids")
+    if ids is None:
+        ids = request.environ["halls.mail_ids"] = []
+        app = current_app._get_current_object()
+
+        @after_this_request
+        def deliver_on_close(response):
+            response.call_on_close(lambda: _deliver_quietly(app, ids))
+            return response
+
+    ids.append(message_id)
+
+
+def _deliver_quietly(app, message_ids):
+    # Runs after the response, outside any request: an error here has nobody to report to.
+    with app.app_context():
+        try:
+            deliver(message_ids)
+        except Exception:
+            log.exception("delivering mail after the response failed; send-outbox will retry")
+
+
+def send_outbox(limit=500, now=None):
+    """Deliver every due message (queued, or failed and past its back-off); counts by result."""
+    now = now or _now()
+    # Messages from before retries existed have no next_attempt_at: make them due once.
+    db.outbox().update_many(
+        {
+            "status": {"$in": ["queued", "failed"]},
+            "next_attempt_at": {"$exists": False},
+            "gave_up_at": {"$exists": False},
+        },
+        {"$set": {"next_attempt_at": now}},
+    )
+    return deliver(None, limit=limit, now=now)
+
+
+def deliver(message_ids=None, limit=500, now=None):
+    """Send due messages (only these ids when given) over one SMTP connection."""
+    config = current_app.config
+    counts = {"sent": 0, "failed": 0, "gave_up": 0}
+    if not config.get("SMTP_HOST"):
+        return counts
+    scope = {} if message_ids is None else {"_id": {"$in": list(message_ids)}}
+    smtp = None
+    try:
+        for _ in range(limit):
+            at = now or _now()
+            message = _claim(scope, at)
+            if message is None:
+                break
+            try:
+                smtp = smtp or _connect(config)
+                smtp.send_message(_email(config, message))
+            except (smtplib.SMTPException, OSError) as error:
+                counts[_record_failure(message, error, config, at)] += 1
+                smtp = _close(smtp)
+                if not isinstance(error, MESSAGE_ERRORS):
+                    break  # the server is unreachable or refuses us: the rest wait their turn
+            else:
+                _record_sent(message, at)
+                counts["sent"] += 1
+    finally:
+        _close(smtp)
+    return counts
+
+
+def _claim(scope, now):
+    # One atomic step: of two senders, only one moves a due message to `sending`.
+    return db.outbox().find_one_and_update(
+        {**scope, "status": {"$in": list(DUE)}, "next_attempt_at": {"$lte": now}},
+        {
+            "$set": {"status": "sending", "next_attempt_at": now + LEASE, "updated_at": now},
+            "$inc": {"attempts": 1},
+        },
+        sort=[("next_attempt_at", ASCENDING)],
+        return_document=ReturnDocument.AFTER,
+    )
+
+
+def _connect(config):
+    smtp = smtplib.SMTP(config["SMTP_HOST"], config["SMTP_PORT"], timeout=SMTP_TIMEOUT_SECONDS)
+    try:
+        if config["SMTP_STARTTLS"]:
+            smtp.starttls(context=ssl.create_default_context())
+        if config.get("SMTP_USER"):
+            smtp.login(config["SMTP_USER"], config.get("SMTP_PASSWORD") or "")
+    except BaseException:
+        _close(smtp)
+        raise
+    return smtp
+
+
+def _close(smtp):
+    if smtp is not None:
+        try:
+            smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            smtp.close()
+
+
+def _email(config, message):
     email = EmailMessage()
     email["From"] = config["MAIL_FROM"]
     email["To"] = message["to"]
     email["Subject"] = message["subject"]
     email.set_content(message["text"])
-    if message["html"]:
+    if message.get("html"):
         email.add_alternative(message["html"], subtype="html")
-    with smtplib.SMTP(
-        config["SMTP_HOST"], config["SMTP_PORT"], timeout=SMTP_TIMEOUT_SECONDS
-    ) as smtp:
-        if config["SMTP_STARTTLS"]:
-            smtp.starttls(context=ssl.create_default_context())
-        if config.get("SMTP_USER"):
-            smtp.login(config["SMTP_USER"], config.get("SMTP_PASSWORD") or "")
-        smtp.send_message(email)
+    return email
 
 
-def _mark(message_id, fields, drop_body=False):
-    update = {"$set": {**fields, "updated_at": dt.datetime.now(dt.UTC)}}
-    if drop_body:
-        update["$unset"] = {"text": "", "html": ""}
-    db.outbox().update_one({"_id": message_id}, update)
+def retry_wait(attempts, base_seconds):
+    """How long to wait after the given number of failed attempts: doubling, at most an hour."""
+    return min(dt.timedelta(seconds=base_seconds * 2 ** (attempts - 1)), MAX_RETRY_WAIT)
+
+
+def _record_failure(message, error, config, now):
+    error_text = str(error) or type(error).__name__
+    fields = {"status": "failed", "error": error_text, "updated_at": now}
+    update = {"$set": fields}
+    if message["attempts"] >= config["MAIL_MAX_ATTEMPTS"]:
+        fields["gave_up_at"] = now
+        update["$unset"] = {"next_attempt_at": ""}
+        result = "gave_up"
+        log.error(
+            "mail to %s given up after %s attempts: %s",
+            message["to"],
+            message["attempts"],
+            error_text,
+        )
+    else:
+        fields["next_attempt_at"] = now + retry_wait(
+            message["attempts"], config["MAIL_RETRY_BASE_SECONDS"]
+        )
+        result = "failed"
+        log.warning(
+            "mail to %s failed (attempt %s): %s", message["to"], message["attempts"], error_text
+        )
+    _update_claimed(message, update)
+    return result
+
+
+def _record_sent(message, now):
+    # The body may carry a secret (a reset token): once delivered, the outbox keeps no copy.
+    _update_claimed(
+        message,
+        {
+            "$set": {"status": "sent", "sent_at": now, "updated_at": now},
+            "$unset": {"text": "", "html": "", "next_attempt_at": ""},
+        },
+    )
+
+
+def _update_claimed(message, update):
+    # Only while our claim stands: a sender that took over after the lease owns the message now.
+    db.outbox().update_one(
+        {"_id": message["_id"], "status": "sending", "attempts": message["attempts"]}, update
+    )

@@ -97,6 +97,23 @@ def customer(make_user):
 
 
 @pytest.fixture
+def smtp_server(app):
+    """start(**aiosmtpd options) runs an SMTP server on loopback and points the app at it."""
+    from tests.smtp import start_smtp
+
+    controllers = []
+
+    def start(**smtp_options):
+        recorder, controller = start_smtp(app, **smtp_options)
+        controllers.append(controller)
+        return recorder
+
+    yield start
+    for controller in controllers:
+        controller.stop()
+
+
+@pytest.fixture
 def make_venue(app):
     """Insert a venue straight into the database, in its stored shape."""
 
