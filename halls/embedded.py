@@ -1,4 +1,4 @@
-"""The zero-setup backend: mongomock, taught the two server features halls relies on.
+"""The zero-setup backend: mongomock, taught the server features halls relies on.
 
 1. Single-document atomicity. A MongoDB server applies each write (an upsert, a
    find-and-modify, an insert with its unique-index check) as one indivisible step. mongomock
@@ -7,6 +7,8 @@
    server guarantees per document; queries stay the same pymongo calls on both backends.
 2. The `$geoNear` aggregation stage (2dsphere, GeoJSON points, distances in metres), which
    mongomock does not implement. Search sends the same pipeline to both backends.
+3. The positional `$` in a find-and-modify (`addons.$.price`) updates the array element the
+   filter matched, as on a server; mongomock updated the first element.
 
 Nothing here changes a query; it only makes mongomock execute what a server executes.
 """
@@ -19,6 +21,7 @@ import mongomock
 from mongomock import aggregate as mm_aggregate
 from mongomock import filtering as mm_filtering
 from mongomock import helpers as mm_helpers
+from pymongo import ReturnDocument
 
 # MongoDB's own radius for spherical distances (geoconstants.h: kRadiusOfEarthInMeters).
 EARTH_RADIUS_M = 6378.1 * 1000
@@ -51,6 +54,7 @@ def teach():
     for name in _WRITE_METHODS:
         setattr(mongomock.Collection, name, _atomic(getattr(mongomock.Collection, name)))
     mm_aggregate._PIPELINE_HANDLERS["$geoNear"] = _geo_near_stage
+    mongomock.Collection._find_and_modify = _positional_aware(mongomock.Collection._find_and_modify)
     _taught = True
 
 
@@ -61,6 +65,43 @@ def _atomic(method):
             return method(*args, **kwargs)
 
     return locked
+
+
+def _positional_aware(find_and_modify):
+    """find-and-modify whose positional `$` updates the array element the filter matched.
+
+    mongomock narrows the filter to {_id} before it updates, which forgets the element that
+    `addons.$.price` refers to and updates the first one instead; a server never does.
+    """
+
+    @functools.wraps(find_and_modify)
+    def modify(
+        self,
+        query,
+        projection=None,
+        update=None,
+        upsert=False,
+        sort=None,
+        return_document=ReturnDocument.BEFORE,
+        **kwargs,
+    ):
+        target = self.find_one(query, {"_id": 1}, sort=sort) if _positional(update) else None
+        if target is None:
+            return find_and_modify(
+                self, query, projection, update, upsert, sort, return_document, **kwargs
+            )
+        pinned = {"_id": target["_id"]}
+        before = self.find_one(pinned, projection)
+        self._update({**query, **pinned}, update, False)
+        after = return_document is ReturnDocument.AFTER or kwargs.get("new")
+        return self.find_one(pinned, projection) if after else before
+
+    return modify
+
+
+def _positional(update):
+    operators = update.values() if isinstance(update, dict) else []
+    return any(".$" in path for fields in operators if isinstance(fields, dict) for path in fields)
 
 
 def new_client():

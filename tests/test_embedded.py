@@ -5,7 +5,7 @@ import sys
 import threading
 
 import pytest
-from pymongo import ASCENDING, GEOSPHERE, IndexModel
+from pymongo import ASCENDING, GEOSPHERE, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from halls import embedded
@@ -182,3 +182,25 @@ def test_racing_upserts_lose_no_increment(claims_collection):
     docs = list(claims_collection.find())
     assert sorted(doc["key"] for doc in docs) == list(range(20))
     assert {doc["n"] for doc in docs} == {THREADS}
+
+
+@pytest.mark.parametrize("returned", [ReturnDocument.BEFORE, ReturnDocument.AFTER])
+def test_find_and_modify_updates_the_element_the_filter_matched(returned):
+    """The positional `$` means the matched element, as on a server (mongomock took the first)."""
+    collection = embedded.new_client()["embedded_test"]["venues"]
+    items = [{"key": "a", "price": 1}, {"key": "b", "price": 2}, {"key": "c", "price": 3}]
+    collection.insert_many([{"_id": 1, "items": items}, {"_id": 2, "items": items}])
+    found = collection.find_one_and_update(
+        {"status": {"$ne": "deleted"}, "items.key": "b"},
+        {"$set": {"items.$.price": 20}},
+        projection={"items": 1},
+        sort=[("_id", -1)],
+        return_document=returned,
+    )
+    changed = [items[0], {"key": "b", "price": 20}, items[2]]
+    assert found == {"_id": 2, "items": changed if returned is ReturnDocument.AFTER else items}
+    assert collection.find_one({"_id": 2})["items"] == changed
+    assert collection.find_one({"_id": 1})["items"] == items
+    no_match = {"_id": 2, "items.key": "z"}
+    assert collection.find_one_and_update(no_match, {"$set": {"items.$.price": 0}}) is None
+    assert collection.find_one({"_id": 2})["items"] == changed

@@ -252,6 +252,7 @@ class VenueOut(Meta):
     timezone = fields.String()
     currency = fields.String()
     status = fields.String()
+    addons = fields.List(fields.Nested("AddonOut"), dump_default=list)
     deleted_at = Timestamp(metadata={"description": "only once deleted"})
 
 
@@ -353,3 +354,144 @@ class AvailabilityOut(DayAvailabilityOut):
 
     venue_id = ObjectIdField()
     days = fields.List(fields.Nested(DayAvailabilityOut))
+
+
+# --- Add-ons and quotes ----------------------------------------------------------------------
+
+ADDON_UNITS = ("per_event", "per_guest")
+MAX_ADDONS = 50  # per venue; a quote lists them all, so keep the list a person can read
+
+
+class AddonIn(StrictSchema):
+    """POST /venues/<id>/addons: something a venue sells with a booking."""
+
+    key = fields.String(required=True, validate=validate.Regexp(SNAKE_NAME))
+    name = Text(required=True, validate=validate.Length(min=1, max=80))
+    price = fields.Integer(strict=True, required=True, validate=validate.Range(0, MAX_PRICE))
+    unit = fields.String(
+        required=True,
+        validate=validate.OneOf(ADDON_UNITS),
+        metadata={"description": "per_event: a flat price; per_guest: price × guests."},
+    )
+    max_qty = fields.Integer(
+        strict=True,
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(1, MAX_CAPACITY),
+        metadata={"description": "The most one booking may order; null for no limit."},
+    )
+
+    @validates_schema
+    def not_empty(self, data, **kwargs):
+        if not data:
+            raise ValidationError("Send at least one field to change.")
+
+
+class AddonPatch(AddonIn):
+    """A PATCH body: load it with `AddonPatch(exclude=("key",), partial=True)` (keys stay)."""
+
+
+class AddonOut(Schema):
+    key = fields.String()
+    name = fields.String()
+    price = fields.Integer()
+    unit = fields.String()
+    max_qty = fields.Integer(allow_none=True)
+
+
+class AddonData(Schema):
+    addon = fields.Nested(AddonOut, required=True)
+
+
+class AddonChoiceIn(StrictSchema):
+    """One add-on a booking orders; qty defaults to the guests (per_guest) or to 1."""
+
+    key = fields.String(required=True, validate=validate.Regexp(SNAKE_NAME))
+    qty = fields.Integer(strict=True, validate=validate.Range(1, MAX_CAPACITY))
+
+
+class CommaList(fields.String):
+    """A comma-separated list in a query string, each item checked by `parse_item`."""
+
+    default_error_messages = {"item": "Not a valid list."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        items = [item.strip() for item in text.split(",") if item.strip()]
+        if not items or len(items) > MAX_ADDONS:
+            raise self.make_error("item")
+        return [self.parse_item(item) for item in items]
+
+    def parse_item(self, item):
+        if not re.match(SNAKE_NAME, item):
+            raise self.make_error("item")
+        return item
+
+
+class SlotKeyList(CommaList):
+    default_error_messages = {"item": "List slot keys separated by commas, e.g. lunch,dinner."}
+
+
+class AddonChoiceList(CommaList):
+    """`key:qty,key` → [{"key", "qty"}, {"key"}]."""
+
+    default_error_messages = {
+        "item": "List add-ons as key:qty separated by commas, e.g. catering:150,decor:1."
+    }
+
+    def parse_item(self, item):
+        key, sep, qty = item.partition(":")
+        choice = {"key": super().parse_item(key.strip())}
+        if sep:
+            if not re.fullmatch(r"-?\d{1,9}", qty.strip()):
+                raise self.make_error("item")
+            choice["qty"] = int(qty)
+        return choice
+
+
+class QuoteArgs(StrictSchema):
+    """GET /venues/<id>/quote: what a booking of these slots and add-ons would cost."""
+
+    date = DateField(required=True)
+    slots = SlotKeyList(
+        metadata={"description": "Slot keys, e.g. lunch,dinner; optional for a one-slot venue."}
+    )
+    guests = fields.Integer(required=True, validate=validate.Range(1, MAX_CAPACITY))
+    addons = AddonChoiceList(
+        metadata={"description": "key:qty pairs, e.g. catering:150,decor:1 (qty optional)."}
+    )
+
+
+class PriceLineOut(Schema):
+    kind = fields.String(metadata={"description": "slot or addon"})
+    key = fields.String()
+    label = fields.String()
+    unit_price = fields.Integer()
+    qty = fields.Integer()
+    amount = fields.Integer()
+
+
+class PriceBreakdownOut(Schema):
+    """A price line by line: a quote, and a booking's `price_locked` snapshot."""
+
+    lines = fields.List(fields.Nested(PriceLineOut))
+    subtotal = fields.Integer()
+    total = fields.Integer()
+    currency = fields.String()
+
+
+class QuoteRefusalOut(Schema):
+    key = fields.String()
+    reason = fields.String(metadata={"example": "slot_taken"})
+
+
+class QuoteOut(PriceBreakdownOut):
+    venue_id = ObjectIdField()
+    date = fields.String()
+    guests = fields.Integer()
+    slots = fields.List(fields.Nested(VenueSlotOut))
+    valid_until = Timestamp(
+        metadata={"description": "Ask again after this; booking re-prices at booking time."}
+    )
+    available = fields.Boolean(metadata={"description": "Every chosen slot is bookable now."})
+    unavailable_slots = fields.List(fields.Nested(QuoteRefusalOut))

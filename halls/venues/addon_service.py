@@ -1,0 +1,140 @@
+"""Add-ons: what a venue sells with a booking, kept in the venue's `addons` array; and quotes.
+
+Every change is one atomic update of the venue whose filter states what must still be true
+(the key is new, the key exists), so two owners' tabs racing never leave two add-ons with one
+key. Bookings keep their own priced copy (`price_locked`): nothing here changes a booking.
+"""
+
+import datetime as dt
+import re
+
+from pymongo import ReturnDocument
+
+from halls import db, pricing
+from halls.bookings import claims
+from halls.errors import Conflict, NotFound
+from halls.venues import rules
+from halls.venues import service as venues
+from halls.venues.schemas import MAX_ADDONS, SNAKE_NAME
+
+LIVE = {"$ne": venues.DELETED}
+
+
+def _now():
+    return dt.datetime.now(dt.UTC)
+
+
+def _not_found():
+    return NotFound("The venue offers no add-on with that key.", error_code="addon_not_found")
+
+
+def _path_key(key):
+    # The key comes from the URL: only a well-formed one may reach a filter.
+    if not re.match(SNAKE_NAME, key):
+        raise _not_found()
+    return key
+
+
+def list_addons(venue_id, page, limit):
+    """A page of the venue's add-ons, in the order the owner added them (public)."""
+    addons = pricing.addons_of(venues.get_venue(venue_id))
+    items = addons[(page - 1) * limit : page * limit]
+    return {"items": items, "page": page, "limit": limit, "total": len(addons)}
+
+
+def add_addon(user, venue_id, fields):
+    """Add an add-on to one of the owner's venues: 409 if the key is taken or the list full."""
+    venue = venues._owned_venue(user, venue_id)
+    key = fields["key"]
+    updated = db.venues().find_one_and_update(
+        {
+            "_id": venue["_id"],
+            "status": LIVE,
+            # Both guards in the filter, so the check and the push are one atomic step.
+            "addons.key": {"$ne": key},
+            f"addons.{MAX_ADDONS - 1}": {"$exists": False},
+        },
+        {"$push": {"addons": fields}, "$set": {"updated_at": _now()}},
+        return_document=ReturnDocument.AFTER,
+    )
+    if updated is None:
+        raise _why_not_added(venue["_id"], key)
+    return fields
+
+
+def _why_not_added(venue_oid, key):
+    venue = db.venues().find_one({"_id": venue_oid, "status": LIVE}, {"addons.key": 1})
+    if venue is None:
+        return NotFound("No venue has that id.", error_code="venue_not_found")
+    if any(addon["key"] == key for addon in pricing.addons_of(venue)):
+        return Conflict(
+            "The venue already has an add-on with that key.",
+            error_code="addon_exists",
+            details={"key": key},
+        )
+    return Conflict(
+        f"A venue may offer at most {MAX_ADDONS} add-ons.",
+        error_code="too_many_addons",
+        details={"max": MAX_ADDONS},
+    )
+
+
+def update_addon(user, venue_id, key, changes):
+    """Change some fields of one add-on of one of the owner's venues."""
+    venue = venues._owned_venue(user, venue_id)
+    key = _path_key(key)
+    update = {f"addons.$.{name}": value for name, value in changes.items()}
+    updated = db.venues().find_one_and_update(
+        # The positional $ updates the element this filter's addons.key matched.
+        {"_id": venue["_id"], "status": LIVE, "addons.key": key},
+        {"$set": {**update, "updated_at": _now()}},
+        return_document=ReturnDocument.AFTER,
+    )
+    return _addon_in(updated, key)
+
+
+def delete_addon(user, venue_id, key):
+    """Remove one add-on from one of the owner's venues; existing bookings keep theirs."""
+    venue = venues._owned_venue(user, venue_id)
+    key = _path_key(key)
+    before = db.venues().find_one_and_update(
+        {"_id": venue["_id"], "status": LIVE, "addons.key": key},
+        {"$pull": {"addons": {"key": key}}, "$set": {"updated_at": _now()}},
+        return_document=ReturnDocument.BEFORE,
+    )
+    return _addon_in(before, key)
+
+
+def _addon_in(venue, key):
+    for addon in pricing.addons_of(venue or {}):
+        if addon["key"] == key:
+            return addon
+    raise _not_found()
+
+
+def quote_venue(venue_id, date, guests, slots=None, addons=None):
+    """The price of booking these slots and add-ons now, and whether the slots are free."""
+    venue = venues.get_venue(venue_id)
+    quote = pricing.quote(venue, date, slots, guests, addons)
+    chosen = pricing.slot_details(venue, slots)
+    held = claims.held_slots(venue["_id"], [date]).get(date, set())
+    refusals = [
+        {"key": slot["key"], "reason": reason}
+        for slot in chosen
+        if (reason := _refusal(venue, date, slot["key"], held))
+    ]
+    return {
+        "venue_id": venue["_id"],
+        "date": date,
+        "guests": guests,
+        "slots": chosen,
+        **quote,
+        "available": not refusals,
+        "unavailable_slots": refusals,
+    }
+
+
+def _refusal(venue, date, key, held):
+    if not rules.is_open_on(venue, date):
+        return "date_unavailable"
+    return "slot_taken" if key in held else None

@@ -1,0 +1,58 @@
+"""Add-ons and quotes: /venues/<id>/addons[/<key>] and /venues/<id>/quote."""
+
+from flask_smorest import Blueprint
+from marshmallow import RAISE
+
+from halls.auth.tokens import current_user, owner_required
+from halls.schemas import PageArgs, envelope, page_of
+from halls.venues import addon_service as service
+from halls.venues.schemas import AddonData, AddonIn, AddonOut, AddonPatch, QuoteArgs, QuoteOut
+
+blp = Blueprint(
+    "addons",
+    __name__,
+    url_prefix="/venues",
+    description="Add-ons a venue sells with a booking, and quotes that price a booking first",
+)
+
+
+@blp.route("/<venue_id>/addons")
+@blp.arguments(PageArgs, location="query", unknown=RAISE)
+@blp.response(200, envelope(page_of(AddonOut)))
+def list_(args, venue_id):
+    """The venue's add-ons (public)."""
+    return service.list_addons(venue_id, args["page"], args["limit"])
+
+
+@blp.route("/<venue_id>/addons", methods=["POST"])
+@owner_required
+@blp.arguments(AddonIn)
+@blp.response(201, envelope(AddonData))
+def create(fields, venue_id):
+    """Offer a new add-on at one of the caller's venues."""
+    return {"addon": service.add_addon(current_user(), venue_id, fields)}
+
+
+@blp.route("/<venue_id>/addons/<key>", methods=["PATCH"])
+@owner_required
+@blp.arguments(AddonPatch(exclude=("key",), partial=True))
+@blp.response(200, envelope(AddonData))
+def update(changes, venue_id, key):
+    """Change an add-on's name, price, unit or limit (booked prices stay as they were)."""
+    return {"addon": service.update_addon(current_user(), venue_id, key, changes)}
+
+
+@blp.route("/<venue_id>/addons/<key>", methods=["DELETE"])
+@owner_required
+@blp.response(200, envelope(AddonData))
+def delete(venue_id, key):
+    """Stop offering an add-on (bookings that have it keep it)."""
+    return {"addon": service.delete_addon(current_user(), venue_id, key)}
+
+
+@blp.route("/<venue_id>/quote")
+@blp.arguments(QuoteArgs, location="query", unknown=RAISE)
+@blp.response(200, envelope(QuoteOut))
+def quote(args, venue_id):
+    """Price a booking line by line without booking, and say if the slots are free now."""
+    return service.quote_venue(venue_id, **args)
