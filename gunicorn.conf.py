@@ -14,8 +14,10 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", 30))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", 30))
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", 5))
 
-# Logs to stdout/stderr, where Docker and systemd collect them.
-accesslog = "-"
+# Logs to stdout/stderr, where Docker and systemd collect them. halls itself writes one JSON
+# line per request (method, path, status, duration, user, request id), so gunicorn's own
+# access log is off unless GUNICORN_ACCESS_LOG names a target ("-" for stdout).
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 

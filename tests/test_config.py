@@ -185,7 +185,8 @@ def test_gunicorn_defaults(monkeypatch):
     assert (settings["workers"], settings["threads"]) == (1, 8)
     assert settings["worker_class"] == "gthread"
     assert (settings["timeout"], settings["graceful_timeout"]) == (30, 30)
-    assert settings["accesslog"] == "-"
+    assert settings["accesslog"] is None  # halls logs each request itself, once
+    assert _gunicorn(monkeypatch, GUNICORN_ACCESS_LOG="-")["accesslog"] == "-"
 
 
 def test_gunicorn_keeps_one_worker_on_the_embedded_database(monkeypatch):
