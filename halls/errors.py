@@ -168,7 +168,19 @@ def register(app):
     app.register_error_handler(DuplicateKeyError, handle_duplicate_key)
     app.register_error_handler(ConnectionFailure, handle_database_down)
     app.register_error_handler(PyMongoError, _pymongo_error)
+    app.register_error_handler(RecursionError, handle_too_deep)
     app.register_error_handler(Exception, handle_unexpected)
+
+
+def handle_too_deep(error):
+    """JSON nested deeper than the parser recurses (`[[[[...]]]]`): the client's fault."""
+    from flask import request
+
+    if request.is_json and request.content_length:
+        return envelope_error(
+            400, "malformed_json", "The request body is nested too deeply to read."
+        )
+    return handle_unexpected(error)
 
 
 def _pymongo_error(error):
