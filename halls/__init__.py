@@ -110,7 +110,11 @@ def _init_extensions(app):
     tokens.init_app(app)
     limiter.init_app(app)
     origins = [o.strip() for o in app.config["CORS_ORIGINS"].split(",") if o.strip()]
-    cors.init_app(app, origins=origins or "*", expose_headers=["Retry-After", "X-Request-ID"])
+    cors.init_app(
+        app,
+        origins=origins or "*",
+        expose_headers=["Retry-After", "X-Request-ID", "Idempotent-Replayed"],
+    )
     return api
 
 

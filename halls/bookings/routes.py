@@ -13,6 +13,7 @@ from halls.bookings.schemas import (
     BookingStatusIn,
     CancelArgs,
 )
+from halls.idempotency import idempotent
 from halls.schemas import envelope, page_of
 
 blp = Blueprint(
@@ -25,6 +26,7 @@ blp = Blueprint(
 
 @blp.route("", methods=["POST"])
 @auth_required
+@idempotent
 @blp.arguments(BookingIn)
 @blp.response(201, envelope(BookingData))
 def create(body):
@@ -60,6 +62,7 @@ def decide(body, booking_id):
 
 @blp.route("/<booking_id>", methods=["DELETE"])
 @auth_required
+@idempotent
 @blp.arguments(CancelArgs, location="query", unknown=RAISE)
 @blp.response(200, envelope(BookingData))
 def cancel(args, booking_id):
