@@ -29,6 +29,7 @@ def test_an_open_day_with_the_base_price(client, owner, make_venue):
                 "start": "00:00",
                 "end": "23:59",
                 "available": True,
+                "reason": None,
             }
         ],
     }

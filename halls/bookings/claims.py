@@ -111,3 +111,12 @@ def held_by_venue(date, venue_ids=None):
     for claim in db.slot_claims().find(query, {"venue_id": 1, "slot": 1, "_id": 0}):
         held.setdefault(claim["venue_id"], set()).add(claim["slot"])
     return held
+
+
+def holders(venue_id, date, slots):
+    """{slot: booking_id} of the held claims among these slots of the venue on the date."""
+    query = {"venue_id": venue_id, "date": date, "slot": {"$in": list(slots)}}
+    found = db.slot_claims().find(
+        {**query, **_held_filter(_now())}, {"slot": 1, "booking_id": 1, "_id": 0}
+    )
+    return {claim["slot"]: claim["booking_id"] for claim in found}

@@ -10,6 +10,8 @@ from halls.venues.schemas import (
     PATCH_FIELDS,
     AvailabilityArgs,
     AvailabilityOut,
+    BlackoutCreatedData,
+    BlackoutIn,
     SearchArgs,
     VenueData,
     VenueIn,
@@ -79,3 +81,20 @@ def delete(venue_id):
 def availability(args, venue_id):
     """Free slots and the price on one date, or on each date from..to (at most 62 days)."""
     return service.venue_availability(venue_id, **args)
+
+
+@blp.route("/<venue_id>/blackouts", methods=["POST"])
+@owner_required
+@blp.arguments(BlackoutIn)
+@blp.response(201, envelope(BlackoutCreatedData))
+def add_blackout(fields, venue_id):
+    """Close a date, or some of its slots, of one of the caller's venues."""
+    return service.add_blackout(current_user(), venue_id, fields)
+
+
+@blp.route("/<venue_id>/blackouts/<blackout_id>", methods=["DELETE"])
+@owner_required
+@blp.response(200, envelope(VenueData))
+def remove_blackout(venue_id, blackout_id):
+    """Reopen what a blackout closed."""
+    return {"venue": service.remove_blackout(current_user(), venue_id, blackout_id)}

@@ -1,15 +1,41 @@
 """Availability and price rules of a venue on a date (seed §4, extended to slots).
 
 Plain functions of a venue document and the held claims: no queries here, so search,
-availability and booking all apply the very same rules.
+availability and booking all apply the very same rules. `slot_refusal` is the one answer to
+"may this slot on this date be booked now?" (claims aside); `setting` reads the owner's
+calendar settings, which venues stored before issue 3 lack.
 """
 
+import copy
 import datetime as dt
 import functools
 from zoneinfo import ZoneInfo, available_timezones
 
 DEFAULT_TIMEZONE = "Asia/Karachi"
 DEFAULT_SLOTS = [{"key": "full_day", "label": "Full day", "start": "00:00", "end": "23:59"}]
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DEFAULT_CANCELLATION_POLICY = [
+    {"min_hours_before": 168, "refund_pct": 100},
+    {"min_hours_before": 48, "refund_pct": 50},
+    {"min_hours_before": 0, "refund_pct": 0},
+]
+# The owner's calendar settings and what a venue without them (older than issue 3) means.
+SETTINGS = {
+    "booking_window_days": 365,
+    "min_notice_hours": 24,
+    "open_days": list(WEEKDAYS),
+    "blackouts": [],
+    "hold_minutes": 1440,
+    "auto_confirm": False,
+    "reschedule_cutoff_hours": 48,
+    "cancellation_policy": DEFAULT_CANCELLATION_POLICY,
+}
+
+
+def setting(venue, name):
+    """The venue's value of a calendar setting (a SETTINGS name), or its default."""
+    value = venue.get(name)
+    return copy.deepcopy(SETTINGS[name]) if value is None else value
 
 
 def price_on(venue, date):
@@ -66,13 +92,78 @@ def slots_of(venue):
     return venue.get("slots") or DEFAULT_SLOTS
 
 
+def weekday_of(date):
+    """The weekday name (WEEKDAYS) of a YYYY-MM-DD date."""
+    return WEEKDAYS[dt.date.fromisoformat(date).weekday()]
+
+
+def blacked_out(venue, date, slot_key=None):
+    """A blackout covers the slot on the date; with no slot_key, covers the whole date."""
+    for blackout in setting(venue, "blackouts"):
+        covered = blackout.get("slots") or []  # none listed: the whole day
+        if blackout.get("date") == date and (not covered or slot_key in covered):
+            return True
+    return False
+
+
+def calendar_refusal(venue, date, now=None):
+    """Why the owner's calendar closes the whole date (weekday, window, blackout), or None."""
+    if weekday_of(date) not in setting(venue, "open_days"):
+        return "date_unavailable"
+    window = dt.timedelta(days=setting(venue, "booking_window_days"))
+    if date > (dt.date.fromisoformat(local_today(venue, now)) + window).isoformat():
+        return "outside_booking_window"
+    if blacked_out(venue, date):
+        return "blacked_out"
+    return None
+
+
+def day_refusal(venue, date, now=None):
+    """Why nothing on the date can be booked (claims aside), or None."""
+    if venue.get("status", "active") != "active":
+        return "venue_inactive"
+    if date not in (venue.get("dates_available") or []) or date < local_today(venue, now):
+        return "date_unavailable"
+    return calendar_refusal(venue, date, now)
+
+
 def is_open_on(venue, date, now=None):
-    """The venue is active, offers the date, and the date is not past where the venue is."""
-    return (
-        venue.get("status", "active") == "active"
-        and date in (venue.get("dates_available") or [])
-        and date >= local_today(venue, now)
+    """The venue takes bookings on the date at all (some slot may still be refused)."""
+    return day_refusal(venue, date, now) is None
+
+
+def slot_refusal(venue, date, slot_key, now=None):
+    """Why the slot on the date may not be booked now (claims aside): an error code, or None.
+
+    venue_inactive, date_unavailable (not offered, past, closed weekday), outside_booking_window,
+    blacked_out, too_late_to_book (the slot starts within min_notice_hours), unknown_slot.
+    """
+    refusal = day_refusal(venue, date, now)
+    if refusal:
+        return refusal
+    if slot_key not in {slot["key"] for slot in slots_of(venue)}:
+        return "unknown_slot"
+    if blacked_out(venue, date, slot_key):
+        return "blacked_out"
+    notice = dt.timedelta(hours=setting(venue, "min_notice_hours"))
+    if event_start(venue, date, [slot_key]) < (now or dt.datetime.now(dt.UTC)) + notice:
+        return "too_late_to_book"
+    return None
+
+
+def event_start(venue, date, slot_keys):
+    """When the earliest of these slots starts, as an aware UTC datetime.
+
+    Keys the venue no longer has are skipped; with none left, the start of the day (the
+    earliest the event could be, so notice and cut-off rules err on the safe side).
+    """
+    starts = [slot["start"] for slot in slots_of(venue) if slot["key"] in slot_keys]
+    local = dt.datetime.combine(
+        dt.date.fromisoformat(date),
+        dt.time.fromisoformat(min(starts, default="00:00")),
+        tzinfo=_zone(venue.get("timezone") or DEFAULT_TIMEZONE),
     )
+    return local.astimezone(dt.UTC)
 
 
 def fully_held(venue, held):
@@ -88,10 +179,12 @@ def dates_between(first, last):
 
 def day_availability(venue, date, held, now=None):
     """The availability answer for one date, given the set of held slot keys."""
-    open_day = is_open_on(venue, date, now)
-    slots = [
-        {**slot, "available": open_day and slot["key"] not in held} for slot in slots_of(venue)
-    ]
+    slots = []
+    for slot in slots_of(venue):
+        reason = slot_refusal(venue, date, slot["key"], now)
+        if reason is None and slot["key"] in held:
+            reason = "slot_taken"
+        slots.append({**slot, "available": reason is None, "reason": reason})
     return {
         "date": date,
         "available": any(slot["available"] for slot in slots),

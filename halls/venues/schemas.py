@@ -112,6 +112,21 @@ class VenueSlotIn(StrictSchema):
             raise ValidationError("A slot must end after it starts.", "end")
 
 
+class CancellationTierIn(StrictSchema):
+    min_hours_before = fields.Integer(strict=True, required=True, validate=validate.Range(0, 8760))
+    refund_pct = fields.Integer(strict=True, required=True, validate=validate.Range(0, 100))
+
+
+def _sane_refund_tiers(tiers):
+    hours = [tier["min_hours_before"] for tier in tiers]
+    if len(hours) != len(set(hours)):
+        raise ValidationError("Each min_hours_before may appear only once.")
+    ordered = sorted(tiers, key=lambda tier: -tier["min_hours_before"])
+    for earlier, later in zip(ordered, ordered[1:], strict=False):
+        if later["refund_pct"] > earlier["refund_pct"]:
+            raise ValidationError("Cancelling closer to the event may not refund more.")
+
+
 class VideoIn(StrictSchema):
     url = HttpsUrl(required=True)
     size_mb = fields.Float(
@@ -171,6 +186,42 @@ class VenueIn(StrictSchema):
     timezone = fields.String(load_default=rules.DEFAULT_TIMEZONE, validate=_known_timezone)
     currency = fields.String(validate=validate.OneOf(["PKR"]), load_only=True)
     status = fields.String(load_default="active", validate=validate.OneOf(EDITABLE_STATUSES))
+    # The owner's calendar (issue 3); defaults live in rules.SETTINGS, which older venues use.
+    booking_window_days = fields.Integer(
+        strict=True,
+        load_default=rules.SETTINGS["booking_window_days"],
+        validate=validate.Range(1, 1095),
+        metadata={"description": "How many days ahead bookings are taken."},
+    )
+    min_notice_hours = fields.Integer(
+        strict=True,
+        load_default=rules.SETTINGS["min_notice_hours"],
+        validate=validate.Range(0, 8760),
+        metadata={"description": "A slot can be booked until this many hours before it starts."},
+    )
+    open_days = fields.List(
+        fields.String(validate=validate.OneOf(rules.WEEKDAYS)),
+        load_default=lambda: list(rules.WEEKDAYS),
+        validate=validate.Length(min=1, max=7),
+        metadata={"description": "Weekdays the venue opens: mon, tue, wed, thu, fri, sat, sun."},
+    )
+    hold_minutes = fields.Integer(
+        strict=True,
+        load_default=rules.SETTINGS["hold_minutes"],
+        validate=validate.Range(5, 43200),
+        metadata={"description": "How long a pending booking holds its slots."},
+    )
+    auto_confirm = StrictBoolean(load_default=rules.SETTINGS["auto_confirm"])
+    reschedule_cutoff_hours = fields.Integer(
+        strict=True,
+        load_default=rules.SETTINGS["reschedule_cutoff_hours"],
+        validate=validate.Range(0, 8760),
+    )
+    cancellation_policy = fields.List(
+        fields.Nested(CancellationTierIn),
+        load_default=lambda: rules.setting({}, "cancellation_policy"),
+        validate=[validate.Length(min=1, max=10), _sane_refund_tiers],
+    )
 
     # Schema-level validators run only once every field is valid, so each slot is whole.
     @validates_schema
@@ -193,6 +244,10 @@ class VenueIn(StrictSchema):
         data.pop("currency", None)  # always PKR; accepted only so clients may echo it back
         if "dates_available" in data:
             data["dates_available"] = sorted(set(data["dates_available"]))
+        if "open_days" in data:
+            data["open_days"] = [day for day in rules.WEEKDAYS if day in data["open_days"]]
+        if "cancellation_policy" in data:
+            data["cancellation_policy"].sort(key=lambda tier: -tier["min_hours_before"])
         return data
 
 
@@ -233,6 +288,18 @@ class PricingOut(Schema):
     overrides = fields.List(fields.Nested(OverrideOut))
 
 
+class CancellationTierOut(Schema):
+    min_hours_before = fields.Integer()
+    refund_pct = fields.Integer()
+
+
+class BlackoutOut(Schema):
+    id = fields.String()
+    date = fields.String()
+    slots = fields.List(fields.String(), metadata={"description": "empty: the whole day"})
+    reason = fields.String()
+
+
 class VenueOut(Meta):
     owner_id = ObjectIdField()
     venue_name = fields.String()
@@ -249,6 +316,17 @@ class VenueOut(Meta):
     dates_available = fields.List(fields.String())
     pricing = fields.Nested(PricingOut)
     slots = fields.List(fields.Nested(VenueSlotOut))
+    booking_window_days = fields.Integer(dump_default=rules.SETTINGS["booking_window_days"])
+    min_notice_hours = fields.Integer(dump_default=rules.SETTINGS["min_notice_hours"])
+    open_days = fields.List(fields.String(), dump_default=lambda: list(rules.WEEKDAYS))
+    blackouts = fields.List(fields.Nested(BlackoutOut), dump_default=list)
+    hold_minutes = fields.Integer(dump_default=rules.SETTINGS["hold_minutes"])
+    auto_confirm = fields.Boolean(dump_default=rules.SETTINGS["auto_confirm"])
+    reschedule_cutoff_hours = fields.Integer(dump_default=rules.SETTINGS["reschedule_cutoff_hours"])
+    cancellation_policy = fields.List(
+        fields.Nested(CancellationTierOut),
+        dump_default=lambda: rules.setting({}, "cancellation_policy"),
+    )
     timezone = fields.String()
     currency = fields.String()
     status = fields.String()
@@ -340,6 +418,13 @@ class AvailabilityArgs(StrictSchema):
 
 class VenueSlotAvailabilityOut(VenueSlotOut):
     available = fields.Boolean()
+    reason = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "Why not (null when available): slot_taken, blacked_out, "
+            "too_late_to_book, date_unavailable, outside_booking_window, venue_inactive."
+        },
+    )
 
 
 class DayAvailabilityOut(Schema):
@@ -347,6 +432,27 @@ class DayAvailabilityOut(Schema):
     available = fields.Boolean()
     price = fields.Integer(allow_none=True)
     slots = fields.List(fields.Nested(VenueSlotAvailabilityOut))
+
+
+class BlackoutIn(StrictSchema):
+    date = DateField(required=True)
+    slots = fields.List(
+        fields.String(validate=validate.Regexp(SNAKE_NAME)),
+        load_default=list,
+        validate=validate.Length(max=24),
+        metadata={"description": "Slot keys; leave out (or empty) to close the whole day."},
+    )
+    reason = Text(required=True, validate=validate.Length(min=1, max=200))
+    force = StrictBoolean(
+        load_default=False,
+        metadata={"description": "Cancel (and fully refund) the bookings in the way."},
+    )
+
+
+class BlackoutCreatedData(Schema):
+    blackout = fields.Nested(BlackoutOut, required=True)
+    venue = fields.Nested(VenueOut, required=True)
+    cancelled_bookings = fields.List(fields.String(), required=True)
 
 
 class AvailabilityOut(DayAvailabilityOut):

@@ -1,5 +1,6 @@
 """Venue search: one aggregation pipeline, the same on mongomock and on a real server."""
 
+import datetime as dt
 import re
 
 from halls import db
@@ -89,10 +90,35 @@ def _open_on(date):
     if zones is not None:
         # Near midnight the date is today in some zones and already past in others.
         query["timezone"] = {"$in": zones}
-    full = _fully_held(date)
-    if full:
-        query["_id"] = {"$nin": full}
+    closed = _fully_held(date) + _closed_by_calendar(date)
+    if closed:
+        query["_id"] = {"$nin": closed}
     return query
+
+
+def _closed_by_calendar(date):
+    """Ids of venues offering the date whose owner's calendar closes it (rules.calendar_refusal).
+
+    The query only narrows the venues to judge (a weekday off, a window that may end before
+    the date, a blackout that day); the rules in Python have the last word, so search agrees
+    with availability and booking.
+    """
+    # The most days ahead the date can be anywhere; a window at least this long reaches it.
+    days_ahead = (
+        dt.date.fromisoformat(date) - dt.date.fromisoformat(rules.today_in(rules.EARLIEST_ZONE))
+    ).days
+    maybe_closed = [
+        {"open_days": {"$exists": True, "$nin": [rules.weekday_of(date)]}},
+        {"booking_window_days": {"$lt": days_ahead}},
+        {"blackouts.date": date},
+    ]
+    if rules.SETTINGS["booking_window_days"] < days_ahead:
+        maybe_closed.append({"booking_window_days": {"$exists": False}})
+    candidates = db.venues().find(
+        {"dates_available": date, "status": "active", "$or": maybe_closed},
+        {"timezone": 1, "open_days": 1, "booking_window_days": 1, "blackouts": 1},
+    )
+    return [venue["_id"] for venue in candidates if rules.calendar_refusal(venue, date)]
 
 
 def _fully_held(date):

@@ -1,17 +1,21 @@
-"""Venues: register, read, update, soft-delete, and availability."""
+"""Venues: register, read, update, soft-delete, blackouts, and availability."""
 
 import datetime as dt
 
+from bson import ObjectId
 from pymongo import ReturnDocument
 
 from halls import db
 from halls.bookings import claims
-from halls.errors import Conflict, Forbidden, NotFound
+from halls.bookings import service as bookings
+from halls.errors import Conflict, Forbidden, NotFound, Unprocessable
 from halls.schemas import object_id
 from halls.venues import rules
 
 DELETED = "deleted"
 ACTIVE_BOOKINGS = ["pending", "confirmed"]
+MAX_BLACKOUTS = 1000  # per venue: the list lives in the venue document
+FORCE_ROUNDS = 3  # cancel-then-claim rounds before a forced blackout gives up
 
 
 def _now():
@@ -91,6 +95,9 @@ def _refuse_orphaned_claims(venue, changes):
     if not removed_dates and not removed_keys:
         return
     held = claims.held_slots(venue["_id"], future)
+    for blackout in rules.setting(venue, "blackouts"):
+        # A blackout holds claims too (add_blackout); those are no booking's.
+        held.get(blackout["date"], set()).difference_update(blackout.get("slots") or keys)
     busy_dates = sorted(date for date in removed_dates if held.get(date))
     if busy_dates:
         raise Conflict(
@@ -136,7 +143,151 @@ def venue_availability(venue_id, date=None, first=None, last=None):
     venue = get_venue(venue_id)
     dates = [date] if date else rules.dates_between(first, last)
     held = claims.held_slots(venue["_id"], dates)  # one query for the whole range
-    days = [rules.day_availability(venue, day, held.get(day, set())) for day in dates]
+    now = _now()
+    days = [rules.day_availability(venue, day, held.get(day, set()), now) for day in dates]
     if date:
         return {"venue_id": venue["_id"], **days[0]}
     return {"venue_id": venue["_id"], "days": days}
+
+
+def add_blackout(user, venue_id, fields):
+    """Close a date (or some of its slots) of one of the owner's venues.
+
+    The blackout takes the slots' claims itself, so a booking racing it can never slip in
+    between the check and the write: the claims' unique index decides, as between bookings.
+    Bookings in the way are a 409 unless `force`, which cancels them as the owner first.
+    """
+    venue = _owned_venue(user, venue_id)
+    date, keys = _blackout_slots(venue, fields)
+    blackout = {
+        "id": str(ObjectId()),
+        "date": date,
+        "slots": [] if not fields["slots"] else keys,
+        "reason": fields["reason"],
+    }
+    claim_id = ObjectId(blackout["id"])
+    cancelled = _claim_for_blackout(user, venue, claim_id, date, keys, fields)
+    try:
+        updated = db.venues().find_one_and_update(
+            {
+                "_id": venue["_id"],
+                "status": {"$ne": DELETED},
+                f"blackouts.{MAX_BLACKOUTS - 1}": {"$exists": False},
+            },
+            {"$push": {"blackouts": blackout}, "$set": {"updated_at": _now()}},
+            return_document=ReturnDocument.AFTER,
+        )
+    except BaseException:
+        claims.release_claims(claim_id)
+        raise
+    if updated is None:
+        claims.release_claims(claim_id)
+        _refuse_blackout_push(venue["_id"])
+    if not claims.confirm_claims(claim_id, len(keys)):
+        # The push outlived the claims' grace period and a booking took a lapsed claim over.
+        _pull_blackout(venue["_id"], blackout["id"])
+        claims.release_claims(claim_id)
+        raise Conflict(
+            "A booking took a slot while the blackout was being saved; try again.",
+            error_code="blackout_conflicts_bookings",
+            details={"date": date, "slots": keys, "booking_ids": []},
+        )
+    return {"blackout": blackout, "venue": updated, "cancelled_bookings": cancelled}
+
+
+def _blackout_slots(venue, fields):
+    """The blackout's date and the slot keys it closes (all of them for a whole day)."""
+    date, wanted = fields["date"], set(fields["slots"])
+    if date < rules.local_today(venue):
+        raise Unprocessable(
+            "A blackout cannot start in the past.",
+            details={"date": ["Must be today or later in the venue's time zone."]},
+        )
+    keys = [slot["key"] for slot in rules.slots_of(venue)]
+    unknown = sorted(wanted - set(keys))
+    if unknown:
+        raise Unprocessable(
+            "The venue has no such slot.",
+            details={"slots": [f"Unknown: {', '.join(unknown)}. Use: {', '.join(keys)}."]},
+        )
+    overlapping = [
+        blackout["id"]
+        for blackout in rules.setting(venue, "blackouts")
+        if blackout["date"] == date
+        and (not blackout.get("slots") or not wanted or wanted & set(blackout["slots"]))
+    ]
+    if overlapping:
+        raise Conflict(
+            "A blackout already covers that date or slot; remove it first.",
+            error_code="already_blacked_out",
+            details={"date": date, "blackout_ids": overlapping},
+        )
+    return date, [key for key in keys if not wanted or key in wanted]
+
+
+def _claim_for_blackout(user, venue, claim_id, date, keys, fields):
+    """Take the slots' claims for the blackout; ids of the bookings cancelled to free them."""
+    cancelled = []
+    for attempt in range(1, FORCE_ROUNDS + 1):
+        try:
+            claims.claim_slots(venue["_id"], date, keys, claim_id)
+            return cancelled
+        except Conflict as taken:
+            if taken.error_code != "slot_taken":
+                raise
+        holders = claims.holders(venue["_id"], date, keys)
+        in_the_way = sorted({str(booking_id) for booking_id in holders.values()})
+        if not fields["force"] or attempt == FORCE_ROUNDS:
+            break
+        for booking_id in in_the_way:
+            if _cancel_for_blackout(user, booking_id, fields["reason"]):
+                cancelled.append(booking_id)
+    raise Conflict(
+        "Bookings hold that date; cancel them first, or send force: true.",
+        error_code="blackout_conflicts_bookings",
+        details={"date": date, "slots": sorted(holders), "booking_ids": in_the_way},
+    )
+
+
+def _cancel_for_blackout(user, booking_id, reason):
+    """Cancel a booking in the blackout's way; False if it was not there to cancel."""
+    try:
+        bookings.cancel_booking(user, booking_id, reason=f"The venue closed: {reason}")
+    except (NotFound, Conflict):
+        # A booking still being written (its claim in its grace period), or one that left
+        # pending/confirmed meanwhile: the next round's claim sees whether it is still there.
+        return False
+    return True
+
+
+def _refuse_blackout_push(venue_id):
+    if db.venues().find_one({"_id": venue_id, "status": {"$ne": DELETED}}, {"_id": 1}) is None:
+        raise NotFound("No venue has that id.", error_code="venue_not_found")
+    raise Conflict(
+        f"A venue keeps at most {MAX_BLACKOUTS} blackouts; remove some old ones.",
+        error_code="too_many_blackouts",
+    )
+
+
+def remove_blackout(user, venue_id, blackout_id):
+    """Reopen what a blackout closed on one of the owner's venues."""
+    venue = _owned_venue(user, venue_id)
+    claim_id = object_id(blackout_id)
+    ids = {blackout["id"] for blackout in rules.setting(venue, "blackouts")}
+    if claim_id is None or str(claim_id) not in ids:
+        raise NotFound("The venue has no blackout with that id.", error_code="blackout_not_found")
+    # Claims first: a crash in between leaves the blackout listed (slot_refusal still refuses)
+    # and a repeated DELETE finishes the job; the other order could strand held claims.
+    claims.release_claims(claim_id)
+    updated = _pull_blackout(venue["_id"], str(claim_id))
+    if updated is None:
+        raise NotFound("The venue has no blackout with that id.", error_code="blackout_not_found")
+    return updated
+
+
+def _pull_blackout(venue_id, blackout_id):
+    return db.venues().find_one_and_update(
+        {"_id": venue_id, "status": {"$ne": DELETED}, "blackouts.id": blackout_id},
+        {"$pull": {"blackouts": {"id": blackout_id}}, "$set": {"updated_at": _now()}},
+        return_document=ReturnDocument.AFTER,
+    )
