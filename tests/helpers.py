@@ -58,6 +58,44 @@ def hold_slot(venue, date, slot="full_day"):
     return booking_id
 
 
+def insert_booking(venue, user, date=None, slots=None, **fields):
+    """Store a booking in its issue-3 shape straight in the database (no claims taken)."""
+    from halls import db
+
+    chosen = [slot for slot in venue["slots"] if slots is None or slot["key"] in slots]
+    price = venue["pricing"]["base_price"]
+    lines = [
+        {"kind": "slot", "key": s["key"], "label": s["label"], "unit_price": price, "qty": 1}
+        for s in chosen
+    ]
+    lines = [{**line, "amount": price} for line in lines]
+    total = price * len(chosen)
+    now = dt.datetime.now(dt.UTC)
+    booking = {
+        "_id": ObjectId(),
+        "venue_id": venue["_id"],
+        "venue": {"id": venue["_id"], "venue_name": venue["venue_name"]},
+        "user_id": user["_id"],
+        "owner_id": venue["owner_id"],
+        "date": date or today_plus(7, venue),
+        "slots": [slot["key"] for slot in chosen],
+        "slot": chosen[0]["key"],
+        "slot_details": [dict(slot) for slot in chosen],
+        "guests": 120,
+        "addons": [],
+        "status": "confirmed",
+        "price_locked": {"lines": lines, "subtotal": total, "total": total, "currency": "PKR"},
+        "payment": {"method": "pay_at_venue", "paid": 0, "refunded": 0},
+        "history": [],
+        "currency": "PKR",
+        "created_at": now,
+        "updated_at": now,
+        **fields,
+    }
+    db.bookings().insert_one(booking)
+    return db.bookings().find_one({"_id": booking["_id"]})  # as stored: BSON keeps milliseconds
+
+
 def key_and_certificate(common_name="halls-test", ip=None):
     """A fresh RSA key and a self-signed X.509 certificate for it, both PEM bytes."""
     import ipaddress

@@ -1,10 +1,11 @@
 """Bookings: /bookings."""
 
+from flask import Response
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from halls.auth.tokens import auth_required, current_user
-from halls.bookings import service
+from halls.bookings import receipts, service
 from halls.bookings.schemas import (
     BookingData,
     BookingIn,
@@ -68,3 +69,12 @@ def decide(body, booking_id):
 def cancel(args, booking_id):
     """Cancel a booking (booker or venue owner); `?reason=` is optional."""
     return {"booking": service.cancel_booking(current_user(), booking_id, **args)}
+
+
+@blp.route("/<booking_id>/receipt.pdf")
+@auth_required
+@blp.response(200, {"type": "string", "format": "binary"}, content_type="application/pdf")
+def receipt(booking_id):
+    """A one-page PDF receipt of the booking, for its booker or its venue's owner."""
+    pdf = receipts.booking_receipt(current_user(), booking_id)
+    return Response(pdf, mimetype="application/pdf", headers=receipts.headers(booking_id))

@@ -1,15 +1,18 @@
 """Venues: owners register and manage them; anyone searches them and asks availability."""
 
+from flask import Response, url_for
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from halls.auth.tokens import current_user, owner_required
 from halls.schemas import PageArgs, envelope, page_of
-from halls.venues import search, service
+from halls.venues import calendar, search, service
 from halls.venues.schemas import (
     PATCH_FIELDS,
     AvailabilityArgs,
     AvailabilityOut,
+    CalendarFeedArgs,
+    CalendarTokenOut,
     BlackoutCreatedData,
     BlackoutIn,
     SearchArgs,
@@ -98,3 +101,22 @@ def add_blackout(fields, venue_id):
 def remove_blackout(venue_id, blackout_id):
     """Reopen what a blackout closed."""
     return {"venue": service.remove_blackout(current_user(), venue_id, blackout_id)}
+
+
+@blp.route("/<venue_id>/calendar-token", methods=["POST"])
+@owner_required
+@blp.response(201, envelope(CalendarTokenOut))
+def calendar_token(venue_id):
+    """Make (or replace) the venue's calendar feed token; it is shown only this once."""
+    token = calendar.rotate_calendar_token(current_user(), venue_id)
+    url = url_for("venues.calendar_feed", venue_id=venue_id, token=token, _external=True)
+    return {"token": token, "feed_url": url}
+
+
+@blp.route("/<venue_id>/calendar.ics")
+@blp.arguments(CalendarFeedArgs, location="query", unknown=RAISE)
+@blp.response(200, {"type": "string"}, content_type="text/calendar")
+def calendar_feed(args, venue_id):
+    """The venue's bookings as an iCalendar feed; the token in the URL stands in for a login."""
+    ics = calendar.venue_calendar(venue_id, args["token"])
+    return Response(ics, mimetype="text/calendar", headers=calendar.FEED_HEADERS)

@@ -338,6 +338,19 @@ class VenueData(Schema):
     venue = fields.Nested(VenueOut, required=True)
 
 
+class CalendarTokenOut(Schema):
+    """POST /venues/<id>/calendar-token: the new token, shown this once, and the feed URL."""
+
+    token = fields.String(required=True)
+    feed_url = fields.String(
+        required=True, metadata={"description": "Subscribe to this URL; it carries the token."}
+    )
+
+
+class CalendarFeedArgs(StrictSchema):
+    token = fields.String(required=True, validate=validate.Length(min=1, max=128))
+
+
 class VenueSearchItem(VenueOut):
     price_on_date = fields.Integer(allow_none=True, metadata={"description": "with date"})
     distance_km = fields.Float(metadata={"description": "with near_lat/near_lng"})
