@@ -89,6 +89,8 @@ def idempotent(view):
             return _replay(outcome)
         return _run_once(outcome, view, args, kwargs)
 
+    # flask-smorest builds the OpenAPI operation from `_apidoc`: listing the header beside the
+    # view's own arguments documents it without replacing them (a copy, as its decorators do).
     guarded._apidoc = deepcopy(getattr(view, "_apidoc", {}))
     documented = guarded._apidoc.setdefault("arguments", {})
     documented.setdefault("parameters", []).append(

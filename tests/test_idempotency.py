@@ -224,6 +224,27 @@ def test_an_invalid_body_is_stored_and_replayed_as_its_422(client, customer, ven
 
 
 @pytest.mark.parametrize(
+    "raw",
+    [b'{"venue_id": ', b"[" * 100_000 + b"]" * 100_000, b'{"guests": "\xff"}'],
+    ids=["truncated", "nested-too-deep", "not-utf8"],
+)
+def test_a_body_that_cannot_be_read_is_a_kept_400(client, customer, venue, raw):
+    user, headers = customer
+    sent = {**headers, "Idempotency-Key": KEY, "Content-Type": "application/json"}
+
+    first = client.post("/bookings", data=raw, headers=sent)
+    again = client.post("/bookings", data=raw, headers=sent)
+    other = client.post("/bookings", data=raw + b" ", headers=sent)
+
+    assert_error(first, 400, "malformed_json")
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_data() == first.get_data()
+    assert_error(other, 422, "idempotency_key_reused")  # other bytes, another request
+    assert record_of(user)["status"] == 400
+    assert bookings_of(venue) == []
+
+
+@pytest.mark.parametrize(
     "failure, status, code",
     [
         (RuntimeError("boom"), 500, "internal_error"),
