@@ -125,8 +125,9 @@ def _register_blueprints(api):
     from halls.uploads.routes import blp as uploads
     from halls.venues.addons import blp as addons
     from halls.venues.routes import blp as venues
+    from halls.wallet.routes import blp as wallet
 
-    for blueprint in (health, auth, venues, addons, bookings, uploads):
+    for blueprint in (health, auth, venues, addons, bookings, uploads, wallet):
         api.register_blueprint(blueprint)
 
 

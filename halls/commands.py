@@ -1,4 +1,7 @@
-"""Flask CLI commands: `flask --app wsgi create-indexes`, `seed-demo`, `send-outbox`."""
+"""Flask CLI commands (`flask --app wsgi <name>`): create-indexes, seed-demo, send-outbox,
+wallet-reconcile."""
+
+import datetime as dt
 
 import click
 
@@ -32,3 +35,18 @@ def register(app):
             )
         counts = mail.send_outbox(limit)
         click.echo(f"sent {counts['sent']}, failed {counts['failed']}, gave up {counts['gave_up']}")
+
+    @app.cli.command("wallet-reconcile")
+    @click.option(
+        "--older-than",
+        type=click.IntRange(min=1),
+        default=10,
+        show_default=True,
+        help="Minutes an entry must sit untouched (a live request may still own a younger one).",
+    )
+    def wallet_reconcile(older_than):
+        """Finish or void wallet movements a crash left half-done (run it from cron)."""
+        from halls.wallet import service as wallet
+
+        counts = wallet.reconcile(older_than=dt.timedelta(minutes=older_than))
+        click.echo(", ".join(f"{name} {count}" for name, count in counts.items()))

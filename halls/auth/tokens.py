@@ -133,6 +133,18 @@ def owner_required(view):
     return auth_required(guarded)
 
 
+def admin_required(view):
+    """Require an access token of an admin (403 `admin_required` otherwise)."""
+
+    @functools.wraps(view)
+    def guarded(*args, **kwargs):
+        if role_of(current_user()) != "admin":
+            raise Forbidden("Only an administrator may do this.", error_code="admin_required")
+        return view(*args, **kwargs)
+
+    return auth_required(guarded)
+
+
 @jwt.token_in_blocklist_loader
 def _is_revoked(header, payload):
     user_id = object_id(payload.get("sub"))
