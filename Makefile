@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-real lint format postman clean
+.PHONY: install run test test-real lint format postman bench bench-profile clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m venv $(VENV)
@@ -36,6 +36,21 @@ format: install
 
 postman: install
 	bash postman/run.sh
+
+# Benchmarks (bench/README.md): gunicorn on loopback, a generated dataset, one table of figures.
+# make bench BENCH_ARGS="--quick" | "--venues 10000" | "--scaling"; MONGO_URI=... for MongoDB.
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP) requirements-bench.txt
+	$(BIN)/pip install --quiet -r requirements-bench.txt
+	touch $@
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# pyinstrument over search, availability and booking in-process: make bench-profile BENCH_ARGS=...
+bench-profile: $(BENCH_STAMP)
+	$(BIN)/python -m bench.profile $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .coverage
