@@ -113,7 +113,7 @@ def test_several_slots_are_claimed_all_or_none(venue_id):
     assert refused.value.details == {"date": DATE, "slots": ["evening"]}
     assert db.slot_claims().count_documents({"booking_id": loser}) == 0
     assert claim(venue_id, "morning")["state"] == "free"
-    assert claim(venue_id, "night")["state"] == "free"
+    assert claim(venue_id, "night") is None  # never tried: the evening already refused it
     assert claim(venue_id, "evening")["booking_id"] == evening
 
     both = take(venue_id, ["morning", "night"])
@@ -209,3 +209,108 @@ def test_held_by_venue_ignores_free_and_lapsed_claims(venue_id):
     assert claims.held_by_venue(DATE, [venue_id, quiet_venue]) == {venue_id: {"morning"}}
     assert claims.held_by_venue(DATE, []) == {}
     assert claims.held_by_venue(OTHER_DATE) == {venue_id: {"evening"}}
+
+
+def test_claiming_more_slots_never_releases_those_already_held(venue_id):
+    """A reschedule claims only its new slots; a refusal frees those, never the old ones."""
+    booking_id = take(venue_id, ["morning"])
+    take(venue_id, ["evening"])
+    with pytest.raises(Conflict):
+        claims.claim_slots(venue_id, DATE, ["afternoon", "evening"], booking_id)
+    assert claim(venue_id, "morning")["booking_id"] == booking_id
+    assert claim(venue_id, "afternoon")["state"] == "free"
+    assert claims.held_slots(venue_id, [DATE]) == {DATE: {"morning", "evening"}}
+
+
+def test_confirm_may_hold_only_the_claims_of_one_place(venue_id):
+    booking_id = take(venue_id, ["morning"])
+    claims.claim_slots(venue_id, OTHER_DATE, ["evening"], booking_id)
+    hold = dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)
+    assert claims.confirm_claims(booking_id, 1, hold, OTHER_DATE, ["evening"]) is True
+    assert claim(venue_id, "evening", OTHER_DATE)["expires_at"] == hold.replace(
+        microsecond=hold.microsecond // 1000 * 1000
+    )
+    assert claim(venue_id, "morning")["expires_at"] is None
+    assert claims.confirm_claims(booking_id, 2, None, OTHER_DATE, ["evening", "night"]) is False
+
+
+def test_keep_live_claims_holds_a_live_hold_for_good_and_refuses_a_lapsed_one(venue_id):
+    live = ObjectId()
+    claims.claim_slots(venue_id, DATE, ["morning", "evening"], live)
+    assert claims.keep_live_claims(live, DATE, ["morning", "evening"]) is True
+    assert claim(venue_id, "morning")["expires_at"] is None
+
+    lapsed = take(venue_id, ["night"], confirm=False)
+    lapse(lapsed)
+    assert claims.keep_live_claims(lapsed, DATE, ["night"]) is False
+    assert claims.held_slots(venue_id, [DATE]) == {DATE: {"morning", "evening"}}
+
+    # One of two claims lost to another booking: the hold is over, not half-kept.
+    partly = take(venue_id, ["a", "b"], confirm=False)
+    lapse(partly)
+    taker = take(venue_id, ["b"])
+    assert claims.keep_live_claims(partly, DATE, ["a", "b"]) is False
+    assert claim(venue_id, "b")["booking_id"] == taker
+
+
+def test_release_slots_and_release_all_but_free_only_the_bookings_other_claims(venue_id):
+    mine = take(venue_id, ["morning", "evening"])
+    claims.claim_slots(venue_id, OTHER_DATE, ["morning"], mine)
+    theirs = take(venue_id, ["night"])
+
+    claims.release_slots(mine, DATE, ["evening", "night"])
+    assert claim(venue_id, "evening")["state"] == "free"
+    assert claim(venue_id, "night")["booking_id"] == theirs
+    assert claim(venue_id, "morning")["booking_id"] == mine
+
+    claims.release_all_but(mine, OTHER_DATE, ["morning"])
+    assert claim(venue_id, "morning")["state"] == "free"
+    assert claim(venue_id, "morning", OTHER_DATE)["booking_id"] == mine
+    assert claim(venue_id, "night")["booking_id"] == theirs
+
+
+def test_a_refusal_names_every_requested_slot_held_by_others(venue_id):
+    take(venue_id, ["evening"])
+    take(venue_id, ["night"])
+    with pytest.raises(Conflict) as refused:
+        claims.claim_slots(venue_id, DATE, ["morning", "evening", "night"], ObjectId())
+    assert refused.value.details == {"date": DATE, "slots": ["evening", "night"]}
+
+
+def test_a_request_refused_by_one_still_in_flight_tries_again(venue_id, monkeypatch):
+    """The blocker was mid-request (unconfirmed) and gave up: the retry gets the slot."""
+    blocker = take(venue_id, ["evening"], confirm=False)
+    assert claim(venue_id, "evening")["in_flight"] is True
+    pauses = []
+
+    def pause(seconds):
+        pauses.append(seconds)
+        claims.release_claims(blocker)  # the other request fails meanwhile
+
+    monkeypatch.setattr(claims.time, "sleep", pause)
+    winner = ObjectId()
+    claims.claim_slots(venue_id, DATE, ["morning", "evening"], winner)
+    assert len(pauses) == 1
+    assert claim(venue_id, "evening")["booking_id"] == winner
+    assert claim(venue_id, "morning")["booking_id"] == winner
+    assert claims.confirm_claims(winner, 2) is True
+    assert claim(venue_id, "evening")["in_flight"] is False
+
+
+def test_a_blocker_in_flight_that_never_leaves_is_a_conflict_in_the_end(venue_id, monkeypatch):
+    take(venue_id, ["evening"], confirm=False)
+    pauses = []
+    monkeypatch.setattr(claims.time, "sleep", pauses.append)
+    loser = ObjectId()
+    with pytest.raises(Conflict) as refused:
+        claims.claim_slots(venue_id, DATE, ["morning", "evening"], loser)
+    assert refused.value.details == {"date": DATE, "slots": ["evening"]}
+    assert len(pauses) == claims.CLAIM_ATTEMPTS - 1
+    assert db.slot_claims().count_documents({"booking_id": loser}) == 0
+
+
+def test_a_settled_blocker_is_a_conflict_at_once(venue_id, monkeypatch):
+    take(venue_id, ["evening"])
+    monkeypatch.setattr(claims.time, "sleep", lambda seconds: pytest.fail("no retry"))
+    with pytest.raises(Conflict):
+        claims.claim_slots(venue_id, DATE, ["evening"], ObjectId())

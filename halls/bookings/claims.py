@@ -7,12 +7,21 @@ second document with the same key, and the unique index refuses it: whoever lose
 a DuplicateKeyError, on mongomock and on a real server alike.
 
 A claim is taken with a short `expires_at` (the grace period). Once the booking document is
-written, `confirm_claims` clears it, so the claim is held until released. If the process dies
-between the two writes, the claim lapses by itself after the grace period: a crash cannot
-block a slot forever, and no sweeper is needed for correctness.
+written, `confirm_claims` moves it to the booking's own hold: the end of a pending booking's
+hold, or None (held until released) for a confirmed one. If the process dies between the two
+writes, the claim lapses by itself after the grace period; a pending booking nobody confirms
+lapses at the end of its hold. Either way the claim filter itself treats it as free, so no
+sweeper is needed for correctness.
+
+Several slots are claimed in the venue's slot order, all or none: at the first refusal the
+request frees what it took. If only other requests still in flight (`in_flight`: claimed, not
+yet confirmed) stood in its way, it tries again after a short random pause, because those may
+be failing too; otherwise it answers 409 naming every requested slot that is held.
 """
 
 import datetime as dt
+import random
+import time
 
 from flask import current_app
 from pymongo.errors import DuplicateKeyError
@@ -22,6 +31,9 @@ from halls.errors import Conflict
 
 FREE = "free"
 TAKEN = "taken"
+# A request refused only by others still in flight tries again, a few times, after a pause.
+CLAIM_ATTEMPTS = 5
+RETRY_PAUSE_SECONDS = 0.005
 
 
 def _now():
@@ -45,7 +57,37 @@ def _held_filter(now):
 
 
 def claim_slots(venue_id, date, slots, booking_id):
-    """Take every slot for the booking, or none: 409 `slot_taken` names the taken slots."""
+    """Take every slot for the booking, or none: 409 `slot_taken` names the taken slots.
+
+    Pass only slots the booking does not hold yet: on failure every requested slot is freed
+    again (a reschedule keeps the claims it already had).
+    """
+    for attempt in range(1, CLAIM_ATTEMPTS + 1):
+        if _claim_each(venue_id, date, slots, booking_id):
+            return
+        release_slots(booking_id, date, slots)
+        blocking = list(
+            db.slot_claims().find(
+                {"venue_id": venue_id, "date": date, "slot": {"$in": list(slots)}}
+                | _held_filter(_now()),
+                {"slot": 1, "in_flight": 1},
+            )
+        )
+        # Only requests still in flight stand in the way (or nobody, any more): they may yet
+        # give up, as we just did. Try again after a random pause, so that racing multi-slot
+        # requests that keep knocking each other out cannot all fail forever.
+        if attempt == CLAIM_ATTEMPTS or not all(claim.get("in_flight") for claim in blocking):
+            held = {claim["slot"] for claim in blocking}
+            raise Conflict(
+                "That slot is already booked.",
+                error_code="slot_taken",
+                details={"date": date, "slots": [slot for slot in slots if slot in held]},
+            )
+        time.sleep(random.uniform(0, RETRY_PAUSE_SECONDS * attempt))  # noqa: S311 - jitter
+
+
+def _claim_each(venue_id, date, slots, booking_id):
+    """Claim the slots in order; False at the first one held by someone else."""
     now = _now()
     grace = dt.timedelta(seconds=current_app.config["CLAIM_GRACE_SECONDS"])
     update = {
@@ -54,41 +96,68 @@ def claim_slots(venue_id, date, slots, booking_id):
             "booking_id": booking_id,
             "claimed_at": now,
             "expires_at": now + grace,
+            # Until confirm_claims: the booking that wants it may still fail and let it go.
+            "in_flight": True,
         }
     }
-    taken = []
     try:
         for slot in slots:
-            try:
-                db.slot_claims().find_one_and_update(
-                    _free_filter(venue_id, date, slot, now), update, upsert=True
-                )
-            except DuplicateKeyError:
-                taken.append(slot)
+            db.slot_claims().find_one_and_update(
+                _free_filter(venue_id, date, slot, now), update, upsert=True
+            )
+    except DuplicateKeyError:
+        return False
     except BaseException:
-        release_claims(booking_id)
+        release_slots(booking_id, date, slots)
         raise
-    if taken:
-        release_claims(booking_id)
-        raise Conflict(
-            "That slot is already booked.",
-            error_code="slot_taken",
-            details={"date": date, "slots": taken},
-        )
+    return True
 
 
-def confirm_claims(booking_id, count, expires_at=None):
-    """Hold the booking's claims until released; False if any lapsed meanwhile."""
+def confirm_claims(booking_id, count, expires_at=None, date=None, slots=None):
+    """Hold the booking's claims (those of date and slots when given) until expires_at.
+
+    expires_at None holds them until released. False if any lapsed and was taken meanwhile.
+    """
+    query = {"booking_id": booking_id, "state": TAKEN}
+    if date is not None:
+        query.update(date=date, slot={"$in": list(slots)})
     result = db.slot_claims().update_many(
-        {"booking_id": booking_id, "state": TAKEN}, {"$set": {"expires_at": expires_at}}
+        query, {"$set": {"expires_at": expires_at, "in_flight": False}}
     )
     return result.matched_count == count
 
 
+def keep_live_claims(booking_id, date, slots):
+    """Hold a pending booking's claims for good, but only while its hold is live.
+
+    False when any claim lapsed (or went to another booking) first: the booking's hold is over.
+    """
+    query = {"booking_id": booking_id, "date": date, "slot": {"$in": list(slots)}}
+    result = db.slot_claims().update_many(
+        {**query, **_held_filter(_now())}, {"$set": {"expires_at": None}}
+    )
+    return result.matched_count == len(slots)
+
+
 def release_claims(booking_id):
     """Free every claim the booking holds (cancel, reject, or a failed write)."""
+    _release({"booking_id": booking_id})
+
+
+def release_slots(booking_id, date, slots):
+    """Free the booking's claims on these slots of the date only (a reschedule's leftovers)."""
+    _release({"booking_id": booking_id, "date": date, "slot": {"$in": list(slots)}})
+
+
+def release_all_but(booking_id, date, slots):
+    """Free the booking's claims anywhere but these slots of this date (where it now is)."""
+    _release({"booking_id": booking_id, "$nor": [{"date": date, "slot": {"$in": list(slots)}}]})
+
+
+def _release(query):
+    # booking_id in every filter: a claim another booking has taken over is never freed.
     db.slot_claims().update_many(
-        {"booking_id": booking_id},
+        query,
         {"$set": {"state": FREE, "booking_id": None, "expires_at": None, "released_at": _now()}},
     )
 
