@@ -402,13 +402,46 @@ def test_search_by_date_drops_venues_the_calendar_closes(client, owner, make_ven
 
 def test_search_reads_the_window_where_each_venue_is(client, owner, make_venue, monkeypatch):
     # 20:00 UTC: Karachi is a day ahead of New York, so a 1-day window reaches one date later.
-    late = dt.datetime(2031, 3, 11, 20, 0, tzinfo=dt.UTC)
-    real = rules.today_in
-    monkeypatch.setattr(rules, "today_in", lambda zone, now=None: real(zone, now or late))
+    monkeypatch.setattr(rules, "utc_now", lambda: dt.datetime(2031, 3, 11, 20, 0, tzinfo=dt.UTC))
     dates = ["2031-03-12", "2031-03-13"]
-    karachi = make_venue(owner[0], booking_window_days=1, dates_available=dates)
-    new_york = make_venue(
-        owner[0], booking_window_days=1, dates_available=dates, timezone="America/New_York"
-    )
+    calendar = {"booking_window_days": 1, "min_notice_hours": 0, "slots": TWO_SLOTS}
+    karachi = make_venue(owner[0], dates_available=dates, **calendar)
+    new_york = make_venue(owner[0], dates_available=dates, timezone="America/New_York", **calendar)
     assert search_ids(client, "2031-03-13") == ({str(karachi["_id"])}, 1)
     assert search_ids(client, "2031-03-12") == ({str(karachi["_id"]), str(new_york["_id"])}, 2)
+
+
+def test_search_drops_venues_whose_every_slot_is_too_soon(client, owner, make_venue, monkeypatch):
+    monkeypatch.setattr(rules, "utc_now", lambda: NOW)  # 10:00 in Karachi on TODAY
+    dates = [TODAY, "2031-03-12", "2031-04-30"]
+    two_slots = make_venue(owner[0], slots=TWO_SLOTS, dates_available=dates)
+    full_day = make_venue(owner[0], dates_available=dates)  # 00:00 on each date
+    no_notice = make_venue(owner[0], dates_available=dates, slots=TWO_SLOTS, min_notice_hours=0)
+    month = make_venue(owner[0], dates_available=dates, min_notice_hours=24 * 40)
+    lunch_blacked_out = make_venue(
+        owner[0],
+        slots=TWO_SLOTS,
+        dates_available=dates,
+        min_notice_hours=30,
+        blackouts=[{"id": "x", "date": "2031-03-12", "slots": ["dinner"], "reason": "Private"}],
+    )
+    names = {
+        str(v["_id"]): name
+        for name, v in [
+            ("two_slots", two_slots),
+            ("full_day", full_day),
+            ("no_notice", no_notice),
+            ("month", month),
+            ("lunch_blacked_out", lunch_blacked_out),
+        ]
+    }
+
+    def listed(date):
+        return {names[venue_id] for venue_id in search_ids(client, date)[0]}
+
+    # Today: lunch (12:00) and dinner are still ahead, but only without notice.
+    assert listed(TODAY) == {"no_notice"}
+    # Tomorrow: lunch starts in 26 h, dinner in 32 h; full day at midnight, 14 h away.
+    # lunch_blacked_out: dinner is blacked out and lunch is inside its 30 hours.
+    assert listed("2031-03-12") == {"two_slots", "no_notice"}
+    assert listed("2031-04-30") == set(names.values())  # 50 days ahead: month's 40 pass

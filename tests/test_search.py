@@ -197,19 +197,37 @@ def test_date_in_the_past_is_refused(client):
     assert "date" in error["details"]
 
 
-def test_date_today_respects_each_venues_time_zone(client, venue_of):
+EVENING = [{"key": "evening", "label": "Evening", "start": "20:00", "end": "23:00"}]
+
+
+@pytest.fixture
+def ten_in_karachi(monkeypatch):
+    """The rules' clock fixed at 05:00 UTC: 10:00 in Karachi, 17:00 the day before at UTC-12."""
+    now = dt.datetime(2031, 3, 11, 5, 0, tzinfo=dt.UTC)
+    monkeypatch.setattr(rules, "utc_now", lambda: now)
+    return now
+
+
+def test_date_today_respects_each_venues_time_zone(client, venue_of, ten_in_karachi):
     # The earliest calendar on Earth (UTC-12) is always at least a day behind the latest
     # (UTC+14): its today is still ahead in Baker Island time and already past in Kiritimati.
     day = rules.today_in(rules.EARLIEST_ZONE)
-    behind = venue_of(timezone="Etc/GMT+12", dates_available=[day])
-    venue_of(timezone="Pacific/Kiritimati", dates_available=[day])
+    assert day == "2031-03-10"
+    behind = venue_of(
+        timezone="Etc/GMT+12", dates_available=[day], slots=EVENING, min_notice_hours=0
+    )
+    venue_of(timezone="Pacific/Kiritimati", dates_available=[day], slots=EVENING)
     assert ids(search(client, f"date={day}")) == [str(behind["_id"])]
 
 
-def test_date_today_in_karachi_is_listed(client, venue_of):
-    today = today_plus(0)
-    venue = venue_of(dates_available=[today])
-    assert ids(search(client, f"date={today}")) == [str(venue["_id"])]
+def test_date_today_in_karachi_lists_venues_with_a_slot_still_bookable(
+    client, venue_of, ten_in_karachi
+):
+    today = "2031-03-11"
+    evening = venue_of(dates_available=[today], slots=EVENING, min_notice_hours=0)
+    venue_of(dates_available=[today])  # the full day began at midnight
+    venue_of(dates_available=[today], slots=EVENING, min_notice_hours=12)
+    assert ids(search(client, f"date={today}")) == [str(evening["_id"])]
 
 
 # --- near -----------------------------------------------------------------------------------
@@ -266,7 +284,7 @@ def test_price_sorts_put_unpriced_venues_last(client, venue_of):
 
 
 def test_price_sorts_with_a_date_use_the_price_that_day(client, venue_of):
-    day = today_plus(1)
+    day = today_plus(2)  # a full day tomorrow starts within the default 24 hours' notice
     a = venue_of(pricing={"base_price": 10, "overrides": [{"date": day, "price": 500}]})
     b = venue_of(pricing={"base_price": 100, "overrides": []})
     c = venue_of(pricing={"base_price": None, "overrides": [{"date": day, "price": 1}]})

@@ -47,6 +47,11 @@ def price_on(venue, date):
     return pricing.get("base_price")
 
 
+def utc_now():
+    """The current instant in UTC: the one clock these rules read (tests may fix it)."""
+    return dt.datetime.now(dt.UTC)
+
+
 def local_today(venue, now=None):
     """Today's date in the venue's time zone, as YYYY-MM-DD."""
     return today_in(venue.get("timezone") or DEFAULT_TIMEZONE, now)
@@ -54,7 +59,7 @@ def local_today(venue, now=None):
 
 def today_in(zone, now=None):
     """Today's date in the named IANA time zone, as YYYY-MM-DD."""
-    now = now or dt.datetime.now(dt.UTC)
+    now = now or utc_now()
     return now.astimezone(_zone(zone)).date().isoformat()
 
 
@@ -138,17 +143,26 @@ def slot_refusal(venue, date, slot_key, now=None):
     venue_inactive, date_unavailable (not offered, past, closed weekday), outside_booking_window,
     blacked_out, too_late_to_book (the slot starts within min_notice_hours), unknown_slot.
     """
-    refusal = day_refusal(venue, date, now)
-    if refusal:
-        return refusal
+    return day_refusal(venue, date, now) or _slot_rules_refusal(venue, date, slot_key, now)
+
+
+def _slot_rules_refusal(venue, date, slot_key, now):
     if slot_key not in {slot["key"] for slot in slots_of(venue)}:
         return "unknown_slot"
     if blacked_out(venue, date, slot_key):
         return "blacked_out"
     notice = dt.timedelta(hours=setting(venue, "min_notice_hours"))
-    if event_start(venue, date, [slot_key]) < (now or dt.datetime.now(dt.UTC)) + notice:
+    if event_start(venue, date, [slot_key]) < (now or utc_now()) + notice:
         return "too_late_to_book"
     return None
+
+
+def closed_by_calendar(venue, date, now=None):
+    """The owner's rules leave no slot of the date bookable (status, dates offered and claims
+    aside): a closed weekday, the window, a blackout, or every slot too soon or blacked out."""
+    return calendar_refusal(venue, date, now) is not None or all(
+        _slot_rules_refusal(venue, date, slot["key"], now) for slot in slots_of(venue)
+    )
 
 
 def event_start(venue, date, slot_keys):

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import re
+from zoneinfo import ZoneInfo
 
 from halls import db
 from halls.bookings import claims
@@ -9,6 +10,7 @@ from halls.venues import rules
 
 DEFAULT_NEAR_KM = 10
 NO_PRICE = "_no_price"
+CALENDAR_SETTINGS = ("open_days", "booking_window_days", "min_notice_hours", "blackouts")
 ORDERS = {
     "distance": {"distance_km": 1, "_id": 1},
     "capacity": {"capacity": -1, "_id": 1},
@@ -97,28 +99,35 @@ def _open_on(date):
 
 
 def _closed_by_calendar(date):
-    """Ids of venues offering the date whose owner's calendar closes it (rules.calendar_refusal).
+    """Ids of venues offering the date whose owner's rules leave no slot of it bookable.
 
     The query only narrows the venues to judge (a weekday off, a window that may end before
-    the date, a blackout that day); the rules in Python have the last word, so search agrees
-    with availability and booking.
+    the date, a blackout that day, a notice that may reach into it); rules.closed_by_calendar
+    has the last word, so search agrees with availability and booking.
     """
+    now = rules.utc_now()
+    day = dt.date.fromisoformat(date)
     # The most days ahead the date can be anywhere; a window at least this long reaches it.
-    days_ahead = (
-        dt.date.fromisoformat(date) - dt.date.fromisoformat(rules.today_in(rules.EARLIEST_ZONE))
-    ).days
+    days_ahead = (day - dt.date.fromisoformat(rules.today_in(rules.EARLIEST_ZONE, now))).days
+    # No slot of the date starts before its midnight in the latest zone on Earth.
+    first_start = dt.datetime.combine(day, dt.time(), tzinfo=ZoneInfo(rules.LATEST_ZONE))
+    hours_left = (first_start - now).total_seconds() / 3600
     maybe_closed = [
         {"open_days": {"$exists": True, "$nin": [rules.weekday_of(date)]}},
         {"booking_window_days": {"$lt": days_ahead}},
+        {"min_notice_hours": {"$gt": hours_left}},
         {"blackouts.date": date},
     ]
+    # Venues stored before these settings behave as the defaults.
     if rules.SETTINGS["booking_window_days"] < days_ahead:
         maybe_closed.append({"booking_window_days": {"$exists": False}})
+    if rules.SETTINGS["min_notice_hours"] > hours_left:
+        maybe_closed.append({"min_notice_hours": {"$exists": False}})
     candidates = db.venues().find(
         {"dates_available": date, "status": "active", "$or": maybe_closed},
-        {"timezone": 1, "open_days": 1, "booking_window_days": 1, "blackouts": 1},
+        {"_id": 1, "timezone": 1, "slots": 1, **{name: 1 for name in CALENDAR_SETTINGS}},
     )
-    return [venue["_id"] for venue in candidates if rules.calendar_refusal(venue, date)]
+    return [venue["_id"] for venue in candidates if rules.closed_by_calendar(venue, date, now)]
 
 
 def _fully_held(date):
