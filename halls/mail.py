@@ -128,7 +128,8 @@ def deliver(message_ids=None, limit=500, now=None):
                 smtp.send_message(_email(config, message))
             except (smtplib.SMTPException, OSError) as error:
                 counts[_record_failure(message, error, config, at)] += 1
-                smtp = _close(smtp)
+                _close(smtp)
+                smtp = None
                 if not isinstance(error, MESSAGE_ERRORS):
                     break  # the server is unreachable or refuses us: the rest wait their turn
             else:

@@ -105,9 +105,11 @@ def password_reset(user, token):
         "token": token,
     }
     text, html = _render("password_reset", context)
-    return mail.send_mail(
-        user["email"], "Reset your Halls password", text, html=html, kind="password_reset"
-    )
+    return [
+        mail.send_mail(
+            user["email"], "Reset your Halls password", text, html=html, kind="password_reset"
+        )
+    ]
 
 
 def _send_all(context, *recipients):
