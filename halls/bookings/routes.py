@@ -5,7 +5,7 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from halls.auth.tokens import auth_required, current_user
-from halls.bookings import receipts, service
+from halls.bookings import policy, receipts, service
 from halls.bookings.schemas import (
     BookingData,
     BookingIn,
@@ -13,6 +13,7 @@ from halls.bookings.schemas import (
     BookingOut,
     BookingStatusIn,
     CancelArgs,
+    CancellationQuoteOut,
 )
 from halls.idempotency import idempotent
 from halls.schemas import envelope, page_of
@@ -78,3 +79,11 @@ def receipt(booking_id):
     """A one-page PDF receipt of the booking, for its booker or its venue's owner."""
     pdf = receipts.booking_receipt(current_user(), booking_id)
     return Response(pdf, mimetype="application/pdf", headers=receipts.headers(booking_id))
+
+
+@blp.route("/<booking_id>/cancellation-quote")
+@auth_required
+@blp.response(200, envelope(CancellationQuoteOut))
+def cancellation_quote(booking_id):
+    """What cancelling now would refund, by the venue's policy (booker or venue owner)."""
+    return policy.quote_cancellation(current_user(), booking_id)

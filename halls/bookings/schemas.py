@@ -3,6 +3,7 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from halls.schemas import DateField, Meta, ObjectIdField, PageArgs, StrictSchema, Timestamp
+from halls.venues.schemas import CancellationTierOut
 
 STATUSES = ("pending", "confirmed", "rejected", "cancelled")
 REASON = validate.Length(max=500)
@@ -84,3 +85,18 @@ class BookingOut(Meta):
 
 class BookingData(Schema):
     booking = fields.Nested(BookingOut, required=True)
+
+
+class CancellationQuoteOut(Schema):
+    """What a cancel now would refund (GET /bookings/<id>/cancellation-quote)."""
+
+    booking_id = ObjectIdField()
+    refund_pct = fields.Integer(metadata={"description": "100 when the venue's owner cancels."})
+    refund_amount = fields.Integer(metadata={"description": "PKR back to the wallet."})
+    paid = fields.Integer(metadata={"description": "PKR paid through halls (0 at the venue)."})
+    currency = fields.String()
+    hours_before = fields.Float(metadata={"description": "Hours left until the event starts."})
+    event_start = Timestamp()
+    by_owner = fields.Boolean()
+    # The venue's own tier shape: the quote shows the very policy the venue publishes.
+    policy = fields.List(fields.Nested(CancellationTierOut))
