@@ -150,6 +150,8 @@ def test_feed_without_bookings_still_carries_the_zone(client, venue, token):
     assert events(response) == {}
     text = response.data.decode()
     assert "X-WR-CALNAME:Shalimar Hall: bookings" in text
+    assert "REFRESH-INTERVAL;VALUE=DURATION:PT1H" in text
+    assert "X-PUBLISHED-TTL:PT1H" in text
     assert "TZID:Asia/Karachi" in text
 
 

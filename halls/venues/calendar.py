@@ -100,7 +100,8 @@ def calendar_ics(venue, bookings, now):
     cal.add("x-wr-calname", name)
     cal.add("x-wr-timezone", zone)
     cal.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
-    cal.add("x-published-ttl", REFRESH)
+    # An X- property has no known type: say it is a duration, or it is written as "1:00:00".
+    cal.add("x-published-ttl", icalendar.vDuration(REFRESH))
     cal.add_component(_timezone(zone, bookings, now))
     for booking in bookings:
         cal.add_component(_event(venue, booking, ZoneInfo(zone)))
