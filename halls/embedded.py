@@ -5,6 +5,9 @@
    checks unique indexes after writing, in Python, so two threads can interleave between the
    check and the write. We serialise mongomock's write paths behind one lock, which is what the
    server guarantees per document; queries stay the same pymongo calls on both backends.
+   mongomock also updates stored documents in place, so a read copying a document while a
+   write changes it would see half a write (or fail: "dictionary changed size"); reads take
+   the same lock, as a server never shows a document halfway through a write.
 2. The `$geoNear` aggregation stage (2dsphere, GeoJSON points, distances in metres), which
    mongomock does not implement. Search sends the same pipeline to both backends.
 3. The positional `$` in a find-and-modify (`addons.$.price`) updates the array element the
@@ -41,18 +44,22 @@ _WRITE_METHODS = (
     "create_index",
     "create_indexes",
 )
+# Where mongomock reads stored documents: cursors (find, find_one) and the other readers.
+_READ_METHODS = ("count_documents", "estimated_document_count", "distinct", "aggregate")
 _write_lock = threading.RLock()
 _taught = False
 _shared_client = None
 
 
 def teach():
-    """Install both features into mongomock once per process."""
+    """Install what we teach mongomock, once per process."""
     global _taught
     if _taught:
         return
-    for name in _WRITE_METHODS:
+    for name in (*_WRITE_METHODS, *_READ_METHODS):
         setattr(mongomock.Collection, name, _atomic(getattr(mongomock.Collection, name)))
+    cursor = mongomock.collection.Cursor
+    cursor._compute_results = _atomic(cursor._compute_results)
     mm_aggregate._PIPELINE_HANDLERS["$geoNear"] = _geo_near_stage
     mongomock.Collection._find_and_modify = _positional_aware(mongomock.Collection._find_and_modify)
     _taught = True

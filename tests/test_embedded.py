@@ -204,3 +204,25 @@ def test_find_and_modify_updates_the_element_the_filter_matched(returned):
     no_match = {"_id": 2, "items.key": "z"}
     assert collection.find_one_and_update(no_match, {"$set": {"items.$.price": 0}}) is None
     assert collection.find_one({"_id": 2})["items"] == changed
+
+
+def test_a_read_never_sees_half_a_write(claims_collection):
+    # mongomock changes a stored document in place, field by field; a server shows every
+    # reader a document before or after a write, never in between (nor fails the read).
+    claims_collection.insert_one({"key": "doc", "a": 0, "b": 0})
+
+    def write_or_read(n, round_):
+        if n % 2:
+            fields = {"a": round_, f"grown_{n}_{round_}": True, "b": round_}
+            claims_collection.update_one({"key": "doc"}, {"$set": fields})
+            return None
+        try:
+            doc = claims_collection.find_one({"key": "doc"})
+        except RuntimeError as error:  # "dictionary changed size during iteration"
+            return error
+        return (doc["a"], doc["b"])
+
+    outcomes = run_together(write_or_read, rounds=20)
+    reads = [outcome for n, outcome in outcomes if n % 2 == 0]
+    assert len(reads) == 20 * THREADS // 2
+    assert all(isinstance(read, tuple) and read[0] == read[1] for read in reads)
