@@ -117,11 +117,14 @@ def quote_venue(venue_id, date, guests, slots=None, addons=None):
     venue = venues.get_venue(venue_id)
     quote = pricing.quote(venue, date, slots, guests, addons)
     chosen = pricing.slot_details(venue, slots)
+    keys = {slot["key"] for slot in chosen}
     held = claims.held_slots(venue["_id"], [date]).get(date, set())
+    # The availability answer's own reasons: a quote never disagrees with availability.
+    day = rules.day_availability(venue, date, held)
     refusals = [
-        {"key": slot["key"], "reason": reason}
-        for slot in chosen
-        if (reason := _refusal(venue, date, slot["key"], held))
+        {"key": slot["key"], "reason": slot["reason"]}
+        for slot in day["slots"]
+        if slot["key"] in keys and not slot["available"]
     ]
     return {
         "venue_id": venue["_id"],
@@ -132,9 +135,3 @@ def quote_venue(venue_id, date, guests, slots=None, addons=None):
         "available": not refusals,
         "unavailable_slots": refusals,
     }
-
-
-def _refusal(venue, date, key, held):
-    if not rules.is_open_on(venue, date):
-        return "date_unavailable"
-    return "slot_taken" if key in held else None
