@@ -257,3 +257,14 @@ def test_openapi_documents_a_pdf(client):
     spec = client.get("/openapi.json").get_json()
     content = spec["paths"]["/bookings/{booking_id}/receipt.pdf"]["get"]["responses"]["200"]
     assert "application/pdf" in content["content"]
+
+
+def test_text_beyond_the_pdf_fonts_still_gives_a_receipt(client, owner, customer, make_venue):
+    # Helvetica has no Urdu or emoji glyphs: they print as boxes, but the receipt still comes.
+    venue = make_venue(owner[0], venue_name="شالیمار ہال Café 🎉", city="لاہور")
+    booking = insert_booking(venue, customer[0])
+
+    pages, text, _ = read_pdf(client.get(url(booking["_id"]), headers=customer[1]))
+
+    assert pages == 1
+    assert "Café" in text and "Total PKR 100,000" in text

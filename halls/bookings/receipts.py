@@ -40,6 +40,8 @@ STATUS_COLOURS = {
     "confirmed": colors.HexColor("#1b7f3b"),
     "completed": colors.HexColor("#1b7f3b"),
     "pending": colors.HexColor("#b7791f"),
+    "cancelled": colors.HexColor("#b42318"),
+    "rejected": colors.HexColor("#b42318"),
 }
 PAYMENT_METHODS = {"pay_at_venue": "Pay at the venue", "wallet": "halls wallet"}
 CLOSING_NOTE = (
