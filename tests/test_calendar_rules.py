@@ -11,6 +11,7 @@ import pytest
 from halls import db
 from halls.venues import rules
 from tests.helpers import TWO_SLOTS, assert_error, hold_slot, ok_data, today_plus
+from tests.test_venues import venue_body
 
 # Tuesday 2031-03-11, 10:00 in Karachi (UTC+5, no daylight saving).
 NOW = dt.datetime(2031, 3, 11, 5, 0, tzinfo=dt.UTC)
@@ -182,13 +183,7 @@ def test_event_start_of_slots_the_venue_dropped_is_the_start_of_the_day():
 
 # --- the settings over HTTP ----------------------------------------------------------------
 
-BODY = {
-    "venue_name": "Shalimar Banquet",
-    "type": "Banquet",
-    "address": "12 Canal Road",
-    "maps_location": {"lat": 31.5204, "lng": 74.3587},
-    "capacity": 500,
-}
+BODY = venue_body()
 SETTINGS = {
     "booking_window_days": 90,
     "min_notice_hours": 0,
