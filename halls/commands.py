@@ -50,3 +50,12 @@ def register(app):
 
         counts = wallet.reconcile(older_than=dt.timedelta(minutes=older_than))
         click.echo(", ".join(f"{name} {count}" for name, count in counts.items()))
+
+    @app.cli.command("expire-holds")
+    def expire_holds():
+        """Expire pending bookings past their hold; complete those whose day is over (cron)."""
+        from halls.bookings import service
+
+        expired = service.expire_holds()
+        completed = service.complete_bookings()
+        click.echo(f"expired {expired}, completed {completed}")

@@ -67,6 +67,10 @@ INDEXES = {
             [("owner_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)],
             name="owner_created",
         ),
+        # expire-holds: pending bookings whose hold is over (status pending, expires_at <= now).
+        IndexModel([("status", ASCENDING), ("expires_at", ASCENDING)], name="status_expires"),
+        # expire-holds: confirmed bookings on dates that may be over (date < the latest today).
+        IndexModel([("status", ASCENDING), ("date", ASCENDING)], name="status_date"),
     ],
     "slot_claims": [
         # The double-booking guard: one claim document per venue, date and slot. A booking

@@ -78,7 +78,8 @@ def assert_one_winner(results, venue):
     (active,) = active_bookings(venue)
     assert str(active["_id"]) == winner["id"]
     (claim,) = held_claims(venue)
-    assert claim["booking_id"] == active["_id"] and claim["expires_at"] is None
+    # Held as long as the winner's pending hold lasts.
+    assert claim["booking_id"] == active["_id"] and claim["expires_at"] == active["expires_at"]
     assert db.slot_claims().count_documents({"venue_id": venue["_id"]}) == 1
     return winner
 
@@ -199,3 +200,120 @@ def test_cancels_racing_a_decision_leave_booking_and_claim_in_step(
     stored = db.bookings().find_one({"_id": ObjectId(booking["id"])})
     assert stored["status"] == "cancelled"
     assert held_claims(venue) == []
+
+
+# Several slots per booking ----------------------------------------------------------------
+
+MULTI_THREADS = 30
+SIX = [
+    {
+        "key": f"s{n}",
+        "label": f"Slot {n}",
+        "start": f"{8 + 2 * n:02}:00",
+        "end": f"{9 + 2 * n:02}:00",
+    }
+    for n in range(6)
+]
+
+
+@pytest.fixture
+def pausing_claims(monkeypatch):
+    """Pause briefly after each claim attempt so that racing requests really interleave."""
+    import time
+
+    claims_of = db.slot_claims
+
+    class Pausing:
+        def __getattr__(self, name):
+            return getattr(claims_of(), name)
+
+        def find_one_and_update(self, *args, **kwargs):
+            try:
+                return claims_of().find_one_and_update(*args, **kwargs)
+            finally:
+                time.sleep(0.002)
+
+    monkeypatch.setattr(db, "slot_claims", Pausing)
+
+
+def window(index):
+    """Overlapping runs of two or three neighbouring slots, different for neighbours."""
+    width = 2 + index % 2
+    first = index % (len(SIX) - width + 1)
+    return [f"s{n}" for n in range(first, first + width)]
+
+
+def test_thirty_overlapping_multi_slot_bookings_never_share_a_slot(
+    app, make_user, make_venue, owner, pausing_claims
+):
+    venue = make_venue(owner[0], slots=SIX)
+    wanted = [window(i) for i in range(MULTI_THREADS)]
+    calls = []
+    for slots in wanted:
+        body = {"venue_id": str(venue["_id"]), "date": DAY, "guests": 10, "slots": slots}
+        headers = make_user()[1]
+        calls.append(
+            lambda client, body=body, headers=headers: client.post(
+                "/bookings", json=body, headers=headers
+            )
+        )
+    results = race(app, calls)
+
+    assert {status for status, _ in results} <= {201, 409}, results
+    assert 1 <= [status for status, _ in results].count(201) < MULTI_THREADS
+    won = {}
+    for (status, body), slots in zip(results, wanted, strict=True):
+        if status == 201:
+            assert body["data"]["booking"]["slots"] == slots
+            won[body["data"]["booking"]["id"]] = slots
+        else:
+            assert body["error"]["code"] == "slot_taken"
+            assert set(body["error"]["details"]["slots"]) <= set(slots)
+    claimed = [slot for slots in won.values() for slot in slots]
+    assert len(claimed) == len(set(claimed)), "a slot went to two bookings"
+
+    # The database agrees: one active booking per winner, and exactly their slots are held,
+    # each by its winner; every failed attempt left nothing taken.
+    assert sorted(str(b["_id"]) for b in active_bookings(venue)) == sorted(won)
+    held = {claim["slot"]: str(claim["booking_id"]) for claim in held_claims(venue)}
+    assert held == {slot: booking for booking, slots in won.items() for slot in slots}
+    assert db.bookings().count_documents({}) == len(won)
+
+
+def test_many_bookings_moving_onto_one_slot_only_one_arrives(
+    app, client, make_user, make_venue, owner, pausing_claims
+):
+    venue = make_venue(owner[0], slots=SIX)
+    movers = []
+    for n in range(10):
+        user, headers = make_user()
+        body = {"venue_id": str(venue["_id"]), "date": today_plus(10 + n), "guests": 5}
+        response = client.post("/bookings", json={**body, "slots": ["s0"]}, headers=headers)
+        assert response.status_code == 201
+        movers.append((response.get_json()["data"]["booking"], headers))
+
+    def move_call(booking, headers):
+        def call(client):
+            return client.post(
+                f"/bookings/{booking['id']}/reschedule",
+                json={"date": DAY, "slots": ["s0", "s1"]},
+                headers=headers,
+            )
+
+        return call
+
+    results = race(app, [move_call(booking, headers) for booking, headers in movers])
+    statuses = [status for status, _ in results]
+    assert statuses.count(200) == 1 and statuses.count(409) == 9, results
+    assert {error_code(r) for r in results if r[0] == 409} == {"slot_taken"}
+
+    winner = next(body for status, body in results if status == 200)["data"]["booking"]
+    held = {(c["date"], c["slot"]): str(c["booking_id"]) for c in held_claims(venue)}
+    expected = {(DAY, "s0"): winner["id"], (DAY, "s1"): winner["id"]}
+    for booking, _ in movers:
+        if booking["id"] != winner["id"]:
+            # Every loser is still where it was, holding its own slot and nothing else.
+            expected[(booking["date"], "s0")] = booking["id"]
+            stored = db.bookings().find_one({"_id": ObjectId(booking["id"])})
+            assert stored["date"] == booking["date"] and stored["history"] == []
+    assert held == expected

@@ -11,6 +11,8 @@ from halls.bookings.schemas import (
     BookingIn,
     BookingListArgs,
     BookingOut,
+    BookingRescheduleData,
+    BookingRescheduleIn,
     BookingStatusIn,
     CancelArgs,
     CancellationQuoteOut,
@@ -32,7 +34,7 @@ blp = Blueprint(
 @blp.arguments(BookingIn)
 @blp.response(201, envelope(BookingData))
 def create(body):
-    """Book a slot: a pending booking at today's price for that date."""
+    """Book one or more slots of a date: pending (held) or, at auto-confirm venues, confirmed."""
     return {"booking": service.create_booking(current_user(), **body)}
 
 
@@ -70,6 +72,17 @@ def decide(body, booking_id):
 def cancel(args, booking_id):
     """Cancel a booking (booker or venue owner); `?reason=` is optional."""
     return {"booking": service.cancel_booking(current_user(), booking_id, **args)}
+
+
+@blp.route("/<booking_id>/reschedule", methods=["POST"])
+@auth_required
+@idempotent
+@blp.arguments(BookingRescheduleIn)
+@blp.response(200, envelope(BookingRescheduleData))
+def reschedule(body, booking_id):
+    """Move a booking to another date or slots (booker or venue owner), re-quoted."""
+    booking, change = service.reschedule_booking(current_user(), booking_id, **body)
+    return {"booking": booking, "change": change}
 
 
 @blp.route("/<booking_id>/receipt.pdf")

@@ -1,12 +1,48 @@
 """Bookings at the edge: what a client may send, and what we show."""
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import (
+    Schema,
+    ValidationError,
+    fields,
+    pre_dump,
+    validate,
+    validates_schema,
+)
 
 from halls.schemas import DateField, Meta, ObjectIdField, PageArgs, StrictSchema, Timestamp
-from halls.venues.schemas import CancellationTierOut
+from halls.venues.schemas import CancellationTierOut, PriceBreakdownOut
 
-STATUSES = ("pending", "confirmed", "rejected", "cancelled")
+STATUSES = ("pending", "confirmed", "rejected", "cancelled", "expired", "completed")
+PAYMENT_METHODS = ("pay_at_venue", "wallet")
 REASON = validate.Length(max=500)
+SLOT_KEY = validate.Length(min=1, max=40)
+MAX_TOTAL = 10**15  # PKR; far above any real total, far inside a 64-bit integer
+
+
+def _slot_list(**kwargs):
+    return fields.List(
+        fields.String(validate=SLOT_KEY),
+        validate=validate.Length(min=1, max=24),
+        metadata={"description": "Slot keys of one date; all are booked or none."},
+        **kwargs,
+    )
+
+
+def _expected_total():
+    return fields.Integer(
+        strict=True,
+        validate=validate.Range(min=0, max=MAX_TOTAL),
+        metadata={"description": "The total the client showed; 409 price_changed if it moved."},
+    )
+
+
+class BookingAddonIn(StrictSchema):
+    key = fields.String(required=True, validate=SLOT_KEY)
+    qty = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=1, max=100_000),
+        metadata={"description": "Default: 1, or the guest count for a per-guest add-on."},
+    )
 
 
 class BookingIn(StrictSchema):
@@ -16,9 +52,30 @@ class BookingIn(StrictSchema):
     date = DateField(required=True)
     guests = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
     slot = fields.String(
-        validate=validate.Length(min=1, max=40),
-        metadata={"description": "Slot key; may be omitted when the venue has one slot."},
+        validate=SLOT_KEY,
+        metadata={"description": "One slot key (issue-2 clients); or send `slots`."},
     )
+    slots = _slot_list()
+    addons = fields.List(
+        fields.Nested(BookingAddonIn), load_default=list, validate=validate.Length(max=50)
+    )
+    expected_total = _expected_total()
+    payment_method = fields.String(
+        load_default="pay_at_venue", validate=validate.OneOf(PAYMENT_METHODS)
+    )
+
+    @validates_schema
+    def slot_or_slots(self, data, **kwargs):
+        if "slot" in data and "slots" in data:
+            raise ValidationError("Send slot or slots, not both.", "slots")
+
+
+class BookingRescheduleIn(StrictSchema):
+    """POST /bookings/<id>/reschedule: the new date and slots (add-ons and guests stay)."""
+
+    date = DateField(required=True)
+    slots = _slot_list(required=True)
+    expected_total = _expected_total()
 
 
 class BookingStatusIn(StrictSchema):
@@ -65,26 +122,99 @@ class BookingSlotOut(Schema):
     end = fields.String()
 
 
+class BookingAddonOut(Schema):
+    key = fields.String()
+    qty = fields.Integer()
+
+
+class BookingPaymentOut(Schema):
+    method = fields.String(validate=validate.OneOf(PAYMENT_METHODS))
+    paid = fields.Integer(metadata={"description": "PKR taken from the wallet for it, net."})
+    refunded = fields.Integer()
+
+
+class BookingRefundOut(Schema):
+    pct = fields.Integer()
+    amount = fields.Integer()
+
+
+class BookingPlaceOut(Schema):
+    date = fields.String()
+    slots = fields.List(fields.String())
+
+
+class BookingMoveOut(Schema):
+    """One reschedule: when, by whom, from where to where, and what it did to the price."""
+
+    at = Timestamp()
+    by = ObjectIdField()
+    from_ = fields.Nested(BookingPlaceOut, data_key="from", attribute="from")
+    to = fields.Nested(BookingPlaceOut)
+    price_delta = fields.Integer()
+
+
 class BookingOut(Meta):
     venue_id = ObjectIdField()
     venue = fields.Nested(BookingVenueOut)
     user_id = ObjectIdField()
     date = fields.String()
-    slot = fields.String()
-    slot_detail = fields.Nested(BookingSlotOut)
+    slots = fields.List(fields.String())
+    slot = fields.String(metadata={"description": "slots[0], kept for issue-2 clients."})
+    slot_details = fields.List(fields.Nested(BookingSlotOut))
+    slot_detail = fields.Nested(BookingSlotOut, metadata={"description": "slot_details[0]."})
     guests = fields.Integer()
+    addons = fields.List(fields.Nested(BookingAddonOut))
     status = fields.String(validate=validate.OneOf(STATUSES))
-    price_locked = fields.Integer()
+    expires_at = Timestamp(metadata={"description": "When a pending hold lapses."})
+    price_locked = fields.Nested(
+        PriceBreakdownOut,
+        metadata={"description": "The quote when booked or last moved (a snapshot)."},
+    )
     currency = fields.String()
+    payment = fields.Nested(BookingPaymentOut)
+    refund = fields.Nested(BookingRefundOut, metadata={"description": "once cancelled etc."})
+    history = fields.List(fields.Nested(BookingMoveOut))
     cancelled_by = fields.String(metadata={"description": "customer or owner; when cancelled."})
     reason = fields.String()
     confirmed_at = Timestamp()
     rejected_at = Timestamp()
     cancelled_at = Timestamp()
+    expired_at = Timestamp()
+    completed_at = Timestamp()
+
+    @pre_dump
+    def issue_two_shape(self, booking, **kwargs):
+        """Bookings stored before issue 3 (one slot, an integer price) read in today's shape."""
+        if "slots" in booking and isinstance(booking.get("price_locked"), dict):
+            return {**booking, "slot_detail": booking["slot_details"][0]}
+        detail = booking.get("slot_detail") or {"key": booking.get("slot")}
+        price = booking.get("price_locked")
+        line = {"kind": "slot", "key": detail["key"], "label": detail.get("label")}
+        line.update(unit_price=price, qty=1, amount=price)
+        return {
+            "slots": [detail["key"]],
+            "slot_details": [detail],
+            "slot_detail": detail,
+            "addons": [],
+            "price_locked": {
+                "lines": [line],
+                "subtotal": price,
+                "total": price,
+                "currency": "PKR",
+            },
+            "payment": {"method": "pay_at_venue", "paid": 0, "refunded": 0},
+            "history": [],
+            **{k: v for k, v in booking.items() if k != "price_locked"},
+        }
 
 
 class BookingData(Schema):
     booking = fields.Nested(BookingOut, required=True)
+
+
+class BookingRescheduleData(Schema):
+    booking = fields.Nested(BookingOut, required=True)
+    change = fields.Nested(BookingMoveOut, required=True)
 
 
 class CancellationQuoteOut(Schema):

@@ -1,7 +1,15 @@
-"""Bookings: create, list, read, confirm or reject, cancel.
+"""Bookings: create, list, read, confirm or reject, cancel, reschedule, expire and complete.
 
 The slot_claims collection (claims.py) makes double booking impossible; this module keeps each
-booking and its claim in step, in an order of writes that never leaves a slot wrongly free.
+booking and its claims in step, in an order of writes that never leaves a slot wrongly free:
+claims are taken before the booking that needs them is written, and freed only after the
+booking no longer needs them. Each multi-step write undoes its earlier steps when a later one
+fails, so a refused request leaves nothing claimed and no money moved.
+
+A pending booking holds its slots until `expires_at` (the venue's `hold_minutes`); its claims
+carry the same `expires_at`, so once the hold is over the claim filter treats the slots as free
+at once. `expire_holds` (the `expire-holds` command) only tidies up afterwards: it marks such
+bookings `expired`, tells their customers and returns any wallet payment.
 """
 
 import datetime as dt
@@ -9,13 +17,15 @@ import datetime as dt
 from bson import ObjectId
 from pymongo import ReturnDocument
 
-from halls import db
-from halls.bookings import claims
+from halls import db, notifications, pricing
+from halls.bookings import claims, policy
 from halls.errors import Conflict, Forbidden, NotFound, Unprocessable
 from halls.schemas import object_id
 from halls.venues import rules
+from halls.wallet import service as wallet
 
 ACTIVE = ("pending", "confirmed")
+WALLET = "wallet"
 
 
 def _now():
@@ -30,57 +40,61 @@ def get_bookable_venue(venue_id):
     return venue
 
 
-def create_booking(user, venue_id, date, guests, slot=None):
-    """Book one slot of a venue on a date for the user: a pending booking, slot held."""
+# Creating ---------------------------------------------------------------------------------
+
+
+def create_booking(
+    user,
+    venue_id,
+    date,
+    guests,
+    slot=None,
+    slots=None,
+    addons=None,
+    expected_total=None,
+    payment_method="pay_at_venue",
+):
+    """Book one or more slots of a venue on a date: pending (held), or confirmed at once."""
     venue = get_bookable_venue(venue_id)
-    slot_detail = _pick_slot(venue, slot)
-    if guests > venue["capacity"]:
-        raise Unprocessable(
-            "More guests than the venue holds.",
-            details={
-                "guests": [f"Must be at most the venue's capacity of {venue['capacity']}."],
-                "capacity": venue["capacity"],
-            },
-        )
-    if not rules.is_open_on(venue, date):
-        raise Conflict(
-            "The venue is not open for booking on that date.",
-            error_code="date_unavailable",
-            details={"date": date},
-        )
-    price = rules.price_on(venue, date)
-    if price is None:
-        raise Conflict(
-            "The venue has no price for that date.",
-            error_code="no_price_for_date",
-            details={"date": date},
-        )
-    booking = _new_booking(user, venue, date, guests, slot_detail, price)
+    now = _now()
+    details = pricing.slot_details(venue, slots or ([slot] if slot else []))
+    keys = [detail["key"] for detail in details]
+    _check_bookable(venue, date, keys, now)
+    quote = pricing.quote(venue, date, keys, guests, addons, now)
+    pricing.check_expected_total(quote, expected_total)
+    booking = _new_booking(user, venue, date, guests, details, quote, payment_method, now)
     _write_claimed(booking)
+    notifications.booking_created(booking)
     return booking
 
 
-def _pick_slot(venue, key):
-    slots = rules.slots_of(venue)
-    keys = [slot["key"] for slot in slots]
-    if key is None and len(slots) == 1:
-        return dict(slots[0])
-    if key is None:
-        raise Unprocessable(
-            "This venue has several slots; choose one.",
-            details={"slot": ["Required for this venue."], "slots": keys},
+REFUSALS = {
+    "venue_inactive": "The venue is not taking bookings.",
+    "date_unavailable": "The venue is not open for booking on that date.",
+    "outside_booking_window": "The date is further ahead than the venue takes bookings.",
+    "blacked_out": "The venue has blocked that date or slot.",
+    "too_late_to_book": "The slot starts too soon to book; the venue needs more notice.",
+}
+
+
+def _check_bookable(venue, date, keys, now):
+    """409 with the venue's reason when any slot may not be booked now (claims aside)."""
+    refusals = {}
+    for key in keys:
+        refusal = rules.slot_refusal(venue, date, key, now)
+        if refusal:
+            refusals.setdefault(refusal, []).append(key)
+    if refusals:
+        # One code per answer: the first refusal found names every slot it applies to.
+        code, slots = next(iter(refusals.items()))
+        raise Conflict(
+            REFUSALS.get(code, "That slot cannot be booked."),
+            error_code=code,
+            details={"date": date, "slots": slots},
         )
-    for slot in slots:
-        if slot["key"] == key:
-            return dict(slot)
-    raise Unprocessable(
-        "The venue has no such slot.",
-        details={"slot": [f"Must be one of: {', '.join(keys)}."], "slots": keys},
-    )
 
 
-def _new_booking(user, venue, date, guests, slot_detail, price):
-    now = _now()
+def _new_booking(user, venue, date, guests, details, quote, payment_method, now):
     return {
         "_id": ObjectId(),
         "venue_id": venue["_id"],
@@ -88,37 +102,84 @@ def _new_booking(user, venue, date, guests, slot_detail, price):
         "user_id": user["_id"],
         # The venue's owner, copied so an owner's list is one indexed query.
         "owner_id": venue["owner_id"],
-        "date": date,
-        "slot": slot_detail["key"],
-        "slot_detail": {k: slot_detail.get(k) for k in ("key", "label", "start", "end")},
+        **_placed(venue, date, details, quote, now),
         "guests": guests,
-        "status": "pending",
-        "price_locked": price,
+        "addons": _addons_of(quote),
         "currency": "PKR",
+        "payment": {
+            "method": payment_method,
+            "paid": quote["total"] if payment_method == WALLET else 0,
+            "refunded": 0,
+        },
+        "history": [],
         "created_at": now,
         "updated_at": now,
     }
 
 
+def _placed(venue, date, details, quote, now):
+    """Where a booking is, what it costs there, and how firmly it holds: new or moved."""
+    fields = {
+        "date": date,
+        "slots": [detail["key"] for detail in details],
+        "slot": details[0]["key"],
+        "slot_details": details,
+        "price_locked": pricing.locked(quote),
+    }
+    if rules.setting(venue, "auto_confirm"):
+        fields.update(status="confirmed", confirmed_at=now)
+    else:
+        fields.update(status="pending", expires_at=_hold_until(venue, date, details, now))
+    return fields
+
+
+def _addons_of(quote):
+    return [
+        {"key": line["key"], "qty": line["qty"]}
+        for line in quote["lines"]
+        if line["kind"] == "addon"
+    ]
+
+
+def _hold_until(venue, date, details, now):
+    hold = now + dt.timedelta(minutes=rules.setting(venue, "hold_minutes"))
+    # A hold never outlasts the start of the event it holds the slots for.
+    return min(hold, rules.event_start(venue, date, [detail["key"] for detail in details]))
+
+
 def _write_claimed(booking):
-    """Claim, insert, confirm the claim: any failure undoes the earlier steps."""
-    booking_id = booking["_id"]
-    # The claim first: only its unique index can refuse a second booker atomically.
-    claims.claim_slots(booking["venue_id"], booking["date"], [booking["slot"]], booking_id)
+    """Claim, insert, confirm the claims: any failure undoes the earlier steps."""
+    booking_id, count = booking["_id"], len(booking["slots"])
+    # The claims first: only their unique index can refuse a second booker atomically.
+    claims.claim_slots(booking["venue_id"], booking["date"], booking["slots"], booking_id)
     try:
         db.bookings().insert_one(booking)
     except BaseException:
         claims.release_claims(booking_id)
         raise
-    if not claims.confirm_claims(booking_id, 1):
-        # The insert outlived the grace period and someone took the lapsed claim over.
+    try:
+        if booking["payment"]["method"] == WALLET:
+            wallet.debit_for_booking(booking["user_id"], booking_id, booking["payment"]["paid"])
+        if not claims.confirm_claims(booking_id, count, booking.get("expires_at")):
+            # The insert outlived the grace period and someone took a lapsed claim over.
+            raise _slot_taken(booking["date"], booking["slots"])
+    except BaseException:
+        if booking["payment"]["method"] == WALLET:
+            wallet.void_debit(booking_id)
         db.bookings().delete_one({"_id": booking_id})
         claims.release_claims(booking_id)
-        raise Conflict(
-            "That slot is already booked.",
-            error_code="slot_taken",
-            details={"date": booking["date"], "slots": [booking["slot"]]},
-        )
+        raise
+
+
+def _slot_taken(date, slots):
+    return Conflict(
+        "That slot is already booked.",
+        error_code="slot_taken",
+        details={"date": date, "slots": list(slots)},
+    )
+
+
+# Reading ----------------------------------------------------------------------------------
 
 
 def list_bookings(user, args):
@@ -127,9 +188,10 @@ def list_bookings(user, args):
         query = {"owner_id": user["_id"]}
     else:
         query = {"user_id": user["_id"]}
-    for field in ("status", "venue_id"):
-        if field in args:
-            query[field] = args[field]
+    if "venue_id" in args:
+        query["venue_id"] = args["venue_id"]
+    if "status" in args:
+        query.update(_status_filter(args["status"], _now()))
     dates = {}
     if "date_from" in args:
         dates["$gte"] = args["date_from"]
@@ -137,11 +199,27 @@ def list_bookings(user, args):
         dates["$lte"] = args["date_to"]
     if dates:
         query["date"] = dates
-    return db.find_page(db.bookings(), query, args["page"], args["limit"])
+    page = db.find_page(db.bookings(), query, args["page"], args["limit"])
+    now = _now()
+    page["items"] = [_as_seen(booking, now) for booking in page["items"]]
+    return page
+
+
+def _status_filter(status, now):
+    # A pending booking whose hold is over is expired, swept or not: filter as we show it.
+    if status == "pending":
+        return {"status": "pending", "$or": [{"expires_at": None}, {"expires_at": {"$gt": now}}]}
+    if status == "expired":
+        return {"$or": [{"status": "expired"}, {"status": "pending", "expires_at": {"$lte": now}}]}
+    return {"status": status}
 
 
 def get_booking(user, booking_id):
     """A booking its booker or its venue's owner may see; 404 for anyone else."""
+    return _as_seen(_find_booking(user, booking_id), _now())
+
+
+def _find_booking(user, booking_id):
     booking_id = object_id(booking_id)
     booking = None
     if booking_id is not None:
@@ -154,68 +232,193 @@ def get_booking(user, booking_id):
     return booking
 
 
+def _lapsed(booking, now):
+    expires_at = booking.get("expires_at")
+    return booking["status"] == "pending" and expires_at is not None and expires_at <= now
+
+
+def _as_seen(booking, now):
+    """The booking as it truly stands: a pending one past its hold reads as expired."""
+    if _lapsed(booking, now):
+        return {**booking, "status": "expired"}
+    return booking
+
+
+# Deciding ---------------------------------------------------------------------------------
+
+
 def decide_booking(user, booking_id, status, reason=None):
-    """The venue's owner confirms or rejects a pending booking; rejecting frees the slot."""
-    booking = get_booking(user, booking_id)
+    """The venue's owner confirms or rejects a pending booking while its hold lasts."""
+    booking = _find_booking(user, booking_id)
     if booking["owner_id"] != user["_id"]:
         raise Forbidden("Only the venue's owner may do this.", error_code="not_venue_owner")
+    _refuse_lapsed(booking)
+    if booking["status"] != "pending":
+        _refuse_transition(booking["_id"], status, booking)
+    if status == "confirmed":
+        return _confirm(booking, reason)
+    return _reject(booking, reason)
+
+
+def _refuse_lapsed(booking):
+    """409 `hold_expired` for a pending booking past its hold (expiring it on the way)."""
+    if _lapsed(booking, _now()):
+        _expire(booking)
+        raise _hold_expired(booking)
+
+
+def _hold_expired(booking):
+    return Conflict(
+        "The booking's hold is over; the slots are no longer kept for it.",
+        error_code="hold_expired",
+        details={"expires_at": _timestamp(booking.get("expires_at"))},
+    )
+
+
+def _confirm(booking, reason):
+    # The claims first, and only while live: once they are held for good the hold can no
+    # longer lapse, so a confirmed booking always owns its slots.
+    if not claims.keep_live_claims(booking["_id"], booking["date"], _place(booking)["slots"]):
+        current = db.bookings().find_one({"_id": booking["_id"]})
+        if current["status"] in ("pending", "expired") and _place(current) == _place(booking):
+            # Its claims lapsed (and may have gone to another booking): the hold is over.
+            _expire(current, force=True)
+            raise _hold_expired(current)
+        _overtaken(booking, "confirmed")  # cancelled, rejected or moved meanwhile
+    updated = _move_status(booking, "confirmed", reason, unset=("expires_at",))
+    notifications.booking_confirmed(updated)
+    return updated
+
+
+def _reject(booking, reason):
+    updated = _move_status(booking, "rejected", reason, refund_pct=100)
+    claims.release_claims(booking["_id"])
+    _return_refund(updated)
+    notifications.booking_rejected(updated)
+    return updated
+
+
+def _move_status(booking, status, reason=None, refund_pct=None, unset=()):
+    """pending -> status in one guarded write; 409 if another request moved it first."""
     now = _now()
     changes = {"status": status, "updated_at": now, f"{status}_at": now}
     if reason is not None:
         changes["reason"] = reason
-    # status: pending in the filter: of two clicks at once, exactly one finds it pending.
+    if refund_pct is not None:
+        changes.update(_refund_fields(booking, refund_pct))
+    update = {"$set": changes}
+    if unset:
+        update["$unset"] = dict.fromkeys(unset, "")
+    # status (and place) in the filter: of two clicks at once, exactly one finds it pending.
     updated = db.bookings().find_one_and_update(
-        {"_id": booking["_id"], "status": "pending"},
-        {"$set": changes},
+        {"_id": booking["_id"], "status": "pending", **_at_place(booking)},
+        update,
         return_document=ReturnDocument.AFTER,
     )
     if updated is None:
-        _refuse_transition(booking["_id"], status)
-    if status == "rejected":
-        claims.release_claims(booking["_id"])
+        _overtaken(booking, status)
     return updated
 
 
+def _place(booking):
+    """Where the booking is: its date and slot keys (issue-2 bookings kept only `slot`)."""
+    return {"date": booking["date"], "slots": booking.get("slots") or [booking["slot"]]}
+
+
+def _at_place(booking):
+    """The filter that finds the booking only while it is still where it was read."""
+    if "slots" in booking:
+        return {"date": booking["date"], "slots": booking["slots"]}
+    return {"date": booking["date"], "slot": booking["slot"], "slots": {"$exists": False}}
+
+
+def _timestamp(at):
+    return at and at.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _overtaken(booking, to):
+    """Raise for a request another one overtook; return the booking if it did not."""
+    current = db.bookings().find_one({"_id": booking["_id"]})
+    if current["status"] != booking["status"]:
+        _refuse_transition(booking["_id"], to, current)
+    if _place(current) != _place(booking):
+        raise Conflict(
+            "The booking was moved meanwhile; reload it and try again.",
+            error_code="booking_changed",
+            details={"date": current["date"], "slots": _place(current)["slots"]},
+        )
+    return current
+
+
+# Cancelling -------------------------------------------------------------------------------
+
+
 def cancel_booking(user, booking_id, reason=None):
-    """The booker or the venue's owner cancels; the slot is free at once. Repeats are no-ops."""
-    booking = get_booking(user, booking_id)
+    """The booker or the venue's owner cancels; the slots are free at once. Repeats are no-ops."""
+    booking = _find_booking(user, booking_id)
     if booking["status"] == "cancelled":
-        # Idempotent, and heals a claim a crash left held between the two writes below.
+        # Idempotent, and heals what a crash left undone after the booking was cancelled.
         claims.release_claims(booking["_id"])
+        _return_refund(booking)
         return booking
+    _refuse_lapsed(booking)
     if booking["status"] not in ACTIVE:
-        _refuse_transition(booking["_id"], "cancelled")
-    venue = db.venues().find_one({"_id": booking["venue_id"]}, {"timezone": 1}) or {}
+        _refuse_transition(booking["_id"], "cancelled", booking)
+    venue = db.venues().find_one({"_id": booking["venue_id"]}) or {}
     if booking["date"] < rules.local_today(venue):
         raise Conflict(
             "A booking in the past cannot be cancelled.",
             error_code="booking_in_past",
             details={"date": booking["date"]},
         )
+    by_owner = booking["user_id"] != user["_id"]
     now = _now()
+    quote = policy.refund_quote(booking, venue, now, by_owner=by_owner)
     changes = {
         "status": "cancelled",
-        "cancelled_by": "customer" if booking["user_id"] == user["_id"] else "owner",
+        "cancelled_by": "owner" if by_owner else "customer",
         "cancelled_at": now,
         "updated_at": now,
+        **_refund_fields(booking, quote["refund_pct"]),
     }
     if reason is not None:
         changes["reason"] = reason
     updated = db.bookings().find_one_and_update(
-        {"_id": booking["_id"], "status": {"$in": list(ACTIVE)}},
+        {"_id": booking["_id"], "status": {"$in": list(ACTIVE)}, **_at_place(booking)},
         {"$set": changes},
         return_document=ReturnDocument.AFTER,
     )
     if updated is None:
-        # Someone else moved it first: a cancel is still a no-op, a reject is a conflict.
+        # Another request got there first. Cancelled: replaying is a no-op. Moved by a
+        # reschedule: cancel it where it is now. Anything else: a conflict.
         current = db.bookings().find_one({"_id": booking["_id"]})
-        if current["status"] != "cancelled":
+        if current["status"] not in ("cancelled", *ACTIVE):
             _refuse_transition(booking["_id"], "cancelled", current)
-        updated = current
-    # The booking is inactive before its claim is freed: a crash in between blocks the slot
-    # (healed by cancelling again) but can never let two bookings hold it.
+        return cancel_booking(user, booking_id, reason)
+    # The booking is inactive before its claims are freed: a crash in between blocks the
+    # slots (healed by cancelling again) but can never let two bookings hold one.
     claims.release_claims(booking["_id"])
+    _return_refund(updated)
+    notifications.booking_cancelled(updated)
     return updated
+
+
+def _refund_fields(booking, pct):
+    payment = booking.get("payment") or {}
+    # What a cheaper reschedule already gave back is no longer paid (as policy.py reckons).
+    net_paid = max(payment.get("paid", 0) - payment.get("refunded", 0), 0)
+    amount = net_paid * pct // 100
+    changes = {"refund": {"pct": pct, "amount": amount}}
+    if payment:  # issue-2 bookings have no payment record, and paid nothing through us
+        changes["payment.refunded"] = payment.get("refunded", 0) + amount
+    return changes
+
+
+def _return_refund(booking):
+    """Put the booking's refund back in the wallet (at most once, however often it runs)."""
+    amount = (booking.get("refund") or {}).get("amount", 0)
+    if amount and (booking.get("payment") or {}).get("method") == WALLET:
+        wallet.refund_for_booking(booking["user_id"], booking["_id"], amount)
 
 
 def _refuse_transition(booking_id, to, current=None):
@@ -225,3 +428,219 @@ def _refuse_transition(booking_id, to, current=None):
         error_code="invalid_transition",
         details={"from": current["status"], "to": to},
     )
+
+
+# Rescheduling -----------------------------------------------------------------------------
+
+
+def reschedule_booking(user, booking_id, date, slots, expected_total=None):
+    """Move a booking to other slots or another date; returns (booking, the history entry)."""
+    booking = _find_booking(user, booking_id)
+    _refuse_lapsed(booking)
+    if booking["status"] not in ACTIVE:
+        _refuse_transition(booking["_id"], "rescheduled", booking)
+    venue = get_bookable_venue(booking["venue_id"])
+    now = _now()
+    _check_cutoff(booking, venue, now)
+    details = pricing.slot_details(venue, slots)
+    to = {"date": date, "slots": [detail["key"] for detail in details]}
+    if to == _place(booking):
+        raise Unprocessable(
+            "The booking already has that date and those slots.",
+            details={"slots": ["Choose another date or other slots."]},
+        )
+    _check_bookable(venue, date, to["slots"], now)
+    quote = _requote(booking, venue, to, now)
+    pricing.check_expected_total(quote, expected_total)
+    change = {
+        "at": now,
+        "by": user["_id"],
+        "from": _place(booking),
+        "to": to,
+        "price_delta": quote["total"] - _locked_total(booking),
+    }
+    moved = _move(booking, venue, details, quote, change)
+    notifications.booking_rescheduled(moved, change)
+    return moved, change
+
+
+def _check_cutoff(booking, venue, now):
+    start = rules.event_start(venue, booking["date"], _place(booking)["slots"])
+    hours = rules.setting(venue, "reschedule_cutoff_hours")
+    if now + dt.timedelta(hours=hours) > start:
+        raise Conflict(
+            f"A booking can be moved until {hours} hours before it starts.",
+            error_code="reschedule_too_late",
+            details={"cutoff_hours": hours, "event_start": _timestamp(start)},
+        )
+
+
+def _requote(booking, venue, to, now):
+    """The slots priced afresh for the new date; the add-ons as they were locked."""
+    quote = pricing.quote(venue, to["date"], to["slots"], booking["guests"], [], now)
+    locked = booking["price_locked"]
+    lines = locked["lines"] if isinstance(locked, dict) else []  # issue-2 bookings: an int
+    # Add-ons are a snapshot like any price: an owner's later edits never reach a booking.
+    addons = [line for line in lines if line["kind"] == "addon"]
+    quote["lines"] += addons
+    quote["subtotal"] += sum(line["amount"] for line in addons)
+    quote["total"] += sum(line["amount"] for line in addons)
+    return quote
+
+
+def _locked_total(booking):
+    locked = booking["price_locked"]
+    return locked["total"] if isinstance(locked, dict) else locked  # issue-2 bookings: an int
+
+
+def _move(booking, venue, details, quote, change):
+    """New claims, then the booking, then the old claims: a failure leaves it where it was."""
+    booking_id, to, was = booking["_id"], change["to"], change["from"]
+    kept = [key for key in to["slots"] if was["date"] == to["date"] and key in was["slots"]]
+    fresh = [key for key in to["slots"] if key not in kept]
+    step = len(booking.get("history") or []) + 1
+    delta = change["price_delta"] if _by_wallet(booking) else 0
+    charge_key = f"payment:{booking_id}:move{step}"
+    claims.claim_slots(booking["venue_id"], to["date"], fresh, booking_id)
+    try:
+        if delta > 0:
+            wallet.debit_for_booking(booking["user_id"], booking_id, delta, key=charge_key)
+        moved = _write_move(booking, venue, details, quote, change, max(delta, 0))
+    except BaseException:
+        if delta > 0:
+            wallet.void_debit(booking_id, key=charge_key)
+        claims.release_slots(booking_id, to["date"], fresh)
+        raise
+    if not claims.confirm_claims(
+        booking_id, len(to["slots"]), moved.get("expires_at"), to["date"], to["slots"]
+    ):
+        # A fresh claim outlived its grace period and went to someone else: move back.
+        _unmove(booking, moved, kept)
+        if delta > 0:
+            wallet.void_debit(booking_id, key=charge_key)
+        claims.release_slots(booking_id, to["date"], fresh)
+        raise _slot_taken(to["date"], fresh)
+    # Only now that the booking lives at its new place are the claims it left freed.
+    claims.release_all_but(booking_id, to["date"], to["slots"])
+    if delta < 0:
+        wallet.refund_for_booking(
+            booking["user_id"], booking_id, -delta, key=f"refund:{booking_id}:move{step}"
+        )
+    return moved
+
+
+def _by_wallet(booking):
+    return (booking.get("payment") or {}).get("method") == WALLET
+
+
+def _write_move(booking, venue, details, quote, change, charged):
+    """The guarded write that moves the booking; 409 if it changed since it was read."""
+    now, to = change["at"], change["to"]
+    changes = {**_placed(venue, to["date"], details, quote, now), "updated_at": now}
+    payment = booking.get("payment") or {"method": "pay_at_venue", "paid": 0, "refunded": 0}
+    refunded = max(-change["price_delta"], 0) if _by_wallet(booking) else 0
+    changes["payment"] = {
+        **payment,
+        "paid": payment["paid"] + charged,
+        "refunded": payment["refunded"] + refunded,
+    }
+    query = {"_id": booking["_id"], "status": booking["status"], **_at_place(booking)}
+    if booking["status"] == "pending":
+        query["$or"] = [{"expires_at": None}, {"expires_at": {"$gt": now}}]
+    # Confirmed means confirmed where it is now; pending means a fresh hold there.
+    stale = "expires_at" if changes["status"] == "confirmed" else "confirmed_at"
+    update = {"$set": changes, "$push": {"history": change}, "$unset": {stale: ""}}
+    moved = db.bookings().find_one_and_update(query, update, return_document=ReturnDocument.AFTER)
+    if moved is None:
+        current = _overtaken(booking, "rescheduled")
+        raise _hold_expired(current)  # still pending where it was: its hold ran out
+    return moved
+
+
+# What a move rewrites (_placed's fields), to put back should the move have to be undone.
+MOVED_FIELDS = (
+    "date",
+    "slots",
+    "slot",
+    "slot_details",
+    "price_locked",
+    "status",
+    "expires_at",
+    "confirmed_at",
+)
+
+
+def _unmove(booking, moved, kept):
+    """Put a moved booking back as it was read, and its kept claims back on its old hold."""
+    fields = (*MOVED_FIELDS, "payment", "updated_at")
+    update = {
+        "$set": {field: booking[field] for field in fields if field in booking},
+        "$pop": {"history": 1},
+    }
+    missing = [field for field in fields if field not in booking]
+    if missing:
+        update["$unset"] = dict.fromkeys(missing, "")
+    db.bookings().update_one({"_id": booking["_id"], **_at_place(moved)}, update)
+    claims.confirm_claims(
+        booking["_id"], len(kept), booking.get("expires_at"), booking["date"], kept
+    )
+
+
+# Sweeping ---------------------------------------------------------------------------------
+
+
+def expire_holds(now=None):
+    """Mark every pending booking past its hold expired; returns how many."""
+    now = now or _now()
+    lapsed = db.bookings().find({"status": "pending", "expires_at": {"$lte": now}})
+    return sum(1 for booking in lapsed if _expire(booking, now=now))
+
+
+def _expire(booking, now=None, force=False):
+    """pending -> expired (its hold is over); frees the claims, refunds, tells the customer."""
+    now = now or _now()
+    query = {"_id": booking["_id"], "status": "pending"}
+    if not force:
+        query["expires_at"] = {"$lte": now}
+    updated = db.bookings().find_one_and_update(
+        query,
+        {
+            "$set": {
+                "status": "expired",
+                "expired_at": now,
+                "updated_at": now,
+                **_refund_fields(booking, 100),
+            }
+        },
+        return_document=ReturnDocument.AFTER,
+    )
+    if updated is None:
+        return None
+    claims.release_claims(booking["_id"])
+    _return_refund(updated)
+    notifications.hold_expired(updated)
+    return updated
+
+
+def complete_bookings(now=None):
+    """Mark confirmed bookings whose date is over where their venue is completed."""
+    now = now or _now()
+    # No venue's today is later than today in the furthest-ahead zone: only dates before it
+    # can be over anywhere, so only those are read.
+    candidates = db.bookings().find(
+        {"status": "confirmed", "date": {"$lt": rules.today_in(rules.LATEST_ZONE, now)}}
+    )
+    done = 0
+    zones = {}
+    for booking in candidates:
+        venue_id = booking["venue_id"]
+        if venue_id not in zones:
+            zones[venue_id] = db.venues().find_one({"_id": venue_id}, {"timezone": 1}) or {}
+        if booking["date"] >= rules.local_today(zones[venue_id], now):
+            continue
+        result = db.bookings().update_one(
+            {"_id": booking["_id"], "status": "confirmed"},
+            {"$set": {"status": "completed", "completed_at": now, "updated_at": now}},
+        )
+        done += result.modified_count
+    return done

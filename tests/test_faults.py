@@ -1,0 +1,229 @@
+"""Fault injection: a collection call fails part-way through a booking, a move or a cancel.
+
+Whatever step fails, the request leaves nothing claimed that it took, no money moved that it
+moved, and the booking where it was; where a later step must still happen (a refund after a
+cancel), replaying the request finishes it exactly once.
+"""
+
+import pytest
+from bson import ObjectId
+from pymongo.errors import AutoReconnect
+
+from halls import db
+from tests.booking_helpers import (
+    SLOTS,
+    Proxy,
+    assert_free,
+    assert_held_by,
+    balance,
+    book,
+    booked,
+    claim_of,
+    fund,
+    ledger,
+    snapshot,
+    stored,
+)
+from tests.helpers import assert_error, ok_data, today_plus
+
+PRICE = 100000
+DAY, NEW_DAY = today_plus(10), today_plus(12)
+
+
+@pytest.fixture
+def venue(make_venue, owner):
+    return make_venue(owner[0], slots=SLOTS)
+
+
+@pytest.fixture
+def paying(customer):
+    fund(customer[0], 3 * PRICE)
+    return customer
+
+
+def fail(monkeypatch, accessor, method, when=None, times=1):
+    """Make `db.<accessor>().<method>` raise AutoReconnect the first `times` calls matching."""
+    real = getattr(db, accessor)
+    left = [times]
+
+    class Failing(Proxy):
+        def __getattr__(self, name):
+            attribute = getattr(self.collection, name)
+            if name != method:
+                return attribute
+
+            def call(*args, **kwargs):
+                if left[0] and (when is None or when(*args, **kwargs)):
+                    left[0] -= 1
+                    raise AutoReconnect("connection reset by peer")
+                return attribute(*args, **kwargs)
+
+            return call
+
+    monkeypatch.setattr(db, accessor, lambda: Failing(real()))
+
+
+def holding_claims(query, update, **kwargs):
+    """The call that moves claims onto the booking's hold (confirm_claims)."""
+    return set(update.get("$set", {})) == {"expires_at", "in_flight"}
+
+
+def assert_no_money_moved(user):
+    assert balance(user) == 3 * PRICE
+    assert [kind for kind, *_ in ledger(user)] == ["credit"]
+    assert db.wallet_transactions().count_documents({"state": "pending"}) == 0
+    done = db.wallet_transactions().find({"user_id": user["_id"], "state": "done"})
+    assert sum(entry["amount"] for entry in done) == balance(user)
+
+
+def always(*args, **kwargs):
+    return True
+
+
+def applying_a_movement(query, update, **kwargs):
+    """The wallet's atomic update of the user's balance."""
+    return "$push" in update
+
+
+@pytest.mark.parametrize(
+    ("accessor", "method", "when"),
+    [
+        ("bookings", "insert_one", always),  # the step after the claims
+        ("wallet_transactions", "insert_one", always),  # the ledger entry of the debit
+        ("users", "update_one", applying_a_movement),  # the balance change of the debit
+        ("slot_claims", "update_many", holding_claims),  # the step after the debit
+    ],
+)
+def test_a_failed_booking_leaves_nothing_claimed_and_no_money_moved(
+    client, paying, make_user, venue, monkeypatch, accessor, method, when
+):
+    fail(monkeypatch, accessor, method, when=when)
+    slots = ["morning", "evening"]
+    response = book(client, paying[1], venue, date=DAY, slots=slots, payment_method="wallet")
+    assert_error(response, 503, "database_unavailable")
+
+    assert db.bookings().count_documents({}) == 0
+    for key in slots:
+        assert claim_of(venue, DAY, key)["state"] == "free"
+    assert_no_money_moved(paying[0])
+    # A payment that was made and undone is kept as void: it never counts.
+    assert {e["state"] for e in db.wallet_transactions().find({"kind": "payment"})} <= {"void"}
+    # Everything is free again for the next booker.
+    assert booked(client, make_user()[1], venue, date=DAY, slots=slots)
+
+
+# Reschedule -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def dearer_venue(make_venue, owner):
+    overrides = [{"date": NEW_DAY, "price": 130000}]
+    return make_venue(owner[0], slots=SLOTS, pricing={"base_price": PRICE, "overrides": overrides})
+
+
+@pytest.mark.parametrize(
+    ("accessor", "method", "when"),
+    [
+        ("bookings", "find_one_and_update", always),  # the move itself
+        ("users", "update_one", applying_a_movement),  # the charge for the difference
+        ("wallet_transactions", "insert_one", always),
+    ],
+)
+def test_a_failed_move_leaves_the_booking_where_it_was(
+    client, paying, dearer_venue, monkeypatch, accessor, method, when
+):
+    booking = booked(
+        client, paying[1], dearer_venue, date=DAY, slots=["morning"], payment_method="wallet"
+    )
+    before_booking = stored(booking)
+    before_balance = balance(paying[0])
+
+    fail(monkeypatch, accessor, method, when=when)
+    response = client.post(
+        f"/bookings/{booking['id']}/reschedule",
+        json={"date": NEW_DAY, "slots": ["morning", "evening"]},
+        headers=paying[1],
+    )
+    assert_error(response, 503, "database_unavailable")
+
+    assert stored(booking) == before_booking
+    assert_held_by(claim_of(dearer_venue, DAY, "morning"), booking["id"])
+    for key in ("morning", "evening"):
+        assert_free(claim_of(dearer_venue, NEW_DAY, key))
+    assert balance(paying[0]) == before_balance
+    assert (
+        db.wallet_transactions().count_documents({"key": {"$regex": "move"}, "state": "done"}) == 0
+    )
+
+
+def test_a_new_claim_lost_after_the_move_moves_it_back(
+    client, paying, make_user, dearer_venue, monkeypatch
+):
+    """The move outlived the grace period of a fresh claim and someone else took it."""
+    from halls.bookings import claims
+
+    booking = booked(
+        client, paying[1], dearer_venue, date=DAY, slots=["morning"], payment_method="wallet"
+    )
+    before_booking = stored(booking)
+    usurper = ObjectId()
+    real = db.bookings
+
+    class SlowMove(Proxy):
+        def find_one_and_update(self, query, update, **kwargs):
+            result = self.collection.find_one_and_update(query, update, **kwargs)
+            if "$push" in update:
+                db.slot_claims().update_one(
+                    {"date": NEW_DAY, "slot": "evening"},
+                    {"$set": {"expires_at": None, "booking_id": usurper}},
+                )
+            return result
+
+    monkeypatch.setattr(db, "bookings", lambda: SlowMove(real()))
+    response = client.post(
+        f"/bookings/{booking['id']}/reschedule",
+        json={"date": NEW_DAY, "slots": ["morning", "evening"]},
+        headers=paying[1],
+    )
+    monkeypatch.setattr(db, "bookings", real)
+
+    error = assert_error(response, 409, "slot_taken")
+    assert error["details"] == {"date": NEW_DAY, "slots": ["morning", "evening"]}
+    assert stored(booking) == before_booking
+    assert_held_by(claim_of(dearer_venue, DAY, "morning"), booking["id"])
+    assert_free(claim_of(dearer_venue, NEW_DAY, "morning"))
+    assert claim_of(dearer_venue, NEW_DAY, "evening")["booking_id"] == usurper
+    assert balance(paying[0]) == 2 * PRICE
+    assert claims.held_slots(dearer_venue["_id"], [NEW_DAY]) == {NEW_DAY: {"evening"}}
+
+
+# Cancel -----------------------------------------------------------------------------------
+
+
+def test_a_refund_that_fails_after_the_cancel_is_paid_on_replay_once(
+    client, paying, venue, monkeypatch
+):
+    booking = booked(client, paying[1], venue, date=DAY, slots=["evening"], payment_method="wallet")
+    fail(monkeypatch, "wallet_transactions", "insert_one")
+    assert_error(
+        client.delete(f"/bookings/{booking['id']}", headers=paying[1]), 503, "database_unavailable"
+    )
+    # The cancel itself stands and the slot is free; the money is still owed.
+    assert stored(booking)["status"] == "cancelled"
+    assert_free(claim_of(venue, DAY, "evening"))
+    assert balance(paying[0]) == 2 * PRICE
+
+    for _ in range(2):
+        ok_data(client.delete(f"/bookings/{booking['id']}", headers=paying[1]))
+    assert balance(paying[0]) == 3 * PRICE
+    assert [kind for kind, *_ in ledger(paying[0])] == ["credit", "payment", "refund"]
+
+
+def test_a_cancel_that_fails_before_the_write_changes_nothing(client, paying, venue, monkeypatch):
+    booking = booked(client, paying[1], venue, date=DAY, slots=["evening"], payment_method="wallet")
+    before = snapshot()
+    fail(monkeypatch, "bookings", "find_one_and_update")
+    assert_error(
+        client.delete(f"/bookings/{booking['id']}", headers=paying[1]), 503, "database_unavailable"
+    )
+    assert snapshot() == before
