@@ -10,7 +10,7 @@ from bson import ObjectId
 from halls import db
 from halls.errors import Conflict
 from halls.wallet import service as wallet
-from tests.test_wallet import assert_ledger_matches, entries, fund
+from tests.test_wallet import assert_ledger_matches, entries, fund, patch_users
 
 THREADS = 30
 
@@ -23,18 +23,13 @@ def interleaved(monkeypatch):
     between reading the balance and writing the new one; without this pause the races below
     would mostly run one after another and a wallet without its guard could still pass.
     """
-    users = db.users
 
-    class PausingUsers:
-        def __getattr__(self, name):
-            return getattr(users(), name)
+    def find_one(real, *args, **kwargs):
+        found = real(*args, **kwargs)
+        time.sleep(0.001)
+        return found
 
-        def find_one(self, *args, **kwargs):
-            found = users().find_one(*args, **kwargs)
-            time.sleep(0.001)
-            return found
-
-    monkeypatch.setattr(db, "users", PausingUsers)
+    patch_users(monkeypatch, find_one=find_one)
 
 
 def race(app, calls):

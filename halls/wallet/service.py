@@ -214,7 +214,8 @@ def _apply(user_id, ref, delta):
         if applied is not None:
             return applied
         current = user.get("wallet_balance", 0)
-        if current + delta < 0:
+        # Only paying can be refused: money coming back is never turned away.
+        if delta < 0 and current + delta < 0:
             raise Conflict(
                 "The wallet balance is too low to pay this.",
                 error_code="insufficient_funds",
