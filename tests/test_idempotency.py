@@ -534,7 +534,12 @@ def test_keys_are_unique_per_user_and_expire_after_a_day(app):
 def test_the_header_is_documented_on_the_guarded_writes(client):
     spec = client.get("/openapi.json").get_json()["paths"]
 
-    for path, method in [("/bookings", "post"), ("/bookings/{booking_id}", "delete")]:
+    guarded = [
+        ("/bookings", "post"),
+        ("/bookings/{booking_id}", "delete"),
+        ("/bookings/{booking_id}/reschedule", "post"),
+    ]
+    for path, method in guarded:
         names = [(p["in"], p["name"]) for p in spec[path][method]["parameters"]]
         assert ("header", "Idempotency-Key") in names
         assert "409" in spec[path][method]["responses"]
@@ -553,3 +558,50 @@ def test_browsers_may_read_the_replay_header(client, customer, venue):
     assert replay.headers["Idempotent-Replayed"] == "true"
     exposed = replay.headers["Access-Control-Expose-Headers"]
     assert "Idempotent-Replayed" in [name.strip() for name in exposed.split(",")]
+
+
+# --- POST /bookings/<id>/reschedule ----------------------------------------------------------
+
+
+def reschedule(client, headers, booking_id, body, key=KEY):
+    return client.post(
+        f"/bookings/{booking_id}/reschedule",
+        json=body,
+        headers={**headers, "Idempotency-Key": key},
+    )
+
+
+def test_a_repeated_reschedule_replays_the_first_move(client, customer, venue, monkeypatch):
+    user, headers = customer
+    booking = ok_data(post(client, headers, body_for(venue), key=None), 201)["booking"]
+    calls = count_calls(monkeypatch, "reschedule_booking")
+    move = {"date": DAY, "slots": ["dinner"]}
+
+    first = reschedule(client, headers, booking["id"], move)
+    again = reschedule(client, headers, booking["id"], move)
+
+    assert ok_data(first)["booking"]["slots"] == ["dinner"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_data() == first.get_data()
+    assert calls == [1]
+    stored = db.bookings().find_one({"_id": ObjectId(booking["id"])})
+    assert stored["slots"] == ["dinner"]
+    assert len(stored["history"]) == 1
+    assert taken_claims(venue) == [(DAY, "dinner")]
+    assert record_of(user)["status"] == 200
+
+
+def test_a_reschedule_elsewhere_under_the_same_key_is_refused(client, customer, venue):
+    _, headers = customer
+    booking = ok_data(post(client, headers, body_for(venue), key=None), 201)["booking"]
+    ok_data(reschedule(client, headers, booking["id"], {"date": DAY, "slots": ["dinner"]}))
+
+    response = reschedule(
+        client, headers, booking["id"], {"date": today_plus(6), "slots": ["lunch"]}
+    )
+
+    assert_error(response, 422, "idempotency_key_reused")
+    stored = db.bookings().find_one({"_id": ObjectId(booking["id"])})
+    assert (stored["date"], stored["slots"]) == (DAY, ["dinner"])
+    assert len(stored["history"]) == 1
+    assert taken_claims(venue) == [(DAY, "dinner")]
