@@ -1,5 +1,5 @@
 """Flask CLI commands (`flask --app wsgi <name>`): create-indexes, seed-demo, send-outbox,
-wallet-reconcile."""
+wallet-reconcile, expire-holds."""
 
 import datetime as dt
 
