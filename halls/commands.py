@@ -1,5 +1,5 @@
 """Flask CLI commands (`flask --app wsgi <name>`): create-indexes, seed-demo, send-outbox,
-wallet-reconcile, expire-holds."""
+wallet-reconcile, expire-holds, export, import."""
 
 import datetime as dt
 
@@ -59,3 +59,29 @@ def register(app):
         expired = service.expire_holds()
         completed = service.complete_bookings()
         click.echo(f"expired {expired}, completed {completed}")
+
+    @app.cli.command("export")
+    @click.argument("directory", type=click.Path(file_okay=False))
+    def export(directory):
+        """Write every collection to DIRECTORY as Extended JSON Lines (a backup)."""
+        from halls import backup
+
+        counts = backup.export_all(directory)
+        click.echo(_counts("exported", counts, directory))
+
+    @app.cli.command("import")
+    @click.argument("directory", type=click.Path(exists=True, file_okay=False))
+    def import_(directory):
+        """Restore an export from DIRECTORY into this database, which must be empty."""
+        from halls import backup
+
+        try:
+            counts = backup.import_all(directory)
+        except backup.BackupError as error:
+            raise click.ClickException(str(error)) from error
+        click.echo(_counts("imported", counts, directory))
+
+
+def _counts(verb, counts, directory):
+    total = sum(counts.values())
+    return f"{verb} {total} documents in {len(counts)} collections ({directory})"

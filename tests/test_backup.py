@@ -72,3 +72,23 @@ def test_import_refuses_a_database_that_has_data(filled, tmp_path):
 def test_import_refuses_a_folder_without_an_export(app, tmp_path):
     with pytest.raises(backup.BackupError, match="no .jsonl"):
         backup.import_all(tmp_path)
+
+
+def test_export_and_import_commands(app, app_config, filled, tmp_path):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["export", str(tmp_path / "dump")])
+    assert result.exit_code == 0, result.output
+    assert "exported" in result.output and "collections" in result.output
+
+    refused = runner.invoke(args=["import", str(tmp_path / "dump")])
+    assert refused.exit_code != 0
+    assert "not empty" in refused.output
+
+    restored_db = embedded.new_client()["restored_cli"]
+    restored = create_app({**app_config, "DATABASE": restored_db})
+    # The test already runs inside the first app's context; the command must use the second.
+    with restored.app_context():
+        result = restored.test_cli_runner().invoke(args=["import", str(tmp_path / "dump")])
+    assert result.exit_code == 0, result.output
+    assert restored_db.venues.count_documents({}) == 1
+    assert restored_db.users.count_documents({}) == 2
