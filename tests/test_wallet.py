@@ -333,10 +333,24 @@ def test_voiding_a_payment_restores_the_balance(funded):
     wallet.debit_for_booking(user["_id"], booking_id, 400)
     voided = wallet.void_debit(booking_id)
     assert voided["state"] == "void" and voided["voided_at"]
+    assert voided["voided_key"] == f"payment:{booking_id}" != voided["key"]
     assert assert_ledger_matches(user) == 1000
-    assert wallet.void_debit(booking_id)["_id"] == voided["_id"]  # again: nothing more
+    assert wallet.void_debit(booking_id) is None  # again: nothing left to void
     assert assert_ledger_matches(user) == 1000
     assert wallet.refundable_for(user["_id"], booking_id) == 0
+
+
+def test_a_step_whose_payment_was_voided_can_pay_again(funded):
+    # A reschedule that failed after charging its difference is retried under the same key.
+    user = funded
+    booking_id = ObjectId()
+    key = f"payment:{booking_id}:move1"
+    wallet.debit_for_booking(user["_id"], booking_id, 300, key=key)
+    wallet.void_debit(booking_id, key=key)
+    retry = wallet.debit_for_booking(user["_id"], booking_id, 300, key=key)
+    assert retry["state"] == "done" and retry["key"] == key and retry["balance_after"] == 700
+    assert assert_ledger_matches(user) == 700
+    assert wallet.refundable_for(user["_id"], booking_id) == 300
 
 
 def test_voiding_a_booking_that_never_paid_is_a_no_op(funded):
@@ -546,9 +560,15 @@ def test_reconcile_leaves_a_ref_it_cannot_explain_to_a_person(funded, monkeypatc
     user = funded
     booking_id = ObjectId()
     crash_in(monkeypatch, "_apply", pay(user, booking_id=booking_id))
-    wallet.void_debit(booking_id)  # never applied, so voided as is
+    voided = wallet.void_debit(booking_id)  # never applied, so voided as is
     # As if the lost debit's write landed after all: money moved for a void entry.
-    item = {"ref": f"payment:{booking_id}", "balance_after": 600, "seq": 2, "at": wallet._now()}
+    item = {
+        "ref": f"payment:{booking_id}",
+        "entry_id": voided["_id"],
+        "balance_after": 600,
+        "seq": 2,
+        "at": wallet._now(),
+    }
     db.users().update_one(
         {"_id": user["_id"]}, {"$set": {"wallet_balance": 600}, "$push": {"pending_txns": item}}
     )

@@ -10,11 +10,12 @@ both backends run this same code). Four writes, each atomic on its own:
 2. Apply it to the user in one update whose filter pins `wallet_seq` (how many movements the
    wallet has had, read just before) and requires the entry's ref to be absent from
    `pending_txns`; it sets the new balance, bumps `wallet_seq` and pushes
-   `{ref, balance_after, seq, at}` onto `pending_txns`. Why pin the sequence instead of `$inc`
-   with a `balance >= amount` guard: the new balance and the never-negative check are computed
-   from exactly the balance being replaced, so balance_after is known before the write and
-   stored on the user by the same atomic update; a crash right after it loses nothing. A
-   request that lost a race to another movement of the same wallet re-reads and retries.
+   `{ref, entry_id, balance_after, seq, at}` onto `pending_txns`. Why pin the sequence
+   instead of `$inc` with a `balance >= amount` guard: the new balance and the never-negative
+   check are computed from exactly the balance being replaced, so balance_after is known
+   before the write and stored on the user by the same atomic update; a crash right after it
+   loses nothing. A request that lost a race to another movement of the same wallet re-reads
+   and retries.
 3. Mark the entry `done` with its balance_after and seq (seq orders the statement exactly).
 4. `$pull` the ref from `pending_txns`.
 
@@ -33,8 +34,10 @@ could apply one entry twice.
 
 A payment that its booking could not keep is voided (`void_debit`): the entry goes `voiding`
 (the intent survives a crash), the reversal is applied under its own ref `void:<key>`, and the
-entry becomes `void`: no money moved. Entries in state `done` always sum to the balance;
-pending and void entries never count, and only `done` ones are shown to the user.
+entry becomes `void`: no money moved. A void entry gives its key up (it keeps it as
+`voided_key`), so a retry of the same step, e.g. a reschedule, pays under the same key again.
+Entries in state `done` always sum to the balance; pending and void entries never count, and
+only `done` ones are shown to the user.
 """
 
 import datetime as dt
@@ -120,11 +123,15 @@ def debit_for_booking(user_id, booking_id, amount, key=None):
 
 
 def void_debit(booking_id, key=None):
-    """Undo a booking's payment as if it never happened: balance restored, entry `void`."""
+    """Undo a booking's payment as if it never happened: balance restored, entry `void`.
+
+    The void entry gives its key up, so a retry may pay under the same key; calling this again
+    then finds nothing left to void and returns None.
+    """
     key = key or f"{PAYMENT}:{booking_id}"
     entry = db.wallet_transactions().find_one({"key": key})
-    if entry is None or entry["state"] == VOID:
-        return entry
+    if entry is None:
+        return None
     if entry["state"] == PENDING:
         applied = _applied(entry["user_id"], key)
         if applied is None:
@@ -194,7 +201,7 @@ def _record(user_id, amount, kind, key, booking_id=None, **extra):
     except DuplicateKeyError:
         return db.wallet_transactions().find_one({"key": key})
     try:
-        applied = _apply(user_id, key, amount)
+        applied = _apply(entry, key, amount)
     except ApiError:
         # A refusal (too little money, no such user, busy) came before any balance moved.
         db.wallet_transactions().delete_one({"_id": entry["_id"], "state": PENDING})
@@ -202,8 +209,9 @@ def _record(user_id, amount, kind, key, booking_id=None, **extra):
     return _settle(entry, [key], _done(applied))
 
 
-def _apply(user_id, ref, delta):
-    """Move the user's balance by delta once for ref; the pending_txns item that did it."""
+def _apply(entry, ref, delta):
+    """Move the entry's user's balance by delta once for ref; the pending_txns item that did it."""
+    user_id = entry["user_id"]
     for _ in range(MAX_ATTEMPTS):
         user = db.users().find_one(
             {"_id": user_id}, {"wallet_balance": 1, "wallet_seq": 1, "pending_txns": 1}
@@ -222,7 +230,13 @@ def _apply(user_id, ref, delta):
                 details={"balance": current, "needed": -delta},
             )
         seq = user.get("wallet_seq", 0)
-        item = {"ref": ref, "balance_after": current + delta, "seq": seq + 1, "at": _now()}
+        item = {
+            "ref": ref,
+            "entry_id": entry["_id"],
+            "balance_after": current + delta,
+            "seq": seq + 1,
+            "at": _now(),
+        }
         result = db.users().update_one(
             {"_id": user_id, "wallet_seq": _pinned(seq), "pending_txns.ref": {"$ne": ref}},
             {
@@ -272,7 +286,7 @@ def _settle(entry, refs, changes):
 def _void_unapplied(entry):
     return db.wallet_transactions().find_one_and_update(
         {"_id": entry["_id"]},
-        {"$set": {"state": VOID, "voided_at": _now()}},
+        {"$set": _voided(entry)},
         return_document=ReturnDocument.AFTER,
     )
 
@@ -283,9 +297,19 @@ def _reverse(entry):
         {"_id": entry["_id"]}, {"$set": {"state": VOIDING, "touched_at": _now()}}
     )
     ref = f"void:{entry['key']}"
-    _apply(entry["user_id"], ref, -entry["amount"])
+    _apply(entry, ref, -entry["amount"])
     # The payment's own ref goes too, in case a crash left it behind when it was settled.
-    return _settle(entry, [entry["key"], ref], {"state": VOID, "voided_at": _now()})
+    return _settle(entry, [entry["key"], ref], _voided(entry))
+
+
+def _voided(entry):
+    # A void entry gives its key up (keeping it as voided_key), so a retry may pay again.
+    return {
+        "state": VOID,
+        "voided_at": _now(),
+        "key": f"{entry['key']}:void:{entry['_id']}",
+        "voided_key": entry["key"],
+    }
 
 
 def reconcile(now=None, older_than=RECONCILE_AFTER):
@@ -324,7 +348,7 @@ def _repair(entry):
     if entry["kind"] != REFUND:
         _void_unapplied(entry)
         return "voided"
-    _settle(entry, [entry["key"]], _done(_apply(entry["user_id"], entry["key"], entry["amount"])))
+    _settle(entry, [entry["key"]], _done(_apply(entry, entry["key"], entry["amount"])))
     return "applied"
 
 
@@ -335,9 +359,8 @@ def _pull_settled_refs(cutoff):
         for item in user["pending_txns"]:
             if item["at"] > cutoff:
                 continue
-            key = item["ref"].removeprefix("void:")
-            entry = db.wallet_transactions().find_one({"key": key}, {"state": 1})
-            wanted = VOID if item["ref"] != key else DONE
+            entry = db.wallet_transactions().find_one({"_id": item["entry_id"]}, {"state": 1})
+            wanted = VOID if item["ref"].startswith("void:") else DONE
             if entry is None or entry["state"] not in (wanted, PENDING, VOIDING):
                 log.error("wallet ref %s of user %s needs a person", item["ref"], user["_id"])
             elif entry["state"] == wanted:
