@@ -10,6 +10,7 @@ from bson import ObjectId
 from pymongo.errors import AutoReconnect
 
 from halls import db
+from halls.bookings import claims
 from tests.booking_helpers import (
     SLOTS,
     Proxy,
@@ -160,8 +161,6 @@ def test_a_new_claim_lost_after_the_move_moves_it_back(
     client, paying, make_user, dearer_venue, monkeypatch
 ):
     """The move outlived the grace period of a fresh claim and someone else took it."""
-    from halls.bookings import claims
-
     booking = booked(
         client, paying[1], dearer_venue, date=DAY, slots=["morning"], payment_method="wallet"
     )

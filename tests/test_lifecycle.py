@@ -7,9 +7,10 @@ import pytest
 from bson import ObjectId
 
 from halls import db
-from halls.bookings import service
+from halls.bookings import claims, service
 from tests.booking_helpers import (
     SLOTS,
+    Proxy,
     assert_free,
     assert_held_by,
     balance,
@@ -371,8 +372,6 @@ def test_a_pay_at_venue_cancel_refunds_nothing_but_shows_the_pct(client, custome
 
 def issue_two_booking(venue, user, date):
     """A booking in its issue-2 stored shape (one slot, an integer price), claim held."""
-    from halls.bookings import claims
-
     now = dt.datetime.now(dt.UTC)
     booking_id = ObjectId()
     claims.claim_slots(venue["_id"], date, ["full_day"], booking_id)
@@ -424,3 +423,26 @@ def test_an_issue_two_booking_reads_in_todays_shape_and_still_moves(client, cust
     cancelled = ok_data(cancel(client, owner[1], booking))["booking"]
     assert cancelled["status"] == "cancelled" and cancelled["refund"] == {"pct": 100, "amount": 0}
     assert_free(claim_of(venue))
+
+
+def test_the_sweep_never_overrides_a_booking_that_moved_on(
+    app, client, customer, venue, monkeypatch
+):
+    booking = booked(client, customer[1], venue)
+    lapse(booking)
+    real = db.bookings
+
+    class CancelledMeanwhile(Proxy):
+        def find(self, *args, **kwargs):
+            found = list(self.collection.find(*args, **kwargs))
+            # The customer's cancel lands after the sweep read the booking.
+            self.collection.update_one(
+                {"_id": ObjectId(booking["id"])}, {"$set": {"status": "cancelled"}}
+            )
+            return found
+
+    monkeypatch.setattr(db, "bookings", lambda: CancelledMeanwhile(real()))
+    assert service.expire_holds() == 0
+    monkeypatch.setattr(db, "bookings", real)
+    assert stored(booking)["status"] == "cancelled"
+    assert "hold_expired" not in [kind for kind, _ in notices(booking)]

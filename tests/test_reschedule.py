@@ -6,8 +6,10 @@ import pytest
 from bson import ObjectId
 
 from halls import db
+from halls.bookings import claims, service
 from tests.booking_helpers import (
     THREE_SLOTS,
+    Proxy,
     assert_free,
     assert_held_by,
     balance,
@@ -322,3 +324,55 @@ def test_a_retried_move_with_the_same_key_moves_once(client, customer, venue):
     assert again.status_code == 200 and again.get_json() == first.get_json()
     assert len(stored(booking)["history"]) == 1
     assert book(client, customer[1], venue, date=DAY, slots=["morning"]).status_code == 201
+
+
+# Moves racing other requests --------------------------------------------------------------
+
+
+def test_a_confirm_overtaken_by_a_move_asks_to_reload(client, customer, owner, venue, monkeypatch):
+    booking = booked(client, customer[1], venue, date=DAY, slots=["morning"])
+    real = claims.keep_live_claims
+
+    def moved_first(*args):
+        # The customer's move lands between the owner's read and the owner's confirm.
+        service.reschedule_booking(customer[0], booking["id"], NEW_DAY, ["morning"])
+        return real(*args)
+
+    monkeypatch.setattr(claims, "keep_live_claims", moved_first)
+    response = client.patch(
+        f"/bookings/{booking['id']}", json={"status": "confirmed"}, headers=owner[1]
+    )
+    error = assert_error(response, 409, "booking_changed")
+    assert error["details"] == {"date": NEW_DAY, "slots": ["morning"]}
+    doc = stored(booking)
+    assert doc["status"] == "pending" and doc["date"] == NEW_DAY
+    assert_held_by(claim_of(venue, NEW_DAY, "morning"), booking["id"])
+    assert_free(claim_of(venue, DAY, "morning"))
+
+
+@pytest.mark.parametrize(
+    ("meanwhile", "code"),
+    [
+        ({"status": "cancelled"}, "invalid_transition"),
+        ({"expires_at": dt.datetime(2000, 1, 1, tzinfo=dt.UTC)}, "hold_expired"),
+    ],
+)
+def test_a_move_overtaken_before_its_write_frees_its_new_claims(
+    client, customer, venue, monkeypatch, meanwhile, code
+):
+    booking = booked(client, customer[1], venue, date=DAY, slots=["morning"])
+    real = db.bookings
+
+    class Overtaken(Proxy):
+        def find_one_and_update(self, query, update, **kwargs):
+            self.collection.update_one({"_id": query["_id"]}, {"$set": meanwhile})
+            return self.collection.find_one_and_update(query, update, **kwargs)
+
+    monkeypatch.setattr(db, "bookings", lambda: Overtaken(real()))
+    response = move(client, customer[1], booking, date=NEW_DAY, slots=["evening"])
+    monkeypatch.setattr(db, "bookings", real)
+
+    assert_error(response, 409, code)
+    doc = stored(booking)
+    assert doc["date"] == DAY and doc["history"] == []
+    assert_free(claim_of(venue, NEW_DAY, "evening"))
