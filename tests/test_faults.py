@@ -156,6 +156,17 @@ def test_a_failed_move_leaves_the_booking_where_it_was(
         db.wallet_transactions().count_documents({"key": {"$regex": "move"}, "state": "done"}) == 0
     )
 
+    # Retrying the same move (the failure was injected once) charges the difference once.
+    retried = client.post(
+        f"/bookings/{booking['id']}/reschedule",
+        json={"date": NEW_DAY, "slots": ["morning", "evening"]},
+        headers=paying[1],
+    )
+    assert ok_data(retried)["change"]["price_delta"] == 2 * 130000 - PRICE
+    assert balance(paying[0]) == before_balance - (2 * 130000 - PRICE)
+    charges = [entry for entry in ledger(paying[0]) if entry[2].endswith(":move1")]
+    assert charges == [("payment", -(2 * 130000 - PRICE), f"payment:{booking['id']}:move1")]
+
 
 def test_a_new_claim_lost_after_the_move_moves_it_back(
     client, paying, make_user, dearer_venue, monkeypatch
