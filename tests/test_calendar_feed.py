@@ -266,3 +266,26 @@ def test_the_hash_cannot_be_set_by_patch(client, owner, venue, token):
 
     assert_error(response, 422, "validation_failed")
     assert db.venues().find_one({"_id": venue["_id"]})["calendar_token_hash"] == before
+
+
+def test_feed_follows_bookings_made_moved_and_cancelled_through_the_api(
+    client, venue, customer, token
+):
+    body = {"venue_id": str(venue["_id"]), "date": today_plus(10), "guests": 40, "slot": "lunch"}
+    booking = ok_data(client.post("/bookings", json=body, headers=customer[1]), 201)["booking"]
+    day = today_plus(10).replace("-", "")
+
+    event = events(feed(client, venue, token))[f"booking-{booking['id']}@halls"]
+    assert str(event["status"]) == "TENTATIVE" and int(event["sequence"]) == 0
+    assert event.decoded("dtstart").strftime("%Y%m%dT%H%M") == f"{day}T1200"
+
+    moved = {"date": today_plus(12), "slots": ["dinner"]}
+    path = f"/bookings/{booking['id']}"
+    ok_data(client.post(f"{path}/reschedule", json=moved, headers=customer[1]))
+    event = events(feed(client, venue, token))[f"booking-{booking['id']}@halls"]
+    assert int(event["sequence"]) == 1
+    new_day = today_plus(12).replace("-", "")
+    assert event.decoded("dtstart").strftime("%Y%m%dT%H%M") == f"{new_day}T1800"
+
+    ok_data(client.delete(path, headers=customer[1]))
+    assert events(feed(client, venue, token)) == {}

@@ -8,7 +8,7 @@ from pypdf import PdfReader
 
 from halls import db
 from halls.bookings import receipts
-from tests.helpers import TWO_SLOTS, assert_error, insert_booking, other_id, today_plus
+from tests.helpers import TWO_SLOTS, assert_error, insert_booking, ok_data, other_id, today_plus
 
 
 @pytest.fixture
@@ -268,3 +268,25 @@ def test_text_beyond_the_pdf_fonts_still_gives_a_receipt(client, owner, customer
 
     assert pages == 1
     assert "Café" in text and "Total PKR 100,000" in text
+
+
+def test_a_booking_made_through_the_api_prints_what_it_stored(client, owner, customer, make_venue):
+    addons = [{"key": "catering", "name": "Catering", "price": 1500, "unit": "per_guest"}]
+    venue = make_venue(owner[0], slots=TWO_SLOTS, addons=addons)
+    body = {
+        "venue_id": str(venue["_id"]),
+        "date": today_plus(10),
+        "guests": 40,
+        "slots": ["lunch", "dinner"],
+        "addons": [{"key": "catering"}],
+        "payment_method": "pay_at_venue",
+    }
+    booking = ok_data(client.post("/bookings", json=body, headers=customer[1]), 201)["booking"]
+
+    _, text, _ = read_pdf(client.get(url(booking["id"]), headers=owner[1]))
+
+    assert "Time Lunch, 12:00–16:00 Dinner, 18:00–23:00 Guests 40" in text
+    assert "Status Pending (held until" in text
+    assert "Catering PKR 1,500 40 PKR 60,000" in text
+    assert booking["price_locked"]["total"] == 260000
+    assert "Total PKR 260,000" in text

@@ -92,14 +92,6 @@ def price_lines(booking):
     return {"lines": [{**line, "amount": locked}], "subtotal": locked, "total": locked}
 
 
-def shown_status(booking, now):
-    """The status as it truly is: a pending hold past its expiry no longer holds anything."""
-    expires_at = booking.get("expires_at")
-    if booking["status"] == "pending" and expires_at and _aware(expires_at) <= now:
-        return "expired"
-    return booking["status"]
-
-
 def receipt_pdf(booking, venue, booker_name=None, now=None):
     """Draw the receipt: title and QR code, the booking's details, the price table, a footer."""
     now = now or dt.datetime.now(dt.UTC)
@@ -108,7 +100,7 @@ def receipt_pdf(booking, venue, booker_name=None, now=None):
     content = [
         _header(reference),
         Spacer(1, 6 * mm),
-        _details_table(booking, venue, booker_name, zone, now),
+        _details_table(booking, venue, booker_name, zone),
         Spacer(1, 8 * mm),
         Paragraph("Charges", HEADING),
         Spacer(1, 2 * mm),
@@ -152,10 +144,9 @@ def _qr_code(reference):
     return drawing
 
 
-def _details_table(booking, venue, booker_name, zone, now):
+def _details_table(booking, venue, booker_name, zone):
     venue_name = booking.get("venue", {}).get("venue_name") or venue.get("venue_name", "")
     address = ", ".join(part for part in (venue.get("address"), venue.get("city")) if part)
-    status = shown_status(booking, now)
     rows = [
         ("Venue", venue_name),
         ("Address", address or "-"),
@@ -166,7 +157,7 @@ def _details_table(booking, venue, booker_name, zone, now):
     if booker_name:
         rows.append(("Booked by", booker_name))
     rows.append(("Booked on", _local_time(booking["created_at"], zone)))
-    rows.append(("Status", _status_text(booking, status, zone)))
+    rows.append(("Status", _status_text(booking, zone)))
     rows += _payment_rows(booking)
     data = [
         [Paragraph(label, LABEL), Paragraph(_text(label, value), BODY)] for label, value in rows
@@ -199,7 +190,8 @@ def _slot_text(slot):
     return f"{label}, {slot['start']}–{slot['end']}"
 
 
-def _status_text(booking, status, zone):
+def _status_text(booking, zone):
+    status = booking["status"]  # get_booking already shows a lapsed hold as expired
     colour = STATUS_COLOURS.get(status, MUTED).hexval()[2:]
     text = f'<font color="#{colour}"><b>{status.capitalize()}</b></font>'
     if status == "pending" and booking.get("expires_at"):
