@@ -145,6 +145,7 @@ def profile_path(name, requests, counter, stamp, interval):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="bench/profile.py", description=__doc__.split("\n")[0])
     parser.add_argument("--venues", type=int, default=1000)
+    parser.add_argument("--bookings", type=float, default=0.2, help="loaded per venue")
     parser.add_argument("--requests", type=int, default=100, help="per hot path but search")
     parser.add_argument("--search-requests", type=int, default=20, help="search is slow")
     parser.add_argument("--interval", type=float, default=0.0005, help="sampling interval (s)")
@@ -160,7 +161,9 @@ def main(argv=None):
     app = build_app(args.seed)
     client = app.test_client()
     started = time.perf_counter()
-    dates, bodies, ids, customers, taken = load(client, rand, args.venues, args.venues)
+    dates, bodies, ids, customers, taken = load(
+        client, rand, args.venues, int(args.venues * args.bookings)
+    )
     print(f"loaded {args.venues} venues and bookings in {time.perf_counter() - started:.1f} s")
 
     count = args.requests

@@ -169,7 +169,8 @@ def render(report):
             scope = "" if target["applies"] else " (targets are for the embedded backend)"
             lines.append(
                 f"target: {name} >= {target['target']} x /health at {target['venues']} venues: "
-                f"{_ratio(target['ratio'])} -> {verdict}{scope}"
+                f"{_ratio(target['ratio'])} -> {verdict}{scope}; by server CPU per request "
+                f"{_ratio(target.get('cpu_ratio'))}"
             )
     lines.append(f"wall time {report['wall_seconds']} s")
     return "\n".join(lines)
