@@ -1,5 +1,8 @@
 """The Flask extensions, created once and bound to an app in create_app."""
 
+from http import HTTPStatus
+
+from apispec import BasePlugin
 from flask_cors import CORS
 from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
@@ -9,10 +12,44 @@ from flask_smorest import Api
 from halls.schemas import ErrorEnvelope
 
 
+def error_responses(*statuses):
+    """`responses` for `Blueprint.doc`: these statuses answer with the error envelope."""
+    return {str(status): HTTPStatus(status).name for status in statuses}
+
+
+class ErrorResponses(BasePlugin):
+    """Document the errors the app answers around every view, beside those routes list.
+
+    A JSON body can be malformed (400), too large (413) or not JSON (415); a path id can name
+    nothing (404); any route but /health's may be rate-limited (429) or meet a database outage
+    (503). 401/403 come from the auth decorators, the rest from each route.
+    """
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        for operation in (operations or {}).values():
+            statuses = []
+            if "requestBody" in operation:
+                statuses += [400, 413, 415]
+            if "{" in path:
+                statuses.append(404)
+            if not path.startswith("/health"):
+                statuses += [429, 503]
+            responses = operation.setdefault("responses", {})
+            for status, name in error_responses(*statuses).items():
+                responses.setdefault(status, name)
+
+
 class HallsApi(Api):
     """flask-smorest, documenting our error envelope instead of its own."""
 
     ERROR_SCHEMA = ErrorEnvelope
+    # Each operation lists the error statuses it can answer; a catch-all `default` would make
+    # every status look documented.
+    DEFAULT_ERROR_RESPONSE_NAME = None
+
+    def __init__(self, app=None, **kwargs):
+        kwargs.setdefault("spec_kwargs", {}).setdefault("extra_plugins", [ErrorResponses()])
+        super().__init__(app, **kwargs)
 
 
 jwt = JWTManager()

@@ -19,7 +19,7 @@ from halls.auth.schemas import (
     UserData,
 )
 from halls.auth.tokens import auth_required, current_claims, current_user
-from halls.extensions import limiter
+from halls.extensions import error_responses, limiter
 from halls.schemas import envelope
 
 blp = Blueprint(
@@ -36,6 +36,7 @@ def auth_rate_limit():
 @limiter.limit(auth_rate_limit)
 @blp.arguments(SignupIn)
 @blp.response(201, envelope(TokenData))
+@blp.doc(responses=error_responses(409))
 def signup(fields):
     """Create an account with a password and sign in (409 `email_taken` if it exists)."""
     return service.create_user(**fields)
@@ -45,6 +46,7 @@ def signup(fields):
 @limiter.limit(auth_rate_limit)
 @blp.arguments(LoginIn)
 @blp.response(200, envelope(TokenData))
+@blp.doc(responses=error_responses(401))
 def login(fields):
     """Sign in with email and password (401 `invalid_credentials`)."""
     return service.log_in(**fields)
@@ -55,6 +57,7 @@ def login(fields):
 @blp.arguments(GoogleIn)
 @blp.response(200, envelope(TokenData), description="Signed in to an existing account.")
 @blp.alt_response(201, schema=envelope(TokenData), description="Created a new account.")
+@blp.doc(responses=error_responses(401, 409))
 def google_login(fields):
     """Sign in or sign up with a Google ID token (401 `invalid_google_token`)."""
     issued, created = service.log_in_with_google(**fields)

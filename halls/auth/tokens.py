@@ -21,7 +21,7 @@ from flask_smorest import Blueprint
 
 from halls import db
 from halls.errors import Forbidden, envelope_error
-from halls.extensions import jwt
+from halls.extensions import error_responses, jwt
 from halls.schemas import object_id
 
 BEARER = [{"bearerAuth": []}]
@@ -116,7 +116,7 @@ def auth_required(fn=None, *, refresh=False):
 
     def decorate(view):
         guarded = jwt_required(refresh=refresh)(view)
-        return Blueprint.doc(security=BEARER)(guarded)
+        return Blueprint.doc(security=BEARER, responses=error_responses(401))(guarded)
 
     return decorate(fn) if fn is not None else decorate
 
@@ -130,7 +130,7 @@ def owner_required(view):
             raise Forbidden("Only venue owners may do this.", error_code="owner_required")
         return view(*args, **kwargs)
 
-    return auth_required(guarded)
+    return Blueprint.doc(responses=error_responses(403))(auth_required(guarded))
 
 
 def admin_required(view):
@@ -142,7 +142,7 @@ def admin_required(view):
             raise Forbidden("Only an administrator may do this.", error_code="admin_required")
         return view(*args, **kwargs)
 
-    return auth_required(guarded)
+    return Blueprint.doc(responses=error_responses(403))(auth_required(guarded))
 
 
 @jwt.token_in_blocklist_loader

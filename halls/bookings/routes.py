@@ -17,6 +17,7 @@ from halls.bookings.schemas import (
     CancelArgs,
     CancellationQuoteOut,
 )
+from halls.extensions import error_responses
 from halls.idempotency import idempotent
 from halls.schemas import envelope, page_of
 
@@ -59,6 +60,7 @@ def get(booking_id):
 @auth_required
 @blp.arguments(BookingStatusIn)
 @blp.response(200, envelope(BookingData))
+@blp.doc(responses=error_responses(403, 409))
 def decide(body, booking_id):
     """The venue's owner confirms or rejects a pending booking."""
     return {"booking": service.decide_booking(current_user(), booking_id, **body)}
@@ -97,6 +99,7 @@ def receipt(booking_id):
 @blp.route("/<booking_id>/cancellation-quote")
 @auth_required
 @blp.response(200, envelope(CancellationQuoteOut))
+@blp.doc(responses=error_responses(409))
 def cancellation_quote(booking_id):
     """What cancelling now would refund, by the venue's policy (booker or venue owner)."""
     return policy.quote_cancellation(current_user(), booking_id)

@@ -5,7 +5,7 @@ from marshmallow import Schema, fields
 
 from halls import db
 from halls.errors import ServiceUnavailable
-from halls.extensions import limiter
+from halls.extensions import error_responses, limiter
 from halls.schemas import envelope
 
 blp = Blueprint("health", __name__, url_prefix="/health", description="Liveness and readiness")
@@ -26,6 +26,7 @@ def up():
 @blp.route("/ready")
 @limiter.exempt
 @blp.response(200, envelope(StatusOut))
+@blp.doc(responses=error_responses(503))
 def ready():
     """The database answers a ping (503 `database_unavailable` otherwise)."""
     try:

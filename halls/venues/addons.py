@@ -4,6 +4,7 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from halls.auth.tokens import current_user, owner_required
+from halls.extensions import error_responses
 from halls.schemas import PageArgs, envelope, page_of
 from halls.venues import addon_service as service
 from halls.venues.schemas import AddonData, AddonIn, AddonOut, AddonPatch, QuoteArgs, QuoteOut
@@ -28,6 +29,7 @@ def list_(args, venue_id):
 @owner_required
 @blp.arguments(AddonIn)
 @blp.response(201, envelope(AddonData))
+@blp.doc(responses=error_responses(409))
 def create(fields, venue_id):
     """Offer a new add-on at one of the caller's venues."""
     return {"addon": service.add_addon(current_user(), venue_id, fields)}
@@ -53,6 +55,7 @@ def delete(venue_id, key):
 @blp.route("/<venue_id>/quote")
 @blp.arguments(QuoteArgs, location="query", unknown=RAISE)
 @blp.response(200, envelope(QuoteOut))
+@blp.doc(responses=error_responses(409))
 def quote(args, venue_id):
     """Price a booking line by line without booking, and say if the slots are free now."""
     return service.quote_venue(venue_id, **args)

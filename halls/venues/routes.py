@@ -5,6 +5,7 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from halls.auth.tokens import current_user, owner_required
+from halls.extensions import error_responses
 from halls.schemas import PageArgs, envelope, page_of
 from halls.venues import calendar, search, service
 from halls.venues.schemas import (
@@ -65,6 +66,7 @@ def show(venue_id):
 @owner_required
 @blp.arguments(VenuePatch(partial=PATCH_FIELDS))
 @blp.response(200, envelope(VenueData))
+@blp.doc(responses=error_responses(409))
 def update(changes, venue_id):
     """Change some fields of one of the caller's venues."""
     return {"venue": service.update_venue(current_user(), venue_id, changes)}
@@ -73,6 +75,7 @@ def update(changes, venue_id):
 @blp.route("/<venue_id>", methods=["DELETE"])
 @owner_required
 @blp.response(200, envelope(VenueData))
+@blp.doc(responses=error_responses(409))
 def delete(venue_id):
     """Soft-delete one of the caller's venues (refused while bookings are upcoming)."""
     return {"venue": service.delete_venue(current_user(), venue_id)}
@@ -90,6 +93,7 @@ def availability(args, venue_id):
 @owner_required
 @blp.arguments(BlackoutIn)
 @blp.response(201, envelope(BlackoutCreatedData))
+@blp.doc(responses=error_responses(409))
 def add_blackout(fields, venue_id):
     """Close a date, or some of its slots, of one of the caller's venues."""
     return service.add_blackout(current_user(), venue_id, fields)
