@@ -51,3 +51,15 @@ def test_a_crash_is_logged_with_its_trace_but_never_shown(app, client, caplog):
     line = json.loads(JsonFormatter().format(record))
     assert line["request_id"] == "req-2"
     assert "secret detail" in line["trace"]
+
+
+def test_limited_routes_carry_rate_limit_headers(app_config, database):
+    from halls import create_app
+
+    app = create_app({**app_config, "RATELIMIT_ENABLED": True, "DATABASE": database})
+    client = app.test_client()
+    response = client.post("/auth/login", json={"email": "a@example.com", "password": "x" * 8})
+    assert response.status_code == 401
+    assert response.headers["X-RateLimit-Limit"] == "10"
+    assert int(response.headers["X-RateLimit-Remaining"]) == 9
+    assert int(response.headers["X-RateLimit-Reset"]) > 0
