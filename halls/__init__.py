@@ -113,7 +113,14 @@ def _init_extensions(app):
     cors.init_app(
         app,
         origins=origins or "*",
-        expose_headers=["Retry-After", "X-Request-ID", "Idempotent-Replayed"],
+        expose_headers=[
+            "Retry-After",
+            "X-Request-ID",
+            "Idempotent-Replayed",
+            "X-RateLimit-Limit",
+            "X-RateLimit-Remaining",
+            "X-RateLimit-Reset",
+        ],
     )
     return api
 
