@@ -1,6 +1,8 @@
 """Assertions and small helpers the test files share."""
 
+import contextlib
 import datetime as dt
+import threading
 
 from bson import ObjectId
 
@@ -40,6 +42,44 @@ def ok_data(response, status=200):
 
 def other_id():
     return str(ObjectId())
+
+
+def run_at_once(calls, each=contextlib.nullcontext):
+    """Run every call on its own thread, all released together; what each returned or raised.
+
+    Each thread enters `each()` before the release and hands what it yields (a test client, an
+    app context) to its call, so that only the calls themselves race.
+    """
+    barrier = threading.Barrier(len(calls))
+    outcomes = [None] * len(calls)
+
+    def run(index, call):
+        with each() as prepared:
+            barrier.wait()
+            try:
+                outcomes[index] = call(prepared)
+            except Exception as error:  # noqa: BLE001 - handed back to the caller, never swallowed
+                outcomes[index] = error
+
+    threads = [threading.Thread(target=run, args=item) for item in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "a call never finished"
+    return outcomes
+
+
+def send_at_once(app, calls):
+    """Send every call(client) from its own thread and test client, all at once; the responses."""
+    responses = run_at_once(calls, lambda: contextlib.nullcontext(app.test_client()))
+    assert not [r for r in responses if isinstance(r, Exception)], responses
+    return responses
+
+
+def race(app, calls):
+    """send_at_once, each response as (status, body)."""
+    return [(r.status_code, r.get_json()) for r in send_at_once(app, calls)]
 
 
 TWO_SLOTS = [

@@ -1,14 +1,13 @@
 """Add-ons over HTTP: GET/POST /venues/<id>/addons, PATCH/DELETE /venues/<id>/addons/<key>."""
 
 import datetime as dt
-import threading
 
 import pytest
 from bson import ObjectId
 
 from halls import db
 from halls.venues.schemas import MAX_ADDONS
-from tests.helpers import assert_error, ok_data, other_id, today_plus
+from tests.helpers import assert_error, ok_data, other_id, send_at_once, today_plus
 
 DECOR = {"key": "decor", "name": "Stage decor", "price": 40000, "unit": "per_event", "max_qty": 1}
 CATERING = {
@@ -124,25 +123,6 @@ def test_a_venue_offers_at_most_fifty_add_ons(client, owner, make_venue):
     assert stored(venue)["addons"] == full
 
 
-def race(app, calls):
-    """Run every call(client) on its own thread, all released together; the responses."""
-    barrier = threading.Barrier(len(calls))
-    responses = [None] * len(calls)
-
-    def run(index, call):
-        client = app.test_client()
-        barrier.wait()
-        responses[index] = call(client)
-
-    threads = [threading.Thread(target=run, args=item) for item in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert all(response is not None for response in responses), "a request never finished"
-    return responses
-
-
 def test_racing_adds_of_one_key_let_exactly_one_win(app, owner, make_venue):
     _, headers = owner
     venue = make_venue(owner[0])
@@ -151,7 +131,7 @@ def test_racing_adds_of_one_key_let_exactly_one_win(app, owner, make_venue):
         body = {"key": "decor", "name": f"Decor {n}", "price": n, "unit": "per_event"}
         return lambda client: client.post(url(venue), json=body, headers=headers)
 
-    responses = race(app, [add(n) for n in range(20)])
+    responses = send_at_once(app, [add(n) for n in range(20)])
     assert sorted(response.status_code for response in responses) == [201] + [409] * 19
     assert {r.get_json()["error"]["code"] for r in responses if r.status_code == 409} == {
         "addon_exists"
@@ -174,7 +154,7 @@ def test_racing_adds_never_pass_the_limit(app, owner, make_venue):
         body = {"key": f"new_{n}", "name": "New", "price": 1, "unit": "per_event"}
         return lambda client: client.post(url(venue), json=body, headers=headers)
 
-    responses = race(app, [add(n) for n in range(10)])
+    responses = send_at_once(app, [add(n) for n in range(10)])
     assert sorted(response.status_code for response in responses) == [201] * 3 + [409] * 7
     assert len(stored(venue)["addons"]) == MAX_ADDONS
 

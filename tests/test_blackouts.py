@@ -9,8 +9,7 @@ from bson import ObjectId
 
 from halls import db
 from halls.venues import service
-from tests.helpers import TWO_SLOTS, assert_error, ok_data, other_id, today_plus
-from tests.test_concurrency import race
+from tests.helpers import TWO_SLOTS, assert_error, ok_data, other_id, race, today_plus
 
 DAY = today_plus(5)
 

@@ -1,38 +1,13 @@
 """Races through the HTTP layer with real threads: the database admits one winner."""
 
-import threading
-
 import pytest
 from bson import ObjectId
 
 from halls import db
-from tests.helpers import today_plus
+from tests.helpers import race, today_plus
 
 THREADS = 50
 DAY = today_plus(7)
-
-
-def race(app, calls):
-    """Run each call(client) on its own thread and test client, all released at once."""
-    barrier = threading.Barrier(len(calls))
-    results = [None] * len(calls)
-
-    def run(index, call):
-        client = app.test_client()
-        barrier.wait()
-        try:
-            response = call(client)
-            results[index] = (response.status_code, response.get_json())
-        except Exception as error:  # noqa: BLE001 - reported below, never swallowed
-            results[index] = (None, repr(error))
-
-    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads), "a request never finished"
-    return results
 
 
 def booking_call(venue, headers, slot=None):

@@ -11,7 +11,7 @@ from flask import request
 from halls import db, idempotency
 from halls.bookings import service
 from halls.idempotency import LEASE
-from tests.helpers import TWO_SLOTS, assert_error, ok_data, today_plus
+from tests.helpers import TWO_SLOTS, assert_error, ok_data, send_at_once, today_plus
 
 DAY = today_plus(5)
 KEY = "9b1c3f0e-booking-retry-1"
@@ -345,21 +345,9 @@ def test_thirty_threads_with_one_key_run_the_handler_once(app, customer, venue, 
     user, headers = customer
     calls = count_calls(monkeypatch)
     threads_count = 30
-    barrier = threading.Barrier(threads_count)
-    results = [None] * threads_count
-
-    def send(index):
-        client = app.test_client()
-        barrier.wait()
-        response = post(client, headers, body_for(venue))
-        results[index] = response
-
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(threads_count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads)
+    results = send_at_once(
+        app, [lambda client: post(client, headers, body_for(venue))] * threads_count
+    )
 
     assert calls == [1]
     originals = [

@@ -4,12 +4,11 @@ import datetime as dt
 import logging
 import re
 import ssl
-import threading
 
 from aiosmtpd.smtp import AuthResult
 
 from halls import db, mail
-from tests.helpers import assert_error, key_and_certificate, ok_data
+from tests.helpers import assert_error, key_and_certificate, ok_data, run_at_once
 from tests.smtp import body, free_port, start_smtp
 
 MINUTE = dt.timedelta(minutes=1)
@@ -264,19 +263,7 @@ def test_two_senders_never_send_one_message_twice(app, smtp_server):
     subjects = [f"Message {n}" for n in range(20)]
     for subject in subjects:
         mail.send_mail("zara@example.com", subject, "words")
-    barrier = threading.Barrier(4)
-    results = []
-
-    def sender():
-        with app.app_context():
-            barrier.wait()
-            results.append(mail.send_outbox())
-
-    threads = [threading.Thread(target=sender) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = run_at_once([lambda _: mail.send_outbox()] * 4, app.app_context)
     assert sum(result["sent"] for result in results) == 20
     assert sorted(m["message"]["Subject"] for m in recorder.messages) == sorted(subjects)
     assert db.outbox().count_documents({"status": "sent", "attempts": 1}) == 20

@@ -1,7 +1,6 @@
 """Wallet races with real threads: never negative, never twice, the ledger sums to the balance."""
 
 import random
-import threading
 import time
 
 import pytest
@@ -10,6 +9,7 @@ from bson import ObjectId
 from halls import db
 from halls.errors import Conflict
 from halls.wallet import service as wallet
+from tests.helpers import run_at_once
 from tests.test_wallet import assert_ledger_matches, entries, fund, patch_users
 
 THREADS = 30
@@ -33,28 +33,11 @@ def interleaved(monkeypatch):
 
 
 def race(app, calls):
-    """Run each call() on its own thread in its own app context, all released at once."""
-    barrier = threading.Barrier(len(calls))
-    results = [None] * len(calls)
-
-    def run(index, call):
-        with app.app_context():
-            barrier.wait()
-            try:
-                results[index] = ("ok", call())
-            except Conflict as error:
-                results[index] = (error.error_code, error.details)
-            except Exception as error:  # noqa: BLE001 - reported below, never swallowed
-                results[index] = ("error", repr(error))
-
-    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads), "a call never finished"
-    assert not [r for r in results if r[0] == "error"], results
-    return results
+    """Each call() at once in its own app context: ("ok", result), or a Conflict's code, details."""
+    outcomes = run_at_once([lambda _, call=call: call() for call in calls], app.app_context)
+    errors = [o for o in outcomes if isinstance(o, Exception) and not isinstance(o, Conflict)]
+    assert not errors, errors
+    return [(o.error_code, o.details) if isinstance(o, Conflict) else ("ok", o) for o in outcomes]
 
 
 def debit(user, amount, booking_id=None):
