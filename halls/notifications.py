@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app, render_template
 
 from halls import db, mail
+from halls.bookings.display import booked_slots, long_date, slots_by_key
 from halls.venues import rules
 
 log = logging.getLogger("halls.notifications")
@@ -160,7 +161,7 @@ def _booking_context(booking):
             "status": booking["status"],
             "date": booking["date"],
             "date_long": long_date(booking["date"]),
-            "slots": [_slot_text(slot) for slot in _booked_slots(booking, venue)],
+            "slots": [_slot_text(slot) for slot in booked_slots(booking, venue)],
             "guests": booking.get("guests"),
             "lines": price.get("lines", []) if isinstance(price, dict) else [],
             "total": price.get("total") if isinstance(price, dict) else price,
@@ -176,19 +177,6 @@ def _booking_context(booking):
     }
 
 
-def _booked_slots(booking, venue):
-    if booking.get("slot_details"):
-        return booking["slot_details"]
-    if booking.get("slot_detail"):
-        return [booking["slot_detail"]]
-    return _slots_by_key(booking.get("slots") or [booking.get("slot")], venue)
-
-
-def _slots_by_key(keys, venue):
-    known = {slot["key"]: slot for slot in rules.slots_of(venue)}
-    return [known.get(key) or {"key": key} for key in keys if key]
-
-
 def _slot_text(slot):
     label = slot.get("label") or slot.get("key")
     if slot.get("start") and slot.get("end"):
@@ -201,7 +189,7 @@ def _change_view(change, venue):
         return {
             "date": moved["date"],
             "date_long": long_date(moved["date"]),
-            "slots": [_slot_text(slot) for slot in _slots_by_key(moved["slots"], venue)],
+            "slots": [_slot_text(slot) for slot in slots_by_key(moved["slots"], venue)],
         }
 
     return {
@@ -217,12 +205,6 @@ def money(amount):
         return "—"
     sign = "-" if amount < 0 else ""
     return f"{sign}PKR {abs(amount):,}"
-
-
-def long_date(date):
-    """YYYY-MM-DD as 'Saturday 14 June 2025'."""
-    day = dt.date.fromisoformat(date)
-    return f"{day:%A} {day.day} {day:%B %Y}"
 
 
 def local_time(at, zone):

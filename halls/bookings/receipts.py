@@ -30,6 +30,7 @@ from reportlab.platypus import (
 
 from halls import db
 from halls.bookings import service
+from halls.bookings.display import booked_slots, long_date
 from halls.venues import rules
 
 INK = colors.HexColor("#1f2933")
@@ -75,11 +76,6 @@ def headers(booking_id):
         "Content-Disposition": f'inline; filename="halls-booking-{booking_id}.pdf"',
         "Cache-Control": "private, no-store",
     }
-
-
-def booked_slots(booking):
-    """The booked slots' snapshots; bookings made before multi-slot booking kept only one."""
-    return booking.get("slot_details") or [booking["slot_detail"]]
 
 
 def price_lines(booking):
@@ -150,7 +146,7 @@ def _details_table(booking, venue, booker_name, zone):
     rows = [
         ("Venue", venue_name),
         ("Address", address or "-"),
-        ("Date", _long_date(booking["date"])),
+        ("Date", long_date(booking["date"])),
         ("Time", "<br/>".join(_slot_text(slot) for slot in booked_slots(booking))),
         ("Guests", str(booking["guests"])),
     ]
@@ -288,11 +284,6 @@ def _render(content, reference, footer):
 def money(amount, currency):
     """An amount of whole currency units as people read it: PKR 150,000."""
     return f"{currency} {amount:,}"
-
-
-def _long_date(date):
-    day = dt.date.fromisoformat(date)
-    return f"{day:%A} {day.day} {day:%B %Y}"
 
 
 def _local_time(moment, zone):

@@ -21,7 +21,8 @@ import icalendar
 from pymongo import ASCENDING, ReturnDocument
 
 from halls import db
-from halls.bookings.receipts import booked_slots, money, price_lines
+from halls.bookings.display import booked_slots
+from halls.bookings.receipts import money, price_lines
 from halls.errors import NotFound
 from halls.schemas import object_id
 from halls.venues import rules
