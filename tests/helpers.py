@@ -82,6 +82,30 @@ def race(app, calls):
     return [(r.status_code, r.get_json()) for r in send_at_once(app, calls)]
 
 
+CATERING = {
+    "key": "catering",
+    "name": "Catering",
+    "price": 2500,
+    "unit": "per_guest",
+    "max_qty": None,
+}
+DECOR = {"key": "decor", "name": "Stage decor", "price": 40000, "unit": "per_event", "max_qty": 1}
+SOUND = {"key": "sound", "name": "Sound system", "price": 15000, "unit": "per_event", "max_qty": 3}
+
+
+def venue_body(**fields):
+    """A valid POST /venues/register body, with these fields changed."""
+    body = {
+        "venue_name": "Shalimar Banquet",
+        "type": "Banquet",
+        "address": "12 Canal Road",
+        "maps_location": {"lat": 31.5204, "lng": 74.3587},
+        "capacity": 500,
+    }
+    body.update(fields)
+    return body
+
+
 TWO_SLOTS = [
     {"key": "lunch", "label": "Lunch", "start": "12:00", "end": "16:00"},
     {"key": "dinner", "label": "Dinner", "start": "18:00", "end": "23:00"},

@@ -7,16 +7,15 @@ from bson import ObjectId
 
 from halls import db
 from halls.venues.schemas import MAX_ADDONS
-from tests.helpers import assert_error, ok_data, other_id, send_at_once, today_plus
-
-DECOR = {"key": "decor", "name": "Stage decor", "price": 40000, "unit": "per_event", "max_qty": 1}
-CATERING = {
-    "key": "catering",
-    "name": "Catering",
-    "price": 2500,
-    "unit": "per_guest",
-    "max_qty": None,
-}
+from tests.helpers import (
+    CATERING,
+    DECOR,
+    assert_error,
+    ok_data,
+    other_id,
+    send_at_once,
+    today_plus,
+)
 
 
 def url(venue, key=None):

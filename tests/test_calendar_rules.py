@@ -10,8 +10,7 @@ import pytest
 
 from halls import db
 from halls.venues import rules
-from tests.helpers import TWO_SLOTS, assert_error, hold_slot, ok_data, today_plus
-from tests.test_venues import venue_body
+from tests.helpers import TWO_SLOTS, assert_error, hold_slot, ok_data, today_plus, venue_body
 
 # Tuesday 2031-03-11, 10:00 in Karachi (UTC+5, no daylight saving).
 NOW = dt.datetime(2031, 3, 11, 5, 0, tzinfo=dt.UTC)

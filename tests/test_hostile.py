@@ -5,19 +5,7 @@ import json
 import pytest
 
 from halls import db
-from tests.helpers import assert_error, ok_data, today_plus
-
-
-def _venue_body(**changes):
-    body = {
-        "venue_name": "Hostile Hall",
-        "type": "Hall",
-        "address": "1 Mall Road",
-        "maps_location": {"lat": 31.52, "lng": 74.35},
-        "capacity": 100,
-    }
-    body.update(changes)
-    return body
+from tests.helpers import assert_error, ok_data, today_plus, venue_body
 
 
 @pytest.mark.parametrize("depth", [1000, 100_000])
@@ -65,7 +53,7 @@ def test_non_utf8_bodies_are_400(client, owner, raw):
 )
 def test_huge_numbers_are_422(client, owner, changes):
     _, headers = owner
-    body = json.dumps(_venue_body(**changes)).replace("Infinity", "1e400")
+    body = json.dumps(venue_body(**changes)).replace("Infinity", "1e400")
     response = client.post(
         "/venues/register", data=body, content_type="application/json", headers=headers
     )
@@ -94,7 +82,7 @@ def test_unicode_names_round_trip(client, owner):
     _, headers = owner
     name = "شادی ہال 🎉 Ünïcødé"
     venue = ok_data(
-        client.post("/venues/register", json=_venue_body(venue_name=name), headers=headers), 201
+        client.post("/venues/register", json=venue_body(venue_name=name), headers=headers), 201
     )["venue"]
     assert venue["venue_name"] == name
     assert db.venues().find_one()["venue_name"] == name
@@ -113,7 +101,7 @@ def test_unicode_names_round_trip(client, owner):
 )
 def test_ten_thousand_item_arrays_are_refused(client, owner, changes):
     _, headers = owner
-    response = client.post("/venues/register", json=_venue_body(**changes), headers=headers)
+    response = client.post("/venues/register", json=venue_body(**changes), headers=headers)
     assert_error(response, 422, "validation_failed")
     assert db.venues().count_documents({}) == 0
 

@@ -6,30 +6,18 @@ import pytest
 
 from halls import pricing
 from halls.errors import Conflict, Unprocessable
+from tests.helpers import CATERING, DECOR, SOUND, TWO_SLOTS
 
 NOW = dt.datetime(2030, 5, 1, 9, 30, tzinfo=dt.UTC)
 DAY = "2030-05-20"
-SLOTS = [
-    {"key": "lunch", "label": "Lunch", "start": "12:00", "end": "16:00"},
-    {"key": "dinner", "label": "Dinner", "start": "18:00", "end": "23:00"},
-]
-CATERING = {
-    "key": "catering",
-    "name": "Catering",
-    "price": 2500,
-    "unit": "per_guest",
-    "max_qty": None,
-}
-DECOR = {"key": "decor", "name": "Stage decor", "price": 40000, "unit": "per_event", "max_qty": 1}
-SOUND = {"key": "sound", "name": "Sound system", "price": 15000, "unit": "per_event", "max_qty": 3}
 
 
 def venue(**fields):
     doc = {
         "capacity": 300,
         "pricing": {"base_price": 100000, "overrides": [{"date": DAY, "price": 120000}]},
-        "slots": SLOTS,
-        "addons": [CATERING, DECOR, SOUND],
+        "slots": TWO_SLOTS,
+        "addons": [dict(CATERING), dict(DECOR), dict(SOUND)],  # copies: a test edits one
     }
     doc.update(fields)
     return doc

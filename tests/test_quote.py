@@ -5,14 +5,20 @@ import datetime as dt
 import pytest
 
 from halls import db
-from tests.helpers import TWO_SLOTS, assert_error, hold_slot, ok_data, other_id, today_plus
+from tests.helpers import (
+    CATERING,
+    DECOR,
+    SOUND,
+    TWO_SLOTS,
+    assert_error,
+    hold_slot,
+    ok_data,
+    other_id,
+    today_plus,
+)
 
 DAY = today_plus(5)
-ADDONS = [
-    {"key": "catering", "name": "Catering", "price": 2500, "unit": "per_guest", "max_qty": None},
-    {"key": "decor", "name": "Stage decor", "price": 40000, "unit": "per_event", "max_qty": 1},
-    {"key": "sound", "name": "Sound system", "price": 15000, "unit": "per_event", "max_qty": 3},
-]
+ADDONS = [CATERING, DECOR, SOUND]
 
 
 @pytest.fixture

@@ -7,21 +7,17 @@ from bson import ObjectId
 
 from halls import db
 from halls.bookings import claims
-from tests.helpers import TWO_SLOTS, assert_error, hold_slot, ok_data, other_id, today_plus
+from tests.helpers import (
+    TWO_SLOTS,
+    assert_error,
+    hold_slot,
+    ok_data,
+    other_id,
+    today_plus,
+    venue_body,
+)
 
 LAHORE = {"type": "Point", "coordinates": [74.3587, 31.5204]}
-
-
-def venue_body(**fields):
-    body = {
-        "venue_name": "Shalimar Banquet",
-        "type": "Banquet",
-        "address": "12 Canal Road",
-        "maps_location": {"lat": 31.5204, "lng": 74.3587},
-        "capacity": 500,
-    }
-    body.update(fields)
-    return body
 
 
 def stored(venue):
