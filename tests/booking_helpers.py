@@ -59,6 +59,12 @@ def nothing_written():
     )
 
 
+def notices(booking):
+    """(kind, to) of every message queued about the booking, in order."""
+    found = db.outbox().find({"booking_id": ObjectId(booking["id"])}).sort("created_at")
+    return [(message["kind"], message["to"]) for message in found]
+
+
 def held_claims(**query):
     """Claims that block their slot now: taken and not lapsed."""
     now = dt.datetime.now(dt.UTC)

@@ -20,6 +20,7 @@ from tests.booking_helpers import (
     fund,
     lapse,
     ledger,
+    notices,
     snapshot,
     stored,
 )
@@ -49,12 +50,6 @@ def seen(client, headers, booking):
 
 def listed(client, headers, query):
     return [b["id"] for b in ok_data(client.get(f"/bookings{query}", headers=headers))["items"]]
-
-
-def notices(booking):
-    """(kind, to) of every message queued about the booking, in order."""
-    found = db.outbox().find({"booking_id": ObjectId(booking["id"])}).sort("created_at")
-    return [(message["kind"], message["to"]) for message in found]
 
 
 # Holds ------------------------------------------------------------------------------------

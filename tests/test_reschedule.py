@@ -3,7 +3,6 @@
 import datetime as dt
 
 import pytest
-from bson import ObjectId
 
 from halls import db
 from halls.bookings import claims, service
@@ -19,6 +18,7 @@ from tests.booking_helpers import (
     fund,
     lapse,
     ledger,
+    notices,
     snapshot,
     stored,
 )
@@ -47,11 +47,6 @@ def decide(client, headers, booking, status):
     )
 
 
-def notice_kinds(booking):
-    found = db.outbox().find({"booking_id": ObjectId(booking["id"])}).sort("created_at")
-    return [(message["kind"], message["to"]) for message in found]
-
-
 def test_the_booker_moves_a_booking_to_another_date(client, customer, owner, venue):
     booking = booked(client, customer[1], venue, date=DAY, slots=["morning", "evening"])
     data = moved(client, customer[1], booking, date=NEW_DAY, slots=["evening", "morning"])
@@ -76,7 +71,7 @@ def test_the_booker_moves_a_booking_to_another_date(client, customer, owner, ven
     for key in ("morning", "evening"):
         assert_held_by(claim_of(venue, NEW_DAY, key), booking["id"])
         assert_free(claim_of(venue, DAY, key))
-    assert notice_kinds(booking)[-2:] == [
+    assert notices(booking)[-2:] == [
         ("booking_rescheduled", customer[0]["email"]),
         ("booking_rescheduled", owner[0]["email"]),
     ]
