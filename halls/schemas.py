@@ -22,6 +22,13 @@ class ObjectIdField(fields.Field):
 
     default_error_messages = {"invalid": "Not a valid id."}
 
+    def __init__(self, **kwargs):
+        # Documented as what it is on the wire, so clients and fuzzers send real ids.
+        kwargs["metadata"] = {"type": "string", "pattern": "^[0-9a-fA-F]{24}$"} | kwargs.get(
+            "metadata", {}
+        )
+        super().__init__(**kwargs)
+
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, str):
             raise self.make_error("invalid")
@@ -38,6 +45,10 @@ class DateField(fields.String):
     """A calendar date as `YYYY-MM-DD`, kept as that string (it sorts and compares right)."""
 
     default_error_messages = {"invalid_date": "Not a valid date; use YYYY-MM-DD."}
+
+    def __init__(self, **kwargs):
+        kwargs["metadata"] = {"format": "date"} | kwargs.get("metadata", {})
+        super().__init__(**kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)

@@ -34,3 +34,34 @@ def test_openapi_document_is_served(client):
     assert spec["openapi"].startswith("3.")
     assert "bearerAuth" in spec["components"]["securitySchemes"]
     assert "/health" in spec["paths"]
+
+
+def test_openapi_lists_each_operations_real_errors_and_no_catch_all(client):
+    spec = client.get("/openapi.json").get_json()
+    paths = spec["paths"]
+    statuses = {
+        (method, path): set(operation["responses"])
+        for path, operations in paths.items()
+        for method, operation in operations.items()
+        if method != "parameters"
+    }
+    assert all("default" not in found for found in statuses.values())
+    assert statuses[("get", "/health")] == {"200"}
+    assert statuses[("get", "/health/ready")] == {"200", "503"}
+    # A JSON body, a bearer token, an owner check, a path id, the route's own conflicts:
+    assert statuses[("patch", "/venues/{venue_id}")] == {
+        "200", "400", "401", "403", "404", "409", "413", "415", "422", "429", "503"
+    }  # fmt: skip
+    assert {"401", "404", "409"} <= statuses[("post", "/bookings")]  # venue_id in the body
+    assert "401" in statuses[("post", "/auth/login")]
+    assert "409" in statuses[("post", "/auth/signup")]
+    error = paths["/auth/login"]["post"]["responses"]["401"]["$ref"].rsplit("/", 1)[1]
+    schema = spec["components"]["responses"][error]["content"]["application/json"]["schema"]
+    assert schema["$ref"].endswith("/ErrorEnvelope")
+
+
+def test_openapi_documents_ids_and_dates_as_they_are_sent(client):
+    schemas = client.get("/openapi.json").get_json()["components"]["schemas"]
+    booking_in = schemas["BookingIn"]["properties"]
+    assert booking_in["venue_id"] == {"type": "string", "pattern": "^[0-9a-fA-F]{24}$"}
+    assert booking_in["date"] == {"type": "string", "format": "date"}

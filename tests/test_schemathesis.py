@@ -73,12 +73,18 @@ def app_config(app_config, monkeypatch, google_certificate):
 def callers(make_user, make_venue):
     """Bearer headers by role, and the ids of real resources they may reach."""
 
-    owner, owner_headers = make_user(owner=True)
+    # The owner is an admin too, so POST /wallet/credit gets past its 403.
+    owner, owner_headers = make_user(owner=True, role="admin")
     customer, customer_headers = make_user()
     dj = {"key": "dj", "name": "DJ", "price": 5000, "unit": "per_event", "max_qty": None}
     venue = make_venue(owner, slots=TWO_SLOTS, blackouts=[], addons=[dj])
     booking = insert_booking(venue, customer, date=today_plus(9, venue), slots=["lunch"])
-    ids = {"venue_id": str(venue["_id"]), "booking_id": str(booking["_id"]), "key": "dj"}
+    ids = {
+        "venue_id": str(venue["_id"]),
+        "booking_id": str(booking["_id"]),
+        "key": "dj",
+        "date": today_plus(12, venue),
+    }
     return {"owner": owner_headers, "customer": customer_headers}, ids
 
 
@@ -94,8 +100,10 @@ FUZZ = settings(
 def call_as(role, case, aim, app, callers):
     """Send the case with the role's token, aimed at real ids when `aim`; validate the answer."""
     headers, ids = callers
-    if aim and case.path_parameters:
-        case.path_parameters.update({k: v for k, v in ids.items() if k in case.path_parameters})
+    if aim:
+        for values in (case.path_parameters, case.query, case.body):
+            if isinstance(values, dict):
+                values.update({k: v for k, v in ids.items() if k in values})
     case.call_and_validate(app=app, headers=headers[role], checks=CHECKS)
 
 

@@ -34,6 +34,7 @@ blp = Blueprint(
 @idempotent
 @blp.arguments(BookingIn)
 @blp.response(201, envelope(BookingData))
+@blp.doc(responses=error_responses(404))
 def create(body):
     """Book one or more slots of a date: pending (held) or, at auto-confirm venues, confirmed."""
     return {"booking": service.create_booking(current_user(), **body)}

@@ -4,6 +4,7 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from halls.auth.tokens import admin_required, auth_required, current_user
+from halls.extensions import error_responses
 from halls.schemas import envelope, page_of
 from halls.wallet import service
 from halls.wallet.schemas import (
@@ -43,6 +44,7 @@ def transactions(args):
 @admin_required
 @blp.arguments(WalletCreditIn)
 @blp.response(201, envelope(WalletCreditData))
+@blp.doc(responses=error_responses(404))
 def credit(body):
     """Admins only: add money to a user's wallet (there is no payment gateway yet)."""
     return service.credit_wallet(current_user(), **body)
