@@ -10,6 +10,8 @@
    the same lock, as a server never shows a document halfway through a write.
 2. The `$geoNear` aggregation stage (2dsphere, GeoJSON points, distances in metres), which
    mongomock does not implement. Search sends the same pipeline to both backends.
+   An aggregation reads from the store only the documents its leading `$match` or `$geoNear`
+   keeps, as a server does from its indexes; mongomock copied the whole collection first.
 3. The positional `$` in a find-and-modify (`addons.$.price`) updates the array element the
    filter matched, as on a server; mongomock updated the first element.
 
@@ -56,6 +58,7 @@ def teach():
     global _taught
     if _taught:
         return
+    mongomock.Collection.aggregate = _aggregate
     for name in (*_WRITE_METHODS, *_READ_METHODS):
         setattr(mongomock.Collection, name, _atomic(getattr(mongomock.Collection, name)))
     cursor = mongomock.collection.Cursor
@@ -125,31 +128,78 @@ def client():
     return _shared_client
 
 
+def _aggregate(self, pipeline, session=None, **unused_kwargs):
+    """Collection.aggregate that copies only the stored documents its leading stage keeps.
+
+    The whole pipeline still runs on the copies, its first stage included, so the answer is the
+    one mongomock gave when it copied every document first.
+    """
+    spec, keeps = _leading_filter(pipeline)
+    in_collection = [
+        self._copy_only_fields(document, None, dict)
+        for document in self._iter_documents(spec)
+        if keeps is None or keeps(document)
+    ]
+    if self.codec_options.tz_aware:
+        in_collection = [
+            mm_helpers.make_datetime_timezone_aware_in_document(doc) for doc in in_collection
+        ]
+    return mm_aggregate.process_pipeline(in_collection, self.database, pipeline, session)
+
+
+def _leading_filter(pipeline):
+    """The filter and the test a stored document must pass to reach the pipeline at all."""
+    first = pipeline[0] if isinstance(pipeline, (list, tuple)) and pipeline else None
+    if not isinstance(first, dict) or len(first) != 1:
+        return {}, None
+    ((operator, options),) = first.items()
+    if operator == "$match" and isinstance(options, dict):
+        return mm_helpers.patch_datetime_awareness_in_document(options), None
+    if operator == "$geoNear" and isinstance(options, dict) and options.get("key"):
+        near = _Near(options)
+        return near.query, lambda document: near.distance_m(document) is not None
+    return {}, None
+
+
+class _Near:
+    """What a $geoNear keeps: its query, then a `key` location within the distance bounds."""
+
+    def __init__(self, options):
+        self.key = options.get("key")
+        if not self.key:
+            raise NotImplementedError("halls' embedded $geoNear needs the `key` option")
+        self.point = _point(options["near"])
+        self.max_distance = options.get("maxDistance")
+        self.min_distance = options.get("minDistance")
+        # Read as a $match reads its filter: datetimes in UTC to the millisecond, as stored.
+        self.query = mm_helpers.patch_datetime_awareness_in_document(options.get("query") or {})
+
+    def distance_m(self, document):
+        """The document's distance in metres if the stage keeps it, else None."""
+        if self.query and not mm_filtering.filter_applies(self.query, document):
+            return None
+        try:
+            location = mm_helpers.get_value_by_dot(document, self.key)
+        except KeyError:
+            return None
+        distance = haversine_m(self.point, _point(location))
+        if self.max_distance is not None and distance > self.max_distance:
+            return None
+        if self.min_distance is not None and distance < self.min_distance:
+            return None
+        return distance
+
+
 def _geo_near_stage(in_collection, database, options):
     """$geoNear as the server runs it for a 2dsphere index and a GeoJSON `near`."""
-    key = options.get("key")
-    if not key:
-        raise NotImplementedError("halls' embedded $geoNear needs the `key` option")
+    near = _Near(options)
     distance_field = options["distanceField"]
-    lng, lat = _point(options["near"])
-    max_distance = options.get("maxDistance")
-    min_distance = options.get("minDistance")
     multiplier = options.get("distanceMultiplier", 1)
-    query = options.get("query") or {}
     found = []
     for document in in_collection:
-        if query and not mm_filtering.filter_applies(query, document):
-            continue
-        try:
-            location = mm_helpers.get_value_by_dot(document, key)
-        except KeyError:
-            continue
-        distance = haversine_m((lng, lat), _point(location))
-        if max_distance is not None and distance > max_distance:
-            continue
-        if min_distance is not None and distance < min_distance:
-            continue
-        found.append((distance, document))
+        distance = near.distance_m(mm_helpers.patch_datetime_awareness_in_document(document))
+        if distance is not None:
+            found.append((distance, document))
     found.sort(key=lambda pair: pair[0])
     results = []
     for distance, document in found:

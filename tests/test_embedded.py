@@ -1,14 +1,21 @@
-"""What halls teaches mongomock: the $geoNear stage and single-document atomic writes."""
+"""What halls teaches mongomock: $geoNear, single-document atomic writes, reads that copy less."""
 
+import datetime as dt
 import math
+import random
 import sys
 import threading
 
+import mongomock
 import pytest
+from bson import ObjectId
+from mongomock import aggregate as mm_aggregate
 from pymongo import ASCENDING, GEOSPHERE, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from halls import embedded
+from halls import db, embedded
+from halls.venues import search
+from tests.helpers import today_plus
 
 LAHORE = (74.3587, 31.5204)
 ISLAMABAD = (73.0551, 33.7215)
@@ -226,3 +233,221 @@ def test_a_read_never_sees_half_a_write(claims_collection):
     reads = [outcome for n, outcome in outcomes if n % 2 == 0]
     assert len(reads) == 20 * THREADS // 2
     assert all(isinstance(read, tuple) and read[0] == read[1] for read in reads)
+
+
+# --- an aggregation copies only what its leading stage keeps -------------------------------
+
+SOON = [today_plus(days) for days in range(2, 12)]
+CENTRES = [LAHORE, ISLAMABAD, KARACHI]
+
+
+def scattered_venues(count=90, seed=7):
+    """Venues of every shape search meets: near and far, priced or not, some with no location."""
+    rng = random.Random(seed)
+    start = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    venues = []
+    for n in range(count):
+        lng, lat = CENTRES[n % 3]
+        venue = {
+            "_id": ObjectId(),
+            "venue_name": f"Hall {n}",
+            "city": ["Lahore", "LAHORE", "Islamabad", "Karachi"][n % 4],
+            "type": ["Hall", "Lawn", "Marquee"][n % 3],
+            "status": "active" if n % 5 else "inactive",
+            "capacity": rng.randrange(50, 1000),
+            "amenities": {"wifi": n % 2 == 0, "parking_valet": n % 3 == 0},
+            "maps_location": point(lng + rng.uniform(-0.3, 0.3), lat + rng.uniform(-0.3, 0.3)),
+            "dates_available": rng.sample(SOON, 7),
+            "timezone": "Asia/Karachi",
+            "slots": [{"key": "full_day", "start": "00:00", "end": "23:59"}],
+            "pricing": {
+                "base_price": rng.choice([None, 50_000, 120_000, 300_000]),
+                "overrides": [{"date": SOON[n % 10], "price": 90_000}] if n % 4 else [],
+            },
+            "created_at": start + dt.timedelta(hours=n, microseconds=n * 1_700),
+        }
+        if n % 17 == 0:
+            del venue["maps_location"]
+        if n % 11 == 0:
+            venue["blackouts"] = [{"date": SOON[3]}]
+        venues.append(venue)
+    return venues
+
+
+def point(lng, lat):
+    return {"type": "Point", "coordinates": [lng, lat]}
+
+
+@pytest.fixture
+def venues():
+    collection = embedded.new_client()["embedded_test"]["venues"]
+    collection.create_indexes([IndexModel([("maps_location", GEOSPHERE)])])
+    collection.insert_many(scattered_venues())
+    return collection
+
+
+def unoptimised(collection, pipeline):
+    """What mongomock ran before: the pipeline over a copy of every stored document."""
+    everything = list(collection.find())
+    return list(mm_aggregate.process_pipeline(everything, collection.database, pipeline, None))
+
+
+def near_lahore(**options):
+    return {
+        "$geoNear": {
+            "near": point(*LAHORE),
+            "key": "maps_location",
+            "distanceField": "distance_km",
+            "distanceMultiplier": 0.001,
+            "spherical": True,
+            **options,
+        }
+    }
+
+
+PIPELINES = {
+    "match": [{"$match": {"status": "active"}}],
+    "match nothing": [{"$match": {"status": "gone"}}],
+    "match everything": [{"$match": {}}],
+    "match, sort, page": [
+        {"$match": {"status": "active", "dates_available": SOON[4]}},
+        {"$sort": {"capacity": -1, "_id": 1}},
+        {"$skip": 2},
+        {"$limit": 5},
+    ],
+    "match $or on a dotted path": [
+        {"$match": {"$or": [{"capacity": {"$gte": 600}}, {"amenities.wifi": True}]}},
+        {"$project": {"capacity": 1, "amenities": 1}},
+    ],
+    "match a regex and $nin": [
+        {"$match": {"city": {"$regex": "^lahore$", "$options": "i"}, "type": {"$nin": ["Lawn"]}}}
+    ],
+    "match a time range": [
+        {"$match": {"created_at": {"$gte": dt.datetime(2025, 1, 2, 3, tzinfo=dt.UTC)}}},
+        {"$count": "n"},
+    ],
+    "match a missing field": [{"$match": {"blackouts": {"$exists": False}}}, {"$count": "n"}],
+    "match $expr": [{"$match": {"$expr": {"$gt": ["$capacity", 500]}}}],
+    "two matches": [{"$match": {"status": "active"}}, {"$match": {"capacity": {"$lt": 400}}}],
+    "geoNear": [near_lahore()],
+    "geoNear within 20 km and a query": [
+        near_lahore(maxDistance=20_000, query={"status": "active", "dates_available": SOON[1]})
+    ],
+    "geoNear in a ring, then facet": [
+        near_lahore(minDistance=5_000, maxDistance=30_000),
+        {
+            "$facet": {
+                "items": [{"$sort": {"distance_km": 1, "_id": 1}}, {"$limit": 3}],
+                "total": [{"$count": "n"}],
+            }
+        },
+    ],
+    "geoNear far away": [near_lahore(maxDistance=2_000_000, query={"type": "Marquee"})],
+    "geoNear matching nothing": [near_lahore(maxDistance=10)],
+    "no pipeline": [],
+    "sort first": [{"$sort": {"capacity": 1, "_id": 1}}, {"$match": {"status": "active"}}],
+    "addFields first": [
+        {"$addFields": {"big": {"$gt": ["$capacity", 500]}}},
+        {"$match": {"big": True}},
+    ],
+}
+
+
+@pytest.mark.parametrize("pipeline", PIPELINES.values(), ids=PIPELINES.keys())
+def test_an_aggregation_answers_as_before(venues, pipeline):
+    assert list(venues.aggregate(pipeline)) == unoptimised(venues, pipeline)
+
+
+def test_the_pipelines_do_select(venues):
+    # The comparisons above would prove little if every pipeline kept all or nothing.
+    sizes = {name: len(unoptimised(venues, pipeline)) for name, pipeline in PIPELINES.items()}
+    assert 0 < sizes["geoNear within 20 km and a query"] < sizes["geoNear"] < len(SOON) * 9
+    assert sizes["match nothing"] == sizes["geoNear matching nothing"] == 0
+    assert 0 < sizes["match a regex and $nin"] < sizes["match"] < 90
+
+
+@pytest.fixture
+def copies(monkeypatch):
+    """How many stored documents mongomock copies out of the store."""
+    made = []
+    copy_only_fields = mongomock.Collection._copy_only_fields
+
+    def counting(self, document, *args):
+        made.append(document["_id"])
+        return copy_only_fields(self, document, *args)
+
+    monkeypatch.setattr(mongomock.Collection, "_copy_only_fields", counting)
+    return made
+
+
+def test_only_the_kept_documents_are_copied(venues, copies):
+    near = near_lahore(maxDistance=20_000, query={"status": "active"})
+    found = list(venues.aggregate([near, {"$limit": 100}]))
+    assert 0 < len(found) < 30
+    assert sorted(copies) == sorted(doc["_id"] for doc in found)
+    copies.clear()
+    active = list(venues.aggregate([{"$match": {"status": "active"}}]))
+    assert len(copies) == len(active) == 72
+    copies.clear()
+    venues.aggregate([{"$sort": {"_id": 1}}, {"$match": {"status": "active"}}])
+    assert len(copies) == 90  # no leading filter: every document, as before
+
+
+def test_a_pipeline_changes_no_stored_document(venues):
+    before = list(venues.find())
+    venues.aggregate([near_lahore(maxDistance=50_000), {"$addFields": {"capacity": 0}}])
+    venues.aggregate([{"$match": {}}, {"$set": {"pricing.base_price": 1}}])
+    assert list(venues.find()) == before
+
+
+@pytest.fixture
+def search_pipelines(venues, monkeypatch):
+    """halls' search run over `venues`, recording every pipeline it sends."""
+    claims_collection = venues.database["slot_claims"]
+    claims_collection.insert_many(
+        [
+            {"venue_id": venue["_id"], "date": SOON[1], "slot": "full_day", "state": "taken"}
+            for venue in venues.find({"dates_available": SOON[1]}).limit(6)
+        ]
+    )
+    sent = []
+
+    class Recording:
+        def __getattr__(self, name):
+            return getattr(venues, name)
+
+        def aggregate(self, pipeline):
+            sent.append(pipeline)
+            return venues.aggregate(pipeline)
+
+    monkeypatch.setattr(db, "venues", Recording)
+    monkeypatch.setattr(db, "slot_claims", lambda: claims_collection)
+    return sent
+
+
+SEARCHES = [
+    {"date": SOON[1], "near_lat": LAHORE[1], "near_lng": LAHORE[0], "near_km": 25},
+    {
+        "date": SOON[2],
+        "near_lat": LAHORE[1],
+        "near_lng": LAHORE[0],
+        "near_km": 40,
+        "price_max": 100_000,
+    },
+    {"date": SOON[3], "near_lat": ISLAMABAD[1], "near_lng": ISLAMABAD[0], "price_min": 60_000},
+    {"near_lat": KARACHI[1], "near_lng": KARACHI[0], "near_km": 40, "sort": "price_asc"},
+    {"date": SOON[5], "type": "Hall", "sort": "capacity"},
+    {"city": "lahore", "amenities": ["wifi"], "capacity_min": 200},
+    {"q": "hall 1", "price_min": 40_000, "sort": "price_desc"},
+]
+
+
+def test_the_search_pipeline_answers_as_before(venues, search_pipelines):
+    totals = []
+    for args in SEARCHES:
+        found = search.search_venues({"page": 1, "limit": 5, **args})
+        (pipeline,) = search_pipelines
+        search_pipelines.clear()
+        assert list(venues.aggregate(pipeline)) == unoptimised(venues, pipeline)
+        totals.append(found["total"])
+    assert all(totals) and len(set(totals)) > 3, totals
