@@ -12,6 +12,9 @@
    mongomock does not implement. Search sends the same pipeline to both backends.
    An aggregation reads from the store only the documents its leading `$match` or `$geoNear`
    keeps, as a server does from its indexes; mongomock copied the whole collection first.
+4. A filter with a plain `_id` equality finds its document by key, as a server finds it by the
+   `_id` index, and tests the rest of the filter on that one document; mongomock tested every
+   stored document. Every read and write path goes through it (`_iter_documents`).
 3. The positional `$` in a find-and-modify (`addons.$.price`) updates the array element the
    filter matched, as on a server; mongomock updated the first element.
 
@@ -23,6 +26,7 @@ import math
 import threading
 
 import mongomock
+from bson import ObjectId
 from mongomock import aggregate as mm_aggregate
 from mongomock import filtering as mm_filtering
 from mongomock import helpers as mm_helpers
@@ -48,6 +52,8 @@ _WRITE_METHODS = (
 )
 # Where mongomock reads stored documents: cursors (find, find_one) and the other readers.
 _READ_METHODS = ("count_documents", "estimated_document_count", "distinct", "aggregate")
+# `_id` types whose store key is the value itself (mongomock keys a document id by a hashdict).
+_KEY_TYPES = (ObjectId, str, int)
 _write_lock = threading.RLock()
 _taught = False
 _shared_client = None
@@ -59,6 +65,7 @@ def teach():
     if _taught:
         return
     mongomock.Collection.aggregate = _aggregate
+    mongomock.Collection._iter_documents = _by_key(mongomock.Collection._iter_documents)
     for name in (*_WRITE_METHODS, *_READ_METHODS):
         setattr(mongomock.Collection, name, _atomic(getattr(mongomock.Collection, name)))
     cursor = mongomock.collection.Cursor
@@ -145,6 +152,24 @@ def _aggregate(self, pipeline, session=None, **unused_kwargs):
             mm_helpers.make_datetime_timezone_aware_in_document(doc) for doc in in_collection
         ]
     return mm_aggregate.process_pipeline(in_collection, self.database, pipeline, session)
+
+
+def _by_key(iter_documents):
+    """_iter_documents that finds a filter's plain `_id` equality by key."""
+
+    @functools.wraps(iter_documents)
+    def iterate(self, filter):
+        key = filter.get("_id") if isinstance(filter, dict) else None
+        # Only ids equal exactly when their keys are equal (not regexes, documents, booleans).
+        if type(key) not in _KEY_TYPES or self._store.is_empty:  # is_empty expires TTL first
+            return iter_documents(self, filter)
+        document = self._store._documents.get(key)
+        if document is None:
+            mm_filtering.filter_applies(filter, {})  # still refuse a malformed filter
+            return iter(())
+        return iter((document,) if mm_filtering.filter_applies(filter, document) else ())
+
+    return iterate
 
 
 def _leading_filter(pipeline):

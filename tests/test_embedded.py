@@ -1,8 +1,10 @@
 """What halls teaches mongomock: $geoNear, single-document atomic writes, reads that copy less."""
 
+import contextlib
 import datetime as dt
 import math
 import random
+import re
 import sys
 import threading
 
@@ -11,7 +13,7 @@ import pytest
 from bson import ObjectId
 from mongomock import aggregate as mm_aggregate
 from pymongo import ASCENDING, GEOSPHERE, IndexModel, ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from halls import db, embedded
 from halls.venues import search
@@ -451,3 +453,171 @@ def test_the_search_pipeline_answers_as_before(venues, search_pipelines):
         assert list(venues.aggregate(pipeline)) == unoptimised(venues, pipeline)
         totals.append(found["total"])
     assert all(totals) and len(set(totals)) > 3, totals
+
+
+# --- a filter with a plain _id equality is found by key ------------------------------------
+
+SOME_ID = ObjectId("65a000000000000000000001")
+
+
+def keyed_collection():
+    collection = embedded.new_client()["embedded_test"]["keyed"]
+    other_ids = [ObjectId(f"65b{n:021x}") for n in range(30)]
+    collection.insert_many(
+        [
+            {"_id": SOME_ID, "status": "active", "tags": ["a", "b"], "n": 1},
+            {"_id": "slug", "status": "active", "n": 2},
+            {"_id": 1.0, "status": "draft", "n": 3},
+            {"_id": 7, "status": "active", "n": 4},
+            {"_id": {"venue": 1, "slot": "am"}, "status": "active", "n": 5},
+            {"_id": "slug-2", "status": "draft", "n": 6},
+            *({"_id": other_ids[n], "status": "active", "n": 10 + n} for n in range(30)),
+        ]
+    )
+    return collection
+
+
+@pytest.fixture
+def keyed():
+    return keyed_collection()
+
+
+@contextlib.contextmanager
+def scanning():
+    """mongomock scanning every stored document again, as it did before it was taught keys."""
+    taught = mongomock.Collection._iter_documents
+    mongomock.Collection._iter_documents = taught.__wrapped__
+    try:
+        yield
+    finally:
+        mongomock.Collection._iter_documents = taught
+
+
+KEYED_FILTERS = {
+    "object id": {"_id": SOME_ID},
+    "object id and a field that matches": {"_id": SOME_ID, "status": "active", "tags": "b"},
+    "object id and a field that does not": {"_id": SOME_ID, "status": "draft"},
+    "object id and an $or": {"_id": SOME_ID, "$or": [{"n": 9}, {"tags": {"$size": 2}}]},
+    "a missing id": {"_id": ObjectId()},
+    "a missing id and more": {"_id": ObjectId(), "status": "active"},
+    "string": {"_id": "slug"},
+    "string, other status": {"_id": "slug-2", "status": "active"},
+    "int equal to a stored double": {"_id": 1},
+    "int": {"_id": 7, "n": 4},
+    "a boolean (scanned)": {"_id": True},
+    "a document id (scanned)": {"_id": {"venue": 1, "slot": "am"}},
+    "$in (scanned)": {"_id": {"$in": [SOME_ID, "slug", 7]}},
+    "$ne (scanned)": {"_id": {"$ne": "slug"}, "status": "draft"},
+    "a regex (scanned)": {"_id": re.compile("^slug")},
+    "no id": {"status": "draft"},
+}
+
+
+@pytest.mark.parametrize("query", KEYED_FILTERS.values(), ids=KEYED_FILTERS.keys())
+def test_reads_by_id_answer_as_a_scan_does(keyed, query):
+    def answers():
+        return (
+            list(keyed.find(query)),
+            keyed.find_one(query),
+            keyed.count_documents(query),
+            list(keyed.aggregate([{"$match": query}])),
+        )
+
+    found = answers()
+    with scanning():
+        assert answers() == found
+    nothing = ["a missing id", "a missing id and more", "object id and a field that does not"]
+    nothing.append("string, other status")
+    assert (found[2] == 0) == (query in [KEYED_FILTERS[name] for name in nothing])
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"_id": SOME_ID, "n": {"$bogus": 1}},
+        {"$bogus": 1, "_id": ObjectId()},
+        {"n": {"$bogus": 1}, "_id": "nowhere"},
+    ],
+)
+def test_a_malformed_filter_is_refused_as_a_scan_refuses_it(keyed, query):
+    with pytest.raises(OperationFailure, match="unknown"):
+        keyed.find_one(query)
+    with scanning(), pytest.raises(OperationFailure, match="unknown"):
+        keyed.find_one(query)
+
+
+def writes(collection):
+    """A run of writes through every path that looks documents up, and what each returned."""
+    done = [
+        collection.update_one({"_id": SOME_ID, "status": "draft"}, {"$set": {"n": 0}}).raw_result,
+        collection.update_one({"_id": SOME_ID}, {"$inc": {"n": 100}}).raw_result,
+        collection.update_one({"_id": ObjectId()}, {"$set": {"n": 1}}).raw_result,
+        collection.update_one(
+            {"_id": "new", "status": "draft"}, {"$set": {"n": 50}}, upsert=True
+        ).raw_result,
+        collection.find_one_and_update(
+            {"_id": "slug", "status": "active"},
+            {"$set": {"status": "archived"}},
+            return_document=ReturnDocument.AFTER,
+        ),
+        collection.find_one_and_update({"_id": "slug", "status": "active"}, {"$set": {"n": -1}}),
+        collection.find_one_and_update(
+            {"_id": SOME_ID, "tags": "b"}, {"$push": {"tags": "c"}}, projection={"tags": 1}
+        ),
+        collection.replace_one({"_id": 7, "n": 4}, {"status": "replaced"}).raw_result,
+        collection.update_many({"_id": 1, "status": "draft"}, {"$set": {"n": 30}}).raw_result,
+        collection.delete_one({"_id": "slug-2", "status": "active"}).raw_result,
+        collection.delete_one({"_id": "slug-2"}).raw_result,
+        collection.find_one_and_delete({"_id": "new"}),
+        collection.delete_many({"_id": SOME_ID, "n": {"$gt": 1000}}).raw_result,
+    ]
+    for result in done:
+        if isinstance(result, dict):
+            result.pop("connectionId", None)  # one per client
+    return done
+
+
+def test_writes_by_id_act_as_a_scan_does():
+    keyed = keyed_collection()
+    done = writes(keyed)
+    with scanning():
+        scanned = keyed_collection()
+        assert writes(scanned) == done
+    assert list(keyed.find()) == list(scanned.find())
+    assert done[1]["nModified"] == 1 and done[0]["nModified"] == 0
+    assert done[4]["status"] == "archived" and done[5] is None
+    assert done[9]["n"] == 0 and done[10]["n"] == 1
+
+
+@pytest.fixture
+def filter_calls(monkeypatch):
+    """How many stored documents mongomock tests against a filter."""
+    calls = []
+    applies = mongomock.collection.filter_applies
+
+    def counting(query, document, *args):
+        calls.append(document.get("_id"))
+        return applies(query, document, *args)
+
+    monkeypatch.setattr(mongomock.collection, "filter_applies", counting)
+    return calls
+
+
+def test_a_read_by_id_tests_one_document(keyed, filter_calls):
+    assert keyed.find_one({"_id": SOME_ID, "status": "active"})["n"] == 1
+    keyed.update_one({"_id": "slug"}, {"$set": {"n": 20}})
+    assert filter_calls == []  # found by key: no stored document scanned
+    assert keyed.find_one({"status": "draft"})["n"] == 3
+    assert len(filter_calls) == 36  # no _id: every stored document, as before
+
+
+def test_an_expired_document_is_not_found_by_id():
+    collection = embedded.new_client()["embedded_test"]["tokens"]
+    collection.create_indexes([IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0)])
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    future = past + dt.timedelta(hours=1)
+    collection.insert_many(
+        [{"_id": "old", "expires_at": past}, {"_id": "new", "expires_at": future}]
+    )
+    assert collection.find_one({"_id": "old"}) is None
+    assert collection.find_one({"_id": "new"})["_id"] == "new"
