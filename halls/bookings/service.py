@@ -158,6 +158,7 @@ def _write_claimed(booking):
         claims.release_claims(booking_id)
         raise
     try:
+        _recheck_venue(booking["venue_id"], booking["date"], booking["slots"])
         if booking["payment"]["method"] == WALLET:
             wallet.debit_for_booking(booking["user_id"], booking_id, booking["payment"]["paid"])
         if not claims.confirm_claims(booking_id, count, booking.get("expires_at")):
@@ -169,6 +170,25 @@ def _write_claimed(booking):
         db.bookings().delete_one({"_id": booking_id})
         claims.release_claims(booking_id)
         raise
+
+
+def _recheck_venue(venue_id, date, keys):
+    """Once the claims and the booking are written: the venue still offers these slots.
+
+    Write, then check: the venue's owner deletes a venue or removes a date or slot by writing
+    first and then looking for bookings and claims (venues.service), and a booking writes its
+    claims and itself first and then reads the venue here. Of two such requests racing, at
+    least one sees the other's write, so no booking is left on a deleted venue, a removed date
+    or a removed slot.
+    """
+    venue = get_bookable_venue(venue_id)
+    if date not in (venue.get("dates_available") or []):
+        raise Conflict(
+            REFUSALS["date_unavailable"],
+            error_code="date_unavailable",
+            details={"date": date, "slots": list(keys)},
+        )
+    pricing.slot_details(venue, keys)  # 422 for a slot the venue no longer has
 
 
 def _slot_taken(date, slots):
@@ -511,15 +531,20 @@ def _move(booking, venue, details, quote, change):
             wallet.void_debit(booking_id, key=charge_key)
         claims.release_slots(booking_id, to["date"], fresh)
         raise
-    if not claims.confirm_claims(
-        booking_id, len(to["slots"]), moved.get("expires_at"), to["date"], to["slots"]
-    ):
-        # A fresh claim outlived its grace period and went to someone else: move back.
+    try:
+        _recheck_venue(booking["venue_id"], to["date"], to["slots"])
+        if not claims.confirm_claims(
+            booking_id, len(to["slots"]), moved.get("expires_at"), to["date"], to["slots"]
+        ):
+            # A fresh claim outlived its grace period and went to someone else.
+            raise _slot_taken(to["date"], fresh)
+    except BaseException:
+        # Move back: the booking where it was, its kept claims on their old hold.
         _unmove(booking, moved, kept)
         if delta > 0:
             wallet.void_debit(booking_id, key=charge_key)
         claims.release_slots(booking_id, to["date"], fresh)
-        raise _slot_taken(to["date"], fresh)
+        raise
     # Only now that the booking lives at its new place are the claims it left freed.
     claims.release_all_but(booking_id, to["date"], to["slots"])
     if delta < 0:

@@ -13,7 +13,6 @@ from halls.schemas import object_id
 from halls.venues import rules
 
 DELETED = "deleted"
-ACTIVE_BOOKINGS = ["pending", "confirmed"]
 MAX_BLACKOUTS = 1000  # per venue: the list lives in the venue document
 FORCE_ROUNDS = 3  # cancel-then-claim rounds before a forced blackout gives up
 
@@ -69,20 +68,38 @@ def list_my_venues(user, page, limit):
 def update_venue(user, venue_id, changes):
     """Apply a partial update to one of the owner's venues."""
     venue = _owned_venue(user, venue_id)
-    _refuse_orphaned_claims(venue, changes)
+    _refuse_orphaned_claims(venue, changes)  # the plain case, before anything is written
     update = {name: value for name, value in changes.items() if name != "pricing"}
     # Each part of pricing on its own path, so sending overrides keeps the base price.
     for name, value in changes.get("pricing", {}).items():
         update[f"pricing.{name}"] = value
     update["updated_at"] = _now()
-    updated = db.venues().find_one_and_update(
+    before = db.venues().find_one_and_update(
         {"_id": venue["_id"], "status": {"$ne": DELETED}},
         {"$set": update},
-        return_document=ReturnDocument.AFTER,
+        return_document=ReturnDocument.BEFORE,
     )
-    if updated is None:  # deleted between the read and the write
+    if before is None:  # deleted between the read and the write
         raise NotFound("No venue has that id.", error_code="venue_not_found")
-    return updated
+    # Write, then check again: a booking racing this change takes its claims before it
+    # re-reads the venue (bookings.service._recheck_venue), so either it sees the date or
+    # slot gone, or its claim is seen here and the change is taken back.
+    try:
+        _refuse_orphaned_claims(before, changes)
+    except Conflict:
+        names = {name.split(".")[0] for name in update}
+        _restore(before, names)
+        raise
+    return db.venues().find_one({"_id": venue["_id"]})
+
+
+def _restore(before, names):
+    """Put these top-level fields of the venue back as they were in `before`."""
+    restore = {"$set": {name: before[name] for name in names if name in before}}
+    missing = [name for name in names if name not in before]
+    if missing:
+        restore["$unset"] = dict.fromkeys(missing, "")
+    db.venues().update_one({"_id": before["_id"]}, restore)
 
 
 def _refuse_orphaned_claims(venue, changes):
@@ -117,25 +134,44 @@ def _refuse_orphaned_claims(venue, changes):
 def delete_venue(user, venue_id):
     """Soft-delete one of the owner's venues unless it has upcoming bookings."""
     venue = _owned_venue(user, venue_id)
-    upcoming = {
+    _refuse_live_bookings(venue)  # the plain case, before anything is written
+    now = _now()
+    before = db.venues().find_one_and_update(
+        {"_id": venue["_id"], "status": {"$ne": DELETED}},
+        {"$set": {"status": DELETED, "deleted_at": now, "updated_at": now}},
+        return_document=ReturnDocument.BEFORE,
+    )
+    if before is None:
+        raise NotFound("No venue has that id.", error_code="venue_not_found")
+    # Write, then check again: a booking racing the delete is written before it re-reads its
+    # venue (bookings.service._recheck_venue), so either it finds the venue deleted and
+    # undoes itself, or it is found here and the venue comes back as it was.
+    try:
+        _refuse_live_bookings(before)
+    except Conflict:
+        _restore(before, ("status", "deleted_at", "updated_at"))
+        raise
+    return {**before, "status": DELETED, "deleted_at": now, "updated_at": now}
+
+
+def _refuse_live_bookings(venue):
+    """409 `venue_has_bookings` while a booking still holds a date of the venue to come."""
+    now = _now()
+    live = {
         "venue_id": venue["_id"],
-        "date": {"$gte": rules.local_today(venue)},
-        "status": {"$in": ACTIVE_BOOKINGS},
+        "date": {"$gte": rules.local_today(venue, now)},
+        # A pending booking whose hold is over is no upcoming booking: its slots are free.
+        "$or": [
+            {"status": "confirmed"},
+            {"status": "pending", "expires_at": None},
+            {"status": "pending", "expires_at": {"$gt": now}},
+        ],
     }
-    if db.bookings().find_one(upcoming, {"_id": 1}) is not None:
+    if db.bookings().find_one(live, {"_id": 1}) is not None:
         raise Conflict(
             "The venue has upcoming bookings; cancel or reject them first.",
             error_code="venue_has_bookings",
         )
-    now = _now()
-    deleted = db.venues().find_one_and_update(
-        {"_id": venue["_id"], "status": {"$ne": DELETED}},
-        {"$set": {"status": DELETED, "deleted_at": now, "updated_at": now}},
-        return_document=ReturnDocument.AFTER,
-    )
-    if deleted is None:
-        raise NotFound("No venue has that id.", error_code="venue_not_found")
-    return deleted
 
 
 def venue_availability(venue_id, date=None, first=None, last=None):
