@@ -1,7 +1,8 @@
 """Races and crashes the booking core must survive.
 
 An owner deleting a venue, or removing a date or slot, while a customer books it (the exact
-interleavings are forced by running one request inside a step of the other).
+interleavings are forced by running one request inside a step of the other); and cancelling
+a booking the owner never accepted.
 """
 
 import pytest
@@ -16,11 +17,14 @@ from tests.booking_helpers import (
     Proxy,
     assert_free,
     assert_held_by,
+    balance,
     book,
     booked,
     claim_of,
+    fund,
     held_claims,
     lapse,
+    ledger,
     stored,
 )
 from tests.helpers import assert_error, ok_data, today_plus
@@ -299,3 +303,86 @@ def test_a_plain_patch_still_answers_the_updated_venue(client, owner, venue):
     assert doc["capacity"] == 42
     assert doc["pricing"] == {"base_price": 100000, "overrides": [override]}
     assert doc["updated_at"] > venue["updated_at"]
+
+
+# --- Cancelling a booking the owner never accepted ------------------------------------------
+
+PRICE = 100000  # make_venue's base price, per slot
+
+
+def wallet_booked(client, customer, venue, date):
+    fund(customer[0], PRICE)
+    return booked(client, customer[1], venue, date=date, slots=["evening"], payment_method="wallet")
+
+
+def cancellation_quote(client, headers, booking):
+    return ok_data(client.get(f"/bookings/{booking['id']}/cancellation-quote", headers=headers))
+
+
+def test_a_pending_booking_cancelled_by_its_customer_refunds_everything(
+    client, customer, make_venue, owner
+):
+    venue = make_venue(owner[0], slots=SLOTS, min_notice_hours=0)
+    booking = wallet_booked(client, customer, venue, today_plus(1))  # the 0 % tier
+    quote = cancellation_quote(client, customer[1], booking)
+    assert (quote["refund_pct"], quote["refund_amount"]) == (100, PRICE)
+    cancelled = ok_data(client.delete(f"/bookings/{booking['id']}", headers=customer[1]))
+    assert cancelled["booking"]["refund"] == {"pct": 100, "amount": PRICE}
+    doc = stored(booking)
+    assert doc["status"] == "cancelled"
+    assert doc["refund"] == {"pct": 100, "amount": PRICE}
+    assert doc["payment"] == {"method": "wallet", "paid": PRICE, "refunded": PRICE}
+    assert balance(customer[0]) == PRICE
+    assert [entry[:2] for entry in ledger(customer[0])] == [
+        ("credit", PRICE),
+        ("payment", -PRICE),
+        ("refund", PRICE),
+    ]
+    assert_free(claim_of(venue, today_plus(1), "evening"))
+
+
+def test_once_confirmed_the_tiers_bind_the_customer(client, customer, make_venue, owner):
+    venue = make_venue(owner[0], slots=SLOTS, min_notice_hours=0)
+    booking = wallet_booked(client, customer, venue, today_plus(1))
+    ok_data(
+        client.patch(f"/bookings/{booking['id']}", json={"status": "confirmed"}, headers=owner[1])
+    )
+    assert stored(booking)["confirmed_once"] is True
+    quote = cancellation_quote(client, customer[1], booking)
+    assert (quote["refund_pct"], quote["refund_amount"]) == (0, 0)
+    # The owner's side still gives everything back.
+    assert cancellation_quote(client, owner[1], booking)["refund_pct"] == 100
+    cancelled = ok_data(client.delete(f"/bookings/{booking['id']}", headers=customer[1]))
+    assert cancelled["booking"]["refund"] == {"pct": 0, "amount": 0}
+    assert stored(booking)["payment"]["refunded"] == 0
+    assert balance(customer[0]) == 0
+
+
+def test_a_confirmed_booking_moved_back_to_pending_stays_bound(client, customer, owner, venue):
+    booking = wallet_booked(client, customer, venue, today_plus(4))  # the 50 % tier
+    ok_data(
+        client.patch(f"/bookings/{booking['id']}", json={"status": "confirmed"}, headers=owner[1])
+    )
+    moved = ok_data(
+        client.post(
+            f"/bookings/{booking['id']}/reschedule",
+            json={"date": today_plus(5), "slots": ["evening"]},
+            headers=customer[1],
+        )
+    )["booking"]
+    assert moved["status"] == "pending"
+    assert stored(booking)["confirmed_once"] is True
+    assert cancellation_quote(client, customer[1], booking)["refund_pct"] == 50
+    cancelled = ok_data(client.delete(f"/bookings/{booking['id']}", headers=customer[1]))
+    assert cancelled["booking"]["refund"] == {"pct": 50, "amount": PRICE // 2}
+    assert stored(booking)["refund"] == {"pct": 50, "amount": PRICE // 2}
+    assert balance(customer[0]) == PRICE // 2
+
+
+def test_an_auto_confirmed_booking_is_bound_from_the_start(client, customer, make_venue, owner):
+    venue = make_venue(owner[0], slots=SLOTS, min_notice_hours=0, auto_confirm=True)
+    booking = wallet_booked(client, customer, venue, today_plus(1))
+    assert stored(booking)["confirmed_once"] is True
+    cancelled = ok_data(client.delete(f"/bookings/{booking['id']}", headers=customer[1]))
+    assert cancelled["booking"]["refund"] == {"pct": 0, "amount": 0}
+    assert balance(customer[0]) == 0

@@ -298,9 +298,12 @@ def test_too_little_money_refuses_the_booking_and_moves_nothing(
     ("days", "pct"),
     [(10, 100), (4, 50), (1, 0)],
 )
-def test_a_customer_cancel_refunds_by_the_venues_policy(client, customer, open_venue, days, pct):
+def test_a_customer_cancel_refunds_by_the_venues_policy(
+    client, customer, owner, open_venue, days, pct
+):
     fund(customer[0], PRICE)
     booking = wallet_booking(client, customer, open_venue, slot="evening", date=today_plus(days))
+    ok_data(decide(client, owner[1], booking, "confirmed"))  # the tiers bind a confirmed one
     cancelled = ok_data(cancel(client, customer[1], booking))["booking"]
 
     refund = PRICE * pct // 100
@@ -318,6 +321,7 @@ def test_a_venues_own_policy_is_used(client, customer, make_venue, owner):
     venue = make_venue(owner[0], cancellation_policy=policy, min_notice_hours=0)
     fund(customer[0], PRICE)
     booking = wallet_booking(client, customer, venue, date=today_plus(2))
+    ok_data(decide(client, owner[1], booking, "confirmed"))
     assert ok_data(cancel(client, customer[1], booking))["booking"]["refund"]["amount"] == 80000
     assert balance(customer[0]) == 80000
 

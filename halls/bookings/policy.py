@@ -4,6 +4,10 @@ A venue's `cancellation_policy` is a list of tiers `{min_hours_before, refund_pc
 refunds the pct of the tier with the largest `min_hours_before` that the time left before the
 event still reaches; later than every tier (or after the start) refunds nothing. The owner's
 side (an owner's cancel, or a reject) always refunds 100 %: the customer did nothing wrong.
+The tiers bind only a booking the owner has confirmed: a customer withdrawing a request the
+owner never accepted (still pending, never confirmed) gets 100 % back, since the owner never
+committed the slots to it. A confirmed booking a reschedule sent back to pending stays bound
+(`confirmed_once`), or moving it would be a way around the policy.
 The refund is a share of what the customer paid through halls; a pay-at-venue booking paid
 nothing here, so it refunds 0 while the quote still shows the pct.
 """
@@ -23,7 +27,7 @@ def refund_quote(booking, venue, now=None, by_owner=False):
     start = rules.event_start(venue, booking["date"], booking.get("slots") or [booking["slot"]])
     hours_before = (start - now).total_seconds() / 3600
     policy = tiers_of(venue)
-    pct = 100 if by_owner else pct_for(policy, hours_before)
+    pct = pct_for(policy, hours_before) if bound_by_policy(booking, by_owner) else 100
     payment = booking.get("payment") or {}
     paid = payment.get("paid", 0)
     # What an earlier partial refund (a cheaper reschedule) gave back is no longer paid.
@@ -37,6 +41,12 @@ def refund_quote(booking, venue, now=None, by_owner=False):
         "paid": net_paid,
         "by_owner": by_owner,
     }
+
+
+def bound_by_policy(booking, by_owner=False):
+    """A customer's cancel of a booking the owner has confirmed (now or before a move)."""
+    confirmed = booking.get("status") == "confirmed" or booking.get("confirmed_once", False)
+    return not by_owner and confirmed
 
 
 def tiers_of(venue):

@@ -127,7 +127,7 @@ def _placed(venue, date, details, quote, now):
         "price_locked": pricing.locked(quote),
     }
     if rules.setting(venue, "auto_confirm"):
-        fields.update(status="confirmed", confirmed_at=now)
+        fields.update(status="confirmed", confirmed_at=now, confirmed_once=True)
     else:
         fields.update(status="pending", expires_at=_hold_until(venue, date, details, now))
     return fields
@@ -322,6 +322,9 @@ def _move_status(booking, status, reason=None, refund_pct=None, unset=()):
     """pending -> status in one guarded write; 409 if another request moved it first."""
     now = _now()
     changes = {"status": status, "updated_at": now, f"{status}_at": now}
+    if status == "confirmed":
+        # Kept through moves back to pending: the cancellation tiers bind it from now on.
+        changes["confirmed_once"] = True
     if reason is not None:
         changes["reason"] = reason
     if refund_pct is not None:
@@ -592,6 +595,7 @@ MOVED_FIELDS = (
     "status",
     "expires_at",
     "confirmed_at",
+    "confirmed_once",
 )
 
 
