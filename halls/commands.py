@@ -53,12 +53,14 @@ def register(app):
 
     @app.cli.command("expire-holds")
     def expire_holds():
-        """Expire pending bookings past their hold; complete those whose day is over (cron)."""
-        from halls.bookings import service
+        """Expire pending bookings past their hold; complete those whose day is over; free the
+        claims a crash left held with no booking needing them (run it from cron)."""
+        from halls.bookings import claims, service
 
         expired = service.expire_holds()
         completed = service.complete_bookings()
-        click.echo(f"expired {expired}, completed {completed}")
+        freed = claims.sweep_orphans()
+        click.echo(f"expired {expired}, completed {completed}, freed {freed} orphaned claims")
 
     @app.cli.command("export")
     @click.argument("directory", type=click.Path(file_okay=False))

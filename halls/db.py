@@ -84,6 +84,8 @@ INDEXES = {
         IndexModel([("booking_id", ASCENDING)], name="booking"),
         # search with date: held_by_venue(date) reads one day's held claims across all venues.
         IndexModel([("date", ASCENDING), ("state", ASCENDING)], name="date_state"),
+        # the orphan sweep (expire-holds): held claims taken longer ago than the grace period.
+        IndexModel([("state", ASCENDING), ("claimed_at", ASCENDING)], name="state_claimed_at"),
     ],
     "wallet_transactions": [
         # the ledger applies each money movement once: payment:<booking>, refund:<booking>, ...

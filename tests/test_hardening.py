@@ -1,11 +1,14 @@
 """Races and crashes the booking core must survive.
 
 An owner deleting a venue, or removing a date or slot, while a customer books it (the exact
-interleavings are forced by running one request inside a step of the other); and cancelling
-a booking the owner never accepted.
+interleavings are forced by running one request inside a step of the other); cancelling a
+booking the owner never accepted; and claims a crash between two writes left held.
 """
 
+import datetime as dt
+
 import pytest
+from bson import ObjectId
 
 from halls import db
 from halls.bookings import claims
@@ -386,3 +389,187 @@ def test_an_auto_confirmed_booking_is_bound_from_the_start(client, customer, mak
     cancelled = ok_data(client.delete(f"/bookings/{booking['id']}", headers=customer[1]))
     assert cancelled["booking"]["refund"] == {"pct": 0, "amount": 0}
     assert balance(customer[0]) == 0
+
+
+# --- Claims a crash left held: the orphan sweep (expire-holds) ------------------------------
+
+
+def age(minutes=10):
+    """Move every claim's claimed_at and every booking's updated_at back, as time passing would."""
+    past = dt.timedelta(minutes=minutes)
+    for claim in db.slot_claims().find({"claimed_at": {"$ne": None}}):
+        db.slot_claims().update_one(
+            {"_id": claim["_id"]}, {"$set": {"claimed_at": claim["claimed_at"] - past}}
+        )
+    for booking in db.bookings().find():
+        db.bookings().update_one(
+            {"_id": booking["_id"]}, {"$set": {"updated_at": booking["updated_at"] - past}}
+        )
+
+
+def sweep(app):
+    result = app.test_cli_runner().invoke(args=["expire-holds"])
+    assert result.exit_code == 0, result.output
+    return result.output.strip()
+
+
+def crash_in(monkeypatch, module, name):
+    def crash(*args, **kwargs):
+        raise RuntimeError("the process died here")
+
+    monkeypatch.setattr(module, name, crash)
+
+
+def confirmed(client, customer, owner, venue, **body):
+    booking = booked(client, customer[1], venue, **body)
+    path = f"/bookings/{booking['id']}"
+    ok_data(client.patch(path, json={"status": "confirmed"}, headers=owner[1]))
+    return booking
+
+
+def crashed_move(monkeypatch, customer, booking):
+    """Reschedule DAY -> NEW_DAY, dying after the move but before the old claims are freed."""
+    crash_in(monkeypatch, claims, "release_all_but")
+    with pytest.raises(RuntimeError):
+        bookings.reschedule_booking(customer[0], booking["id"], NEW_DAY, ["morning"])
+    monkeypatch.undo()
+
+
+def crashed_confirm(monkeypatch, owner, booking):
+    """Confirm, dying after the claims are held for good but before the booking is marked."""
+    crash_in(monkeypatch, bookings, "_move_status")
+    with pytest.raises(RuntimeError):
+        bookings.decide_booking(owner[0], booking["id"], "confirmed")
+    monkeypatch.undo()
+
+
+def test_a_move_that_died_before_freeing_the_old_slots_is_swept(
+    app, client, monkeypatch, owner, customer, venue
+):
+    booking = confirmed(client, customer, owner, venue, date=DAY, slots=["morning"])
+    crashed_move(monkeypatch, customer, booking)
+    moved = stored(booking)
+    assert (moved["date"], moved["slots"], moved["status"]) == (NEW_DAY, ["morning"], "pending")
+    assert held_claims(date=DAY)[0]["booking_id"] == moved["_id"]  # the crash's leftover
+
+    # Within the grace period nothing is touched: the move might still be under way.
+    assert sweep(app) == "expired 0, completed 0, freed 0 orphaned claims"
+    assert held_claims(date=DAY)[0]["booking_id"] == moved["_id"]
+
+    age()
+    assert sweep(app) == "expired 0, completed 0, freed 1 orphaned claims"
+    assert_free(claim_of(venue, DAY, "morning"))
+    assert_held_by(claim_of(venue, NEW_DAY, "morning"), booking["id"])
+    assert stored(booking)["slots"] == ["morning"]  # the booking itself is left alone
+    # The old slot is bookable again.
+    booked(client, customer[1], venue, date=DAY, slots=["morning"])
+
+
+def test_a_booking_changed_within_the_grace_period_keeps_its_old_claims(
+    app, client, monkeypatch, owner, customer, venue
+):
+    booking = confirmed(client, customer, owner, venue, date=DAY, slots=["morning"])
+    crashed_move(monkeypatch, customer, booking)
+    age()
+    # Written just now (a move may yet be undone): its claims are not judged by it yet.
+    db.bookings().update_one(
+        {"_id": stored(booking)["_id"]}, {"$set": {"updated_at": dt.datetime.now(dt.UTC)}}
+    )
+    assert sweep(app).endswith("freed 0 orphaned claims")
+    assert held_claims(date=DAY)[0]["booking_id"] == stored(booking)["_id"]
+
+
+def test_live_bookings_keep_their_claims(app, client, owner, customer, venue):
+    pending = booked(client, customer[1], venue, date=DAY, slots=["morning"])
+    held = confirmed(client, customer, owner, venue, date=DAY, slots=["evening"])
+    age()
+    assert sweep(app).endswith("freed 0 orphaned claims")
+    assert_held_by(claim_of(venue, DAY, "morning"), pending["id"])
+    assert_held_by(claim_of(venue, DAY, "evening"), held["id"])
+
+
+def test_a_blackouts_claims_are_never_swept(app, client, owner, venue):
+    response = client.post(
+        f"/venues/{venue['_id']}/blackouts",
+        json={"date": DAY, "reason": "Repairs"},
+        headers=owner[1],
+    )
+    blackout = ok_data(response, 201)["blackout"]
+    age()
+    assert sweep(app).endswith("freed 0 orphaned claims")
+    assert {claim["booking_id"] for claim in held_claims(date=DAY)} == {ObjectId(blackout["id"])}
+    assert len(held_claims(date=DAY)) == 2
+
+
+@pytest.mark.parametrize("status", ["cancelled", "rejected", "expired", "completed", None])
+def test_claims_of_a_booking_over_or_gone_are_swept(app, client, owner, customer, venue, status):
+    booking = confirmed(client, customer, owner, venue, date=DAY, slots=["morning", "evening"])
+    if status is None:  # a failed booking deleted, its claims not yet released
+        db.bookings().delete_one({"_id": stored(booking)["_id"]})
+    else:  # its status written, then the process died before its claims were released
+        db.bookings().update_one({"_id": stored(booking)["_id"]}, {"$set": {"status": status}})
+    assert sweep(app).endswith("freed 0 orphaned claims")  # still within the grace period
+    age()
+    assert sweep(app).endswith("freed 2 orphaned claims")
+    assert held_claims() == []
+    for key in ("morning", "evening"):
+        assert_free(claim_of(venue, DAY, key))
+
+
+def test_a_claim_taken_over_while_being_judged_is_not_freed(
+    app, client, monkeypatch, owner, customer, venue
+):
+    booking = confirmed(client, customer, owner, venue, date=DAY, slots=["morning"])
+    db.bookings().update_one({"_id": stored(booking)["_id"]}, {"$set": {"status": "cancelled"}})
+    age()
+    newcomer = ObjectId()
+    real = claims._orphaned
+
+    def judged_then_taken(claim, settled):
+        verdict = real(claim, settled)
+        # Another booking takes the slot over between the verdict and the release.
+        db.slot_claims().update_one(
+            {"_id": claim["_id"]},
+            {"$set": {"booking_id": newcomer, "claimed_at": dt.datetime.now(dt.UTC)}},
+        )
+        return verdict
+
+    monkeypatch.setattr(claims, "_orphaned", judged_then_taken)
+    assert claims.sweep_orphans() == 0
+    claim = claim_of(venue, DAY, "morning")
+    assert (claim["state"], claim["booking_id"]) == ("taken", newcomer)
+
+
+def test_a_confirm_that_died_after_holding_the_claims_stays_safe(
+    app, client, monkeypatch, owner, customer, make_user, venue
+):
+    booking = booked(client, customer[1], venue, date=DAY, slots=["morning"])
+    crashed_confirm(monkeypatch, owner, booking)
+    doc = stored(booking)
+    assert doc["status"] == "pending"
+    claim = claim_of(venue, DAY, "morning")
+    assert (claim["state"], claim["expires_at"]) == ("taken", None)  # held for good
+    # Nobody can take the slot, and the sweep leaves it to its pending booking.
+    assert_error(
+        book(client, make_user()[1], venue, date=DAY, slots=["morning"]), 409, "slot_taken"
+    )
+    age()
+    assert sweep(app).endswith("freed 0 orphaned claims")
+    # Confirming again finishes the job.
+    confirmed_now = ok_data(
+        client.patch(f"/bookings/{booking['id']}", json={"status": "confirmed"}, headers=owner[1])
+    )["booking"]
+    assert confirmed_now["status"] == "confirmed"
+    assert_held_by(claim_of(venue, DAY, "morning"), booking["id"])
+
+
+def test_a_confirm_that_died_and_was_never_retried_frees_the_slot_when_the_hold_ends(
+    app, client, monkeypatch, owner, customer, venue
+):
+    booking = booked(client, customer[1], venue, date=DAY, slots=["morning"])
+    crashed_confirm(monkeypatch, owner, booking)
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    db.bookings().update_one({"_id": stored(booking)["_id"]}, {"$set": {"expires_at": past}})
+    assert sweep(app).startswith("expired 1,")
+    assert stored(booking)["status"] == "expired"
+    assert_free(claim_of(venue, DAY, "morning"))

@@ -13,6 +13,11 @@ writes, the claim lapses by itself after the grace period; a pending booking nob
 lapses at the end of its hold. Either way the claim filter itself treats it as free, so no
 sweeper is needed for correctness.
 
+A crash between two writes of a longer step can leave a claim held that nothing needs: a
+reschedule that moved its booking but died before freeing the old slots, a cancel, reject or
+expiry that marked its booking but died before freeing its claims, a failed booking deleted
+but not yet released. `sweep_orphans` (run by `expire-holds`) frees those.
+
 Several slots are claimed in the venue's slot order, all or none: at the first refusal the
 request frees what it took. If only other requests still in flight (`in_flight`: claimed, not
 yet confirmed) stood in its way, it tries again after a short random pause, because those may
@@ -156,10 +161,60 @@ def release_all_but(booking_id, date, slots):
 
 def _release(query):
     # booking_id in every filter: a claim another booking has taken over is never freed.
-    db.slot_claims().update_many(
+    result = db.slot_claims().update_many(
         query,
         {"$set": {"state": FREE, "booking_id": None, "expires_at": None, "released_at": _now()}},
     )
+    return result.modified_count
+
+
+def sweep_orphans(now=None):
+    """Free held claims that no booking (nor blackout) needs any more; returns how many.
+
+    Only claims taken longer ago than the grace period are looked at: a younger one may belong
+    to a booking still being written or moved. (A held claim that old has been confirmed: an
+    unconfirmed one lapses at the end of its grace period by itself.)
+    """
+    now = now or _now()
+    settled = now - dt.timedelta(seconds=current_app.config["CLAIM_GRACE_SECONDS"])
+    stale = {**_held_filter(now), "claimed_at": {"$lte": settled}}
+    freed = 0
+    for claim in db.slot_claims().find(stale):
+        if _orphaned(claim, settled):
+            # Unchanged since read (same taker, same claimed_at), or it is not ours to free.
+            freed += _release(
+                {
+                    "_id": claim["_id"],
+                    "state": TAKEN,
+                    "booking_id": claim["booking_id"],
+                    "claimed_at": claim["claimed_at"],
+                }
+            )
+    return freed
+
+
+def _orphaned(claim, settled):
+    """No booking needs the claim: gone, over, or placed elsewhere for a while now."""
+    booking = db.bookings().find_one(
+        {"_id": claim["booking_id"]},
+        {"status": 1, "venue_id": 1, "date": 1, "slots": 1, "slot": 1, "updated_at": 1},
+    )
+    if booking is None:
+        # A blackout holds its slots under its own id (venues.service.add_blackout).
+        blackout = {"_id": claim["venue_id"], "blackouts.id": str(claim["booking_id"])}
+        return db.venues().find_one(blackout, {"_id": 1}) is None
+    if booking["status"] not in ("pending", "confirmed"):
+        return True  # cancelled, rejected, expired, completed: it never needs a slot again
+    place = (booking["venue_id"], booking["date"])
+    slots = booking.get("slots") or [booking.get("slot")]
+    if (claim["venue_id"], claim["date"]) == place and claim["slot"] in slots:
+        # Kept even for a pending booking past its hold: expire_holds frees those, with a
+        # guarded pending -> expired write that a confirm cannot cross; a plain release here
+        # could free the slots of a booking a confirm is just marking confirmed.
+        return False
+    # A move writes the booking before it frees the old claims, and moves it back when a later
+    # step fails: only a booking that has not changed for the grace period has settled.
+    return booking.get("updated_at", settled) <= settled
 
 
 def held_slots(venue_id, dates):

@@ -297,7 +297,12 @@ def _hold_expired(booking):
 
 def _confirm(booking, reason):
     # The claims first, and only while live: once they are held for good the hold can no
-    # longer lapse, so a confirmed booking always owns its slots.
+    # longer lapse, so a confirmed booking always owns its slots. The other order is unsafe:
+    # a crash after marking the booking confirmed but before holding its claims for good
+    # would leave a confirmed booking whose claims still lapse when the old hold ends, free
+    # for another booking to take. This order, crashing between the two writes, leaves only a
+    # pending booking holding its slots for good: confirming again finishes the job, and once
+    # its hold is over it reads as expired and expire-holds frees them (_expire).
     if not claims.keep_live_claims(booking["_id"], booking["date"], _place(booking)["slots"]):
         current = db.bookings().find_one({"_id": booking["_id"]})
         if current["status"] in ("pending", "expired") and _place(current) == _place(booking):
