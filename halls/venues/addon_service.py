@@ -44,7 +44,7 @@ def list_addons(venue_id, page, limit):
 
 def add_addon(user, venue_id, fields):
     """Add an add-on to one of the owner's venues: 409 if the key is taken or the list full."""
-    venue = venues._owned_venue(user, venue_id)
+    venue = venues.owned_venue(user, venue_id)
     key = fields["key"]
     updated = db.venues().find_one_and_update(
         {
@@ -81,7 +81,7 @@ def _why_not_added(venue_oid, key):
 
 def update_addon(user, venue_id, key, changes):
     """Change some fields of one add-on of one of the owner's venues."""
-    venue = venues._owned_venue(user, venue_id)
+    venue = venues.owned_venue(user, venue_id)
     key = _path_key(key)
     update = {f"addons.$.{name}": value for name, value in changes.items()}
     updated = db.venues().find_one_and_update(
@@ -95,7 +95,7 @@ def update_addon(user, venue_id, key, changes):
 
 def delete_addon(user, venue_id, key):
     """Remove one add-on from one of the owner's venues; existing bookings keep theirs."""
-    venue = venues._owned_venue(user, venue_id)
+    venue = venues.owned_venue(user, venue_id)
     key = _path_key(key)
     before = db.venues().find_one_and_update(
         {"_id": venue["_id"], "status": LIVE, "addons.key": key},

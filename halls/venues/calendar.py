@@ -26,7 +26,7 @@ from halls.bookings.receipts import money, price_lines
 from halls.errors import NotFound
 from halls.schemas import object_id
 from halls.venues import rules
-from halls.venues.service import DELETED, _owned_venue
+from halls.venues.service import DELETED, owned_venue
 
 FEED_HISTORY_DAYS = 90
 STATUS = {"pending": "TENTATIVE", "confirmed": "CONFIRMED", "completed": "CONFIRMED"}
@@ -45,7 +45,7 @@ def _hash(token):
 
 def rotate_calendar_token(user, venue_id):
     """A new feed token for one of the owner's venues; the previous one stops working."""
-    venue = _owned_venue(user, venue_id)
+    venue = owned_venue(user, venue_id)
     token = secrets.token_urlsafe(32)
     now = dt.datetime.now(dt.UTC)
     updated = db.venues().find_one_and_update(

@@ -30,7 +30,8 @@ def get_venue(venue_id):
     return venue
 
 
-def _owned_venue(user, venue_id):
+def owned_venue(user, venue_id):
+    """One of the user's venues: 404 `venue_not_found`, 403 `not_venue_owner` if another's."""
     venue = get_venue(venue_id)
     if venue["owner_id"] != user["_id"]:
         raise Forbidden("This venue belongs to another owner.", error_code="not_venue_owner")
@@ -53,21 +54,14 @@ def register_venue(user, fields):
 
 def list_my_venues(user, page, limit):
     """A page of the owner's venues, newest first, inactive ones included."""
-    query = {"owner_id": user["_id"], "status": {"$ne": DELETED}}
-    cursor = (
-        db.venues()
-        .find(query)
-        .sort([("created_at", -1), ("_id", -1)])
-        .skip((page - 1) * limit)
-        .limit(limit)
+    return db.find_page(
+        db.venues(), {"owner_id": user["_id"], "status": {"$ne": DELETED}}, page, limit
     )
-    total = db.venues().count_documents(query)
-    return {"items": list(cursor), "page": page, "limit": limit, "total": total}
 
 
 def update_venue(user, venue_id, changes):
     """Apply a partial update to one of the owner's venues."""
-    venue = _owned_venue(user, venue_id)
+    venue = owned_venue(user, venue_id)
     _refuse_orphaned_claims(venue, changes)  # the plain case, before anything is written
     update = {name: value for name, value in changes.items() if name != "pricing"}
     # Each part of pricing on its own path, so sending overrides keeps the base price.
@@ -133,7 +127,7 @@ def _refuse_orphaned_claims(venue, changes):
 
 def delete_venue(user, venue_id):
     """Soft-delete one of the owner's venues unless it has upcoming bookings."""
-    venue = _owned_venue(user, venue_id)
+    venue = owned_venue(user, venue_id)
     _refuse_live_bookings(venue)  # the plain case, before anything is written
     now = _now()
     before = db.venues().find_one_and_update(
@@ -193,7 +187,7 @@ def add_blackout(user, venue_id, fields):
     between the check and the write: the claims' unique index decides, as between bookings.
     Bookings in the way are a 409 unless `force`, which cancels them as the owner first.
     """
-    venue = _owned_venue(user, venue_id)
+    venue = owned_venue(user, venue_id)
     date, keys = _blackout_slots(venue, fields)
     blackout = {
         "id": str(ObjectId()),
@@ -307,7 +301,7 @@ def _refuse_blackout_push(venue_id):
 
 def remove_blackout(user, venue_id, blackout_id):
     """Reopen what a blackout closed on one of the owner's venues."""
-    venue = _owned_venue(user, venue_id)
+    venue = owned_venue(user, venue_id)
     claim_id = object_id(blackout_id)
     ids = {blackout["id"] for blackout in rules.setting(venue, "blackouts")}
     if claim_id is None or str(claim_id) not in ids:
