@@ -182,7 +182,7 @@ def _leading_filter(pipeline):
         return mm_helpers.patch_datetime_awareness_in_document(options), None
     if operator == "$geoNear" and isinstance(options, dict) and options.get("key"):
         near = _Near(options)
-        return near.query, lambda document: near.distance_m(document) is not None
+        return {}, lambda document: near.distance_m(document) is not None
     return {}, None
 
 
@@ -201,8 +201,7 @@ class _Near:
 
     def distance_m(self, document):
         """The document's distance in metres if the stage keeps it, else None."""
-        if self.query and not mm_filtering.filter_applies(self.query, document):
-            return None
+        # Distance first, as the server walks its 2dsphere index before it applies the query.
         try:
             location = mm_helpers.get_value_by_dot(document, self.key)
         except KeyError:
@@ -211,6 +210,8 @@ class _Near:
         if self.max_distance is not None and distance > self.max_distance:
             return None
         if self.min_distance is not None and distance < self.min_distance:
+            return None
+        if self.query and not mm_filtering.filter_applies(self.query, document):
             return None
         return distance
 
