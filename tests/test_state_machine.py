@@ -17,6 +17,7 @@ HALLS_HYPOTHESIS_PROFILE=booking-rules-explore .venv/bin/pytest tests/test_state
 import datetime as dt
 import functools
 import os
+import uuid
 
 from bson import ObjectId
 from hypothesis import settings
@@ -256,6 +257,7 @@ class BookingRules(RuleBasedStateMachine):
         self.credited = {}  # PKR each person was given by the admin
         self.statuses = {}  # booking id -> stored status after the last step
         self.world = None  # the database as the last step left it (read by the invariants)
+        self.last_write = None  # the last retryable write sent, and its answer
 
     def teardown(self):
         for module, name, original in self.saved_clocks:
@@ -318,12 +320,26 @@ class BookingRules(RuleBasedStateMachine):
 
     # Talking to the API --------------------------------------------------------------------
 
-    def _call(self, rule, method, path, who, **kwargs):
-        """One request; never a 5xx, always the envelope: (status, data, error code)."""
-        response = self.client.open(path, method=method, headers=self.headers[who], **kwargs)
+    def _call(self, step, method, path, who, retryable=False, **kwargs):
+        """One request; never a 5xx, always the envelope: (status, data, error code).
+
+        A retryable write carries a fresh Idempotency-Key, as a careful client sends it, and
+        is remembered so that `retry` can send it again.
+        """
+        headers = dict(self.headers[who])
+        if retryable:
+            headers["Idempotency-Key"] = uuid.uuid4().hex
+        response = self.client.open(path, method=method, headers=headers, **kwargs)
         body = response.get_json()
-        assert response.status_code < 500, (rule, response.status_code, body)
+        assert response.status_code < 500, (step, response.status_code, body)
         assert body is not None and body["ok"] is (response.status_code < 400), body
+        if retryable:
+            self.last_write = {
+                "request": {"path": path, "method": method, "headers": headers, **kwargs},
+                "status": response.status_code,
+                "body": body,
+                "at": self.clock.now,
+            }
         code = None if body["ok"] else body["error"]["code"]
         return response.status_code, body.get("data"), code
 
@@ -356,8 +372,11 @@ class BookingRules(RuleBasedStateMachine):
         """A refused request left the database as the last step did."""
         # A lapsed hold is expired on the way to its 409 (a truthful sweep), nothing else.
         if code != "hold_expired":
-            now = World(self.database, self.clock.now).fingerprint()
-            assert now == self.world.fingerprint(), f"a refused request ({code}) wrote"
+            self._unchanged(f"a refused request ({code})")
+
+    def _unchanged(self, what):
+        now = World(self.database, self.clock.now).fingerprint()
+        assert now == self.world.fingerprint(), f"{what} changed the database"
 
     # Rules ---------------------------------------------------------------------------------
 
@@ -377,6 +396,7 @@ class BookingRules(RuleBasedStateMachine):
             "POST",
             "/bookings",
             who,
+            retryable=True,
             json={
                 "venue_id": str(self.venues[venue]["_id"]),
                 "date": self.venues[venue]["dates"][day],
@@ -406,7 +426,9 @@ class BookingRules(RuleBasedStateMachine):
         stored = self._pick(*pick)
         booking = str(stored["_id"])
         who = self._actor(stored, role, stranger)
-        status, data, code = self._call("cancel", "DELETE", f"/bookings/{booking}", who)
+        status, data, code = self._call(
+            "cancel", "DELETE", f"/bookings/{booking}", who, retryable=True
+        )
         if status != 200:
             self._refuse_stranger(stored, who, status, code)
             self._refused_cleanly(code)
@@ -469,6 +491,7 @@ class BookingRules(RuleBasedStateMachine):
             "POST",
             f"/bookings/{stored['_id']}/reschedule",
             who,
+            retryable=True,
             json={"date": date, "slots": slots},
         )
         if status != 200:
@@ -485,6 +508,20 @@ class BookingRules(RuleBasedStateMachine):
             assert self._balance(booker) == balance - delta  # the difference, either way
         else:
             assert self._balance(booker) == balance
+
+    @rule()
+    @precondition(lambda self: self.last_write is not None)
+    def retry(self):
+        """A client that lost the answer sends its last write again, with the same key."""
+        sent = self.last_write
+        response = self.client.open(**sent["request"])
+        assert response.status_code < 500, response.get_json()
+        if self.clock.now - sent["at"] >= idempotency.KEEP:
+            return  # the key is forgotten: the write runs afresh, and the invariants judge it
+        # The first answer, word for word, and nothing run again.
+        assert (response.status_code, response.get_json()) == (sent["status"], sent["body"])
+        assert response.headers["Idempotent-Replayed"] == "true"
+        self._unchanged("a replayed request")
 
     @rule(minutes=st.sampled_from([1, 4, 6, 16, 61, 300, 1440]))
     def tick(self, minutes):
@@ -737,6 +774,9 @@ def check_no_booking_gets_back_more_than_it_paid(world):
         refund = booking.get("refund")
         if refund:
             assert 0 <= refund["amount"] <= payment["paid"], booking
+        # Ended by the venue's side or by time, never by the customer: all of it comes back.
+        if booking["status"] in ("rejected", "expired") or booking.get("cancelled_by") == "owner":
+            assert payment["refunded"] == payment["paid"], booking
         moved = sum(
             entry["amount"]
             for entry in world.entries
