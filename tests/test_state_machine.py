@@ -18,6 +18,7 @@ import datetime as dt
 import functools
 import os
 import uuid
+from zoneinfo import ZoneInfo
 
 from bson import ObjectId
 from hypothesis import settings
@@ -173,6 +174,21 @@ class Clock:
         return self.now
 
 
+def policy_pct(venue, booking, now):
+    """The refund pct a customer's cancel earns by the venue's tiers, from the notice given."""
+    spec = VENUES[venue]
+    start = min(slot["start"] for slot in spec["slots"] if slot["key"] in booking["slots"])
+    local = dt.datetime.combine(
+        dt.date.fromisoformat(booking["date"]),
+        dt.time.fromisoformat(start),
+        tzinfo=ZoneInfo(spec["timezone"]),
+    )
+    hours = (local - now).total_seconds() / 3600
+    tiers = spec["cancellation_policy"] or venue_rules.DEFAULT_CANCELLATION_POLICY
+    reached = [t for t in tiers if hours >= t["min_hours_before"]]
+    return max(reached, key=lambda t: t["min_hours_before"])["refund_pct"] if reached else 0
+
+
 def slot_keys(venue_name):
     return [slot["key"] for slot in VENUES[venue_name]["slots"]]
 
@@ -258,6 +274,7 @@ class BookingRules(RuleBasedStateMachine):
         self.statuses = {}  # booking id -> stored status after the last step
         self.world = None  # the database as the last step left it (read by the invariants)
         self.last_write = None  # the last retryable write sent, and its answer
+        self.ever_confirmed = set()  # bookings seen confirmed after some step
 
     def teardown(self):
         for module, name, original in self.saved_clocks:
@@ -357,6 +374,9 @@ class BookingRules(RuleBasedStateMachine):
     def _booking(self, booking_id):
         return self.database.bookings.find_one({"_id": ObjectId(booking_id)})
 
+    def _venue_name(self, venue_id):
+        return next(name for name, venue in self.venues.items() if venue["_id"] == venue_id)
+
     def _name_of(self, user_id):
         return next(name for name, user in self.users.items() if user["_id"] == user_id)
 
@@ -426,6 +446,7 @@ class BookingRules(RuleBasedStateMachine):
         stored = self._pick(*pick)
         booking = str(stored["_id"])
         who = self._actor(stored, role, stranger)
+        balance = self._balance(self._name_of(stored["user_id"]))
         status, data, code = self._call(
             "cancel", "DELETE", f"/bookings/{booking}", who, retryable=True
         )
@@ -434,12 +455,21 @@ class BookingRules(RuleBasedStateMachine):
             self._refused_cleanly(code)
             return
         assert data["booking"]["status"] == "cancelled"
-        refund = data["booking"]["refund"]
-        payment = data["booking"]["payment"]
-        assert 0 <= refund["amount"] <= payment["paid"]
-        by_owner = who == self._name_of(stored["owner_id"]) != self._name_of(stored["user_id"])
-        if stored["status"] != "cancelled" and by_owner:
-            assert refund["pct"] == 100  # the owner's side always refunds in full
+        if stored["status"] == "cancelled":
+            assert data["booking"]["refund"] == stored["refund"]  # a repeat: nothing more back
+            return
+        # What the policy promises, worked out here on its own: the owner's side, or a request
+        # the owner never accepted, gets everything back; else the tier the notice reaches.
+        by_owner = stored["user_id"] != self.users[who]["_id"]
+        bound = not by_owner and stored["_id"] in self.ever_confirmed
+        name = self._venue_name(stored["venue_id"])
+        pct = policy_pct(name, stored, self.clock.now) if bound else 100
+        net_paid = stored["payment"]["paid"] - stored["payment"]["refunded"]
+        assert data["booking"]["refund"] == {"pct": pct, "amount": net_paid * pct // 100}
+        booker = self._name_of(stored["user_id"])
+        assert self._balance(booker) == balance + (
+            net_paid * pct // 100 if stored["payment"]["method"] == "wallet" else 0
+        )
 
     @rule(
         pick=PICKS,
@@ -481,7 +511,7 @@ class BookingRules(RuleBasedStateMachine):
 
     def _reschedule(self, stored, role, stranger, day, data):
         who = self._actor(stored, role, stranger)
-        name = next(n for n, v in self.venues.items() if v["_id"] == stored["venue_id"])
+        name = self._venue_name(stored["venue_id"])
         date = self.venues[name]["dates"][day]
         slots = data.draw(slot_choices(name), label="slots")
         booker = self._name_of(stored["user_id"])
@@ -656,6 +686,7 @@ class BookingRules(RuleBasedStateMachine):
             check_wallet(world, name, user["_id"], self.credited.get(name, 0))
         check_no_booking_gets_back_more_than_it_paid(world)
         self.statuses = check_statuses_move_only_forward(world, self.statuses)
+        self.ever_confirmed |= {b["_id"] for b in world.bookings if b["status"] == "confirmed"}
         self.world = world  # what the next step starts from
 
 
