@@ -12,9 +12,10 @@
    mongomock does not implement. Search sends the same pipeline to both backends.
    An aggregation reads from the store only the documents its leading `$match` or `$geoNear`
    keeps, as a server does from its indexes; mongomock copied the whole collection first.
-4. A filter with a plain `_id` equality finds its document by key, as a server finds it by the
-   `_id` index, and tests the rest of the filter on that one document; mongomock tested every
-   stored document. Every read and write path goes through it (`_iter_documents`).
+4. A filter with a plain `_id` equality (or an `_id` `$in` list) finds its documents by key, as
+   a server finds them by the `_id` index, and tests the rest of the filter on those documents
+   alone; mongomock tested every stored document. Every read and write path goes through it
+   (`_iter_documents`).
 3. The positional `$` in a find-and-modify (`addons.$.price`) updates the array element the
    filter matched, as on a server; mongomock updated the first element.
 
@@ -155,21 +156,33 @@ def _aggregate(self, pipeline, session=None, **unused_kwargs):
 
 
 def _by_key(iter_documents):
-    """_iter_documents that finds a filter's plain `_id` equality by key."""
+    """_iter_documents that finds a filter's plain `_id` equality, or `_id` `$in`, by key."""
 
     @functools.wraps(iter_documents)
     def iterate(self, filter):
-        key = filter.get("_id") if isinstance(filter, dict) else None
-        # Only ids equal exactly when their keys are equal (not regexes, documents, booleans).
-        if type(key) not in _KEY_TYPES or self._store.is_empty:  # is_empty expires TTL first
+        keys = _id_keys(filter)
+        if keys is None or self._store.is_empty:  # is_empty expires TTL first
             return iter_documents(self, filter)
-        document = self._store._documents.get(key)
-        if document is None:
+        stored = self._store._documents
+        found = [stored[key] for key in keys if key in stored]
+        if not found:
             mm_filtering.filter_applies(filter, {})  # still refuse a malformed filter
-            return iter(())
-        return iter((document,) if mm_filtering.filter_applies(filter, document) else ())
+        return iter([doc for doc in found if mm_filtering.filter_applies(filter, doc)])
 
     return iterate
+
+
+def _id_keys(filter):
+    """The store keys a filter's `_id` equality or `$in` names, each once; None to scan."""
+    wanted = filter.get("_id") if isinstance(filter, dict) else None
+    if isinstance(wanted, dict) and list(wanted) == ["$in"] and isinstance(wanted["$in"], list):
+        keys = wanted["$in"]
+    else:
+        keys = [wanted]
+    # Only ids equal exactly when their keys are equal (not regexes, documents, booleans).
+    if not all(type(key) in _KEY_TYPES for key in keys):
+        return None
+    return list(dict.fromkeys(keys))  # without a sort the order is the server's own business
 
 
 def _leading_filter(pipeline):
