@@ -54,13 +54,18 @@ def register(app):
     @app.cli.command("expire-holds")
     def expire_holds():
         """Expire pending bookings past their hold; complete those whose day is over; free the
-        claims a crash left held with no booking needing them (run it from cron)."""
+        claims a crash left held with no booking needing them; delete the claims of dates over
+        everywhere (run it from cron)."""
         from halls.bookings import claims, service
 
         expired = service.expire_holds()
         completed = service.complete_bookings()
         freed = claims.sweep_orphans()
-        click.echo(f"expired {expired}, completed {completed}, freed {freed} orphaned claims")
+        deleted = claims.delete_past()
+        click.echo(
+            f"expired {expired}, completed {completed}, freed {freed} orphaned claims,"
+            f" deleted {deleted} past claims"
+        )
 
     @app.cli.command("export")
     @click.argument("directory", type=click.Path(file_okay=False))

@@ -1,9 +1,11 @@
 """The one MongoClient, the collection accessors, and every index in one list."""
 
+import contextlib
 import logging
 
 from flask import current_app
 from pymongo import ASCENDING, DESCENDING, GEOSPHERE, IndexModel, MongoClient
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 log = logging.getLogger("halls.db")
 
@@ -73,12 +75,13 @@ INDEXES = {
         IndexModel([("status", ASCENDING), ("date", ASCENDING)], name="status_date"),
     ],
     "slot_claims": [
-        # The double-booking guard: one claim document per venue, date and slot. A booking
-        # takes it with an upsert that only matches a free claim, so a second taker collides.
+        # The double-booking guard is the `_id` index itself: a claim's _id is claim_id(venue,
+        # date, slot), and a booking takes it with an upsert matching only a free claim, so a
+        # second taker collides on the _id. This one serves the reads by venue and dates
+        # (availability's held_slots).
         IndexModel(
             [("venue_id", ASCENDING), ("date", ASCENDING), ("slot", ASCENDING)],
-            unique=True,
-            name="venue_date_slot_unique",
+            name="venue_date_slot",
         ),
         # releasing a booking's claims finds them by booking.
         IndexModel([("booking_id", ASCENDING)], name="booking"),
@@ -151,10 +154,46 @@ def _redact(uri):
     return scheme + sep + rest
 
 
+# Indexes an earlier version declared, dropped at start-up before INDEXES are created (a
+# server refuses an index whose keys an old one with another name or options already has).
+RETIRED_INDEXES = {
+    # slot claims became keyed by _id (claim_id): the _id index is their unique key now.
+    "slot_claims": ["venue_date_slot_unique"],
+}
+
+
+def claim_id(venue_id, date, slot):
+    """The `_id` of the claim on one slot of a venue on a date: unique per slot by itself."""
+    return f"{venue_id}:{date}:{slot}"
+
+
 def create_indexes(database):
-    """Create every declared index; safe to repeat."""
+    """Bring older documents and indexes up to date, then create every declared index.
+
+    Safe to repeat, and to run from several workers at once.
+    """
+    for name, retired in RETIRED_INDEXES.items():
+        present = database[name].index_information()
+        for index in retired:
+            if index in present:
+                try:
+                    database[name].drop_index(index)
+                except OperationFailure:
+                    log.info("index %s.%s already dropped", name, index)
+    # After the drop: the old unique index would refuse the keyed copy of each claim.
+    _key_old_claims(database["slot_claims"])
     for name, models in INDEXES.items():
         database[name].create_indexes(models)
+
+
+def _key_old_claims(claims):
+    """Give claims stored before claim_id existed (an ObjectId _id) their key as _id."""
+    for claim in claims.find({"_id": {"$type": "objectId"}}):
+        keyed = {**claim, "_id": claim_id(claim["venue_id"], claim["date"], claim["slot"])}
+        # Already there: another worker moved it first (the old unique index allowed one).
+        with contextlib.suppress(DuplicateKeyError):
+            claims.insert_one(keyed)
+        claims.delete_one({"_id": claim["_id"]})
 
 
 def database():

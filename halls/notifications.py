@@ -47,9 +47,12 @@ def _never_raises(function):
 
 
 @_never_raises
-def booking_created(booking):
-    """Tell the customer their booking is in, and the venue's owner that it arrived."""
-    context = _booking_context(booking)
+def booking_created(booking, venue=None, customer=None):
+    """Tell the customer their booking is in, and the venue's owner that it arrived.
+
+    The booking's venue and customer, when the caller has them, save reading them again.
+    """
+    context = _booking_context(booking, venue, customer)
     suffix = "_confirmed" if booking["status"] == "confirmed" else ""
     return _send_all(
         context,
@@ -144,8 +147,13 @@ def _render(template, context):
     )
 
 
-def _booking_context(booking):
-    venue = db.venues().find_one({"_id": booking["venue_id"]}) or {}
+def _booking_context(booking, venue=None, customer=None):
+    if venue is None:
+        venue = db.venues().find_one({"_id": booking["venue_id"]}) or {}
+    if customer is None:
+        customer = db.users().find_one({"_id": booking["user_id"]}, PERSON)
+    else:  # the whole user document: keep only what a message may show
+        customer = {field: customer.get(field) for field in ("_id", *PERSON)}
     zone = venue.get("timezone") or rules.DEFAULT_TIMEZONE
     price = booking.get("price_locked")
     return {
@@ -171,7 +179,7 @@ def _booking_context(booking):
             "payment_method": (booking.get("payment") or {}).get("method", "pay_at_venue"),
             "refund": booking.get("refund"),
         },
-        "customer": db.users().find_one({"_id": booking["user_id"]}, PERSON),
+        "customer": customer,
         "owner": db.users().find_one({"_id": booking["owner_id"]}, PERSON),
         "money": money,
     }

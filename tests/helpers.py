@@ -118,7 +118,7 @@ def hold_slot(venue, date, slot="full_day"):
 
     booking_id = ObjectId()
     claims.claim_slots(venue["_id"], date, [slot], booking_id)
-    assert claims.confirm_claims(booking_id, 1)
+    assert claims.confirm_claims(booking_id, venue["_id"], date, [slot])
     return booking_id
 
 

@@ -310,6 +310,7 @@ def test_a_claim_lapsed_by_a_crash_does_not_block_the_slot(client, customer, ven
     crashed = ObjectId()
     db.slot_claims().insert_one(
         {
+            "_id": db.claim_id(venue["_id"], today_plus(3), "full_day"),
             "venue_id": venue["_id"],
             "date": today_plus(3),
             "slot": "full_day",
@@ -327,6 +328,7 @@ def test_a_claim_lapsed_by_a_crash_does_not_block_the_slot(client, customer, ven
 def test_a_claim_within_its_grace_period_still_blocks(client, customer, venue):
     db.slot_claims().insert_one(
         {
+            "_id": db.claim_id(venue["_id"], today_plus(3), "full_day"),
             "venue_id": venue["_id"],
             "date": today_plus(3),
             "slot": "full_day",

@@ -4,6 +4,7 @@ import datetime as dt
 
 import pytest
 from bson import ObjectId
+from pymongo.errors import DuplicateKeyError
 
 from halls import db
 from halls.bookings import claims
@@ -32,7 +33,7 @@ def take(venue_id, slots=("full_day",), date=DATE, confirm=True):
     booking_id = ObjectId()
     claims.claim_slots(venue_id, date, list(slots), booking_id)
     if confirm:
-        assert claims.confirm_claims(booking_id, len(slots))
+        assert claims.confirm_claims(booking_id, venue_id, date, list(slots))
     return booking_id
 
 
@@ -46,7 +47,7 @@ def test_a_claim_is_taken_for_a_grace_period_then_held_for_good(app, venue_id):
     grace = dt.timedelta(seconds=app.config["CLAIM_GRACE_SECONDS"])
     assert before + grace - dt.timedelta(seconds=5) <= doc["expires_at"] <= before + grace * 2
 
-    assert claims.confirm_claims(booking_id, 1) is True
+    assert claims.confirm_claims(booking_id, venue_id, DATE, ["full_day"]) is True
     assert claim(venue_id)["expires_at"] is None
     assert claims.held_slots(venue_id, [DATE]) == {DATE: {"full_day"}}
 
@@ -79,7 +80,7 @@ def test_an_unconfirmed_claim_lapses_and_is_reclaimable(venue_id):
     assert doc["booking_id"] == rescuer and doc["state"] == "taken"
     assert db.slot_claims().count_documents({}) == 1
     # The crashed booking, should it ever appear, cannot confirm a claim it lost.
-    assert claims.confirm_claims(crashed, 1) is False
+    assert claims.confirm_claims(crashed, venue_id, DATE, ["full_day"]) is False
     assert claim(venue_id)["booking_id"] == rescuer
 
 
@@ -101,7 +102,7 @@ def test_a_year_on_a_confirmed_claim_is_held_and_an_unconfirmed_one_is_not(venue
 def test_a_lapsed_claim_nobody_took_can_still_be_confirmed(venue_id):
     slow = take(venue_id, confirm=False)
     lapse(slow)
-    assert claims.confirm_claims(slow, 1) is True
+    assert claims.confirm_claims(slow, venue_id, DATE, ["full_day"]) is True
     assert claims.held_slots(venue_id, [DATE]) == {DATE: {"full_day"}}
 
 
@@ -124,8 +125,10 @@ def test_several_slots_are_claimed_all_or_none(venue_id):
 def test_confirm_counts_every_claim_of_the_booking(venue_id):
     booking_id = ObjectId()
     claims.claim_slots(venue_id, DATE, ["morning", "evening"], booking_id)
-    assert claims.confirm_claims(booking_id, 3) is False
-    assert claims.confirm_claims(booking_id, 2) is True
+    assert claims.confirm_claims(booking_id, venue_id, DATE, ["morning", "evening", "x"]) is False
+    assert claims.confirm_claims(booking_id, ObjectId(), DATE, ["morning", "evening"]) is False
+    assert claim(venue_id, "morning")["in_flight"] is False  # held: the answer says not all
+    assert claims.confirm_claims(booking_id, venue_id, DATE, ["morning", "evening"]) is True
 
 
 def test_a_failure_midway_releases_what_was_taken(venue_id, monkeypatch):
@@ -226,30 +229,30 @@ def test_confirm_may_hold_only_the_claims_of_one_place(venue_id):
     booking_id = take(venue_id, ["morning"])
     claims.claim_slots(venue_id, OTHER_DATE, ["evening"], booking_id)
     hold = dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)
-    assert claims.confirm_claims(booking_id, 1, hold, OTHER_DATE, ["evening"]) is True
+    assert claims.confirm_claims(booking_id, venue_id, OTHER_DATE, ["evening"], hold) is True
     assert claim(venue_id, "evening", OTHER_DATE)["expires_at"] == hold.replace(
         microsecond=hold.microsecond // 1000 * 1000
     )
     assert claim(venue_id, "morning")["expires_at"] is None
-    assert claims.confirm_claims(booking_id, 2, None, OTHER_DATE, ["evening", "night"]) is False
+    assert claims.confirm_claims(booking_id, venue_id, OTHER_DATE, ["evening", "night"]) is False
 
 
 def test_keep_live_claims_holds_a_live_hold_for_good_and_refuses_a_lapsed_one(venue_id):
     live = ObjectId()
     claims.claim_slots(venue_id, DATE, ["morning", "evening"], live)
-    assert claims.keep_live_claims(live, DATE, ["morning", "evening"]) is True
+    assert claims.keep_live_claims(live, venue_id, DATE, ["morning", "evening"]) is True
     assert claim(venue_id, "morning")["expires_at"] is None
 
     lapsed = take(venue_id, ["night"], confirm=False)
     lapse(lapsed)
-    assert claims.keep_live_claims(lapsed, DATE, ["night"]) is False
+    assert claims.keep_live_claims(lapsed, venue_id, DATE, ["night"]) is False
     assert claims.held_slots(venue_id, [DATE]) == {DATE: {"morning", "evening"}}
 
     # One of two claims lost to another booking: the hold is over, not half-kept.
     partly = take(venue_id, ["a", "b"], confirm=False)
     lapse(partly)
     taker = take(venue_id, ["b"])
-    assert claims.keep_live_claims(partly, DATE, ["a", "b"]) is False
+    assert claims.keep_live_claims(partly, venue_id, DATE, ["a", "b"]) is False
     assert claim(venue_id, "b")["booking_id"] == taker
 
 
@@ -258,12 +261,12 @@ def test_release_slots_and_release_all_but_free_only_the_bookings_other_claims(v
     claims.claim_slots(venue_id, OTHER_DATE, ["morning"], mine)
     theirs = take(venue_id, ["night"])
 
-    claims.release_slots(mine, DATE, ["evening", "night"])
+    claims.release_slots(mine, venue_id, DATE, ["evening", "night"])
     assert claim(venue_id, "evening")["state"] == "free"
     assert claim(venue_id, "night")["booking_id"] == theirs
     assert claim(venue_id, "morning")["booking_id"] == mine
 
-    claims.release_all_but(mine, OTHER_DATE, ["morning"])
+    claims.release_all_but(mine, venue_id, OTHER_DATE, ["morning"])
     assert claim(venue_id, "morning")["state"] == "free"
     assert claim(venue_id, "morning", OTHER_DATE)["booking_id"] == mine
     assert claim(venue_id, "night")["booking_id"] == theirs
@@ -293,7 +296,7 @@ def test_a_request_refused_by_one_still_in_flight_tries_again(venue_id, monkeypa
     assert len(pauses) == 1
     assert claim(venue_id, "evening")["booking_id"] == winner
     assert claim(venue_id, "morning")["booking_id"] == winner
-    assert claims.confirm_claims(winner, 2) is True
+    assert claims.confirm_claims(winner, venue_id, DATE, ["morning", "evening"]) is True
     assert claim(venue_id, "evening")["in_flight"] is False
 
 
@@ -314,3 +317,62 @@ def test_a_settled_blocker_is_a_conflict_at_once(venue_id, monkeypatch):
     monkeypatch.setattr(claims.time, "sleep", lambda seconds: pytest.fail("no retry"))
     with pytest.raises(Conflict):
         claims.claim_slots(venue_id, DATE, ["evening"], ObjectId())
+
+
+def test_a_claims_id_is_its_venue_date_and_slot(venue_id):
+    booking_id = take(venue_id, ["morning", "evening"])
+    ids = {doc["_id"] for doc in db.slot_claims().find({"booking_id": booking_id})}
+    assert ids == {f"{venue_id}:{DATE}:morning", f"{venue_id}:{DATE}:evening"}
+    # The _id index is the unique key: a second document for the slot cannot exist at all.
+    with pytest.raises(DuplicateKeyError):
+        db.slot_claims().insert_one(
+            {"_id": db.claim_id(venue_id, DATE, "morning"), "state": "free"}
+        )
+    assert claim(venue_id, "morning")["booking_id"] == booking_id
+
+
+def test_claims_of_dates_over_everywhere_are_deleted(venue_id):
+    now = dt.datetime(2030, 6, 3, 11, 0, tzinfo=dt.UTC)  # 2030-06-02 23:00 at UTC-12
+    over = take(venue_id, ["morning"], date="2030-06-01")
+    claims.release_claims(take(venue_id, ["evening"], date="2030-06-01"))
+    take(venue_id, ["morning"], date="2030-06-02")  # still today at UTC-12
+    take(venue_id, ["morning"], date="2030-06-03")
+
+    assert claims.delete_past(now) == 2
+    left = sorted(doc["date"] for doc in db.slot_claims().find())
+    assert left == ["2030-06-02", "2030-06-03"]
+    assert db.slot_claims().count_documents({"booking_id": over}) == 0
+    assert claims.delete_past(now) == 0
+
+
+def test_claims_stored_before_keyed_ids_are_moved_to_them_at_start_up(database, venue_id):
+    """An older database: claims under ObjectIds and the old unique index on their fields."""
+    old = database.slot_claims
+    old.drop()
+    old.create_index(
+        [("venue_id", 1), ("date", 1), ("slot", 1)], unique=True, name="venue_date_slot_unique"
+    )
+    holder = ObjectId()
+    old.insert_many(
+        [
+            {"_id": ObjectId(), "venue_id": venue_id, "date": DATE, "slot": "evening"}
+            | {"state": "taken", "booking_id": holder, "expires_at": None},
+            {"_id": ObjectId(), "venue_id": venue_id, "date": DATE, "slot": "night"}
+            | {"state": "free", "booking_id": None, "expires_at": None},
+        ]
+    )
+    db.create_indexes(database)
+    db.create_indexes(database)  # again, as every worker does at start-up
+
+    assert "venue_date_slot_unique" not in old.index_information()
+    assert "venue_date_slot" in old.index_information()
+    assert sorted(doc["_id"] for doc in old.find()) == [
+        db.claim_id(venue_id, DATE, "evening"),
+        db.claim_id(venue_id, DATE, "night"),
+    ]
+    # The held one still holds its slot against the keyed upsert; the free one is takeable.
+    with pytest.raises(Conflict):
+        claims.claim_slots(venue_id, DATE, ["evening"], ObjectId())
+    taker = take(venue_id, ["night"])
+    assert claim(venue_id, "night")["booking_id"] == taker
+    assert claim(venue_id, "evening")["booking_id"] == holder

@@ -226,6 +226,18 @@ def test_expire_holds_completes_bookings_whose_day_is_over(app, client, customer
     assert stored(cancelled)["status"] == "cancelled"
 
 
+def test_expire_holds_deletes_the_claims_of_dates_over_everywhere(app, owner, make_venue):
+    venue = make_venue(owner[0], slots=SLOTS)
+    everywhere_over = today_plus(-2)  # at least a day before today at UTC-12 too
+    for date in (everywhere_over, today_plus(0), today_plus(3)):
+        claims.claim_slots(venue["_id"], date, ["morning"], ObjectId())
+
+    assert run_sweep(app).strip().endswith("deleted 1 past claims")
+    dates = sorted(claim["date"] for claim in db.slot_claims().find())
+    assert dates == [today_plus(0), today_plus(3)]
+    assert run_sweep(app).strip().endswith("deleted 0 past claims")
+
+
 def test_completion_goes_by_the_venues_own_calendar(app, customer, owner, make_venue):
     """At 12:00 UTC on 15 June it is already the 16th in Kiritimati but still the 15th in
     Pago Pago: a booking on the 15th is over at the first venue only."""
@@ -374,7 +386,7 @@ def issue_two_booking(venue, user, date):
     now = dt.datetime.now(dt.UTC)
     booking_id = ObjectId()
     claims.claim_slots(venue["_id"], date, ["full_day"], booking_id)
-    assert claims.confirm_claims(booking_id, 1)
+    assert claims.confirm_claims(booking_id, venue["_id"], date, ["full_day"])
     db.bookings().insert_one(
         {
             "_id": booking_id,

@@ -401,3 +401,32 @@ def test_formatting_helpers():
     naive = dt.datetime(2031, 3, 14, 23, 5)  # a stored UTC time read without tz_aware
     assert notifications.local_time(naive, "Asia/Karachi") == "15 Mar 2031, 04:05 (Asia/Karachi)"
     assert notifications.local_time(None, "Asia/Karachi") is None
+
+
+def test_created_with_the_venue_and_customer_in_hand_reads_neither_again(
+    make_booking, venue, customer, monkeypatch
+):
+    booking = make_booking()
+    notifications.booking_created(booking)
+    expected = {email: (m["subject"], m["text"], m["html"]) for email, m in outbox(booking).items()}
+    db.outbox().delete_many({})
+
+    reads = []
+    real_venues, real_users = db.venues, db.users
+
+    class Counting:
+        def __init__(self, collection):
+            self.collection = collection
+
+        def find_one(self, query, *args, **kwargs):
+            reads.append((self.collection.name, query["_id"]))
+            return self.collection.find_one(query, *args, **kwargs)
+
+    monkeypatch.setattr(db, "venues", lambda: Counting(real_venues()))
+    monkeypatch.setattr(db, "users", lambda: Counting(real_users()))
+    notifications.booking_created(booking, venue, customer[0])
+    monkeypatch.undo()
+
+    assert reads == [("users", venue["owner_id"])]  # only the owner is read
+    sent = {email: (m["subject"], m["text"], m["html"]) for email, m in outbox(booking).items()}
+    assert sent == expected

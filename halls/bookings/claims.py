@@ -1,10 +1,11 @@
 """Slot claims: the database's guard against double booking.
 
-One document per (venue_id, date, slot), under a unique index. A booking takes a slot with a
-single find-and-modify upsert whose filter matches only a *free* claim (released, or past its
-`expires_at`). If the claim is held, the filter matches nothing, the upsert tries to insert a
-second document with the same key, and the unique index refuses it: whoever loses a race gets
-a DuplicateKeyError, on mongomock and on a real server alike.
+One document per (venue_id, date, slot), whose `_id` is that key (`db.claim_id`), so the
+`_id` index is the unique index. A booking takes a slot with a single find-and-modify upsert
+whose filter matches only a *free* claim (released, or past its `expires_at`). If the claim is
+held, the filter matches nothing, the upsert tries to insert a second document with the same
+`_id`, and the index refuses it: whoever loses a race gets a DuplicateKeyError, on mongomock
+and on a real server alike. Every step of a booking finds its claims by `_id`.
 
 A claim is taken with a short `expires_at` (the grace period). Once the booking document is
 written, `confirm_claims` moves it to the booking's own hold: the end of a pending booking's
@@ -22,6 +23,9 @@ Several slots are claimed in the venue's slot order, all or none: at the first r
 request frees what it took. If only other requests still in flight (`in_flight`: claimed, not
 yet confirmed) stood in its way, it tries again after a short random pause, because those may
 be failing too; otherwise it answers 409 naming every requested slot that is held.
+
+A claim on a date that is past everywhere guards nothing: `delete_past` (run by `expire-holds`)
+deletes those, so the collection holds the future and a day or two of the past.
 """
 
 import datetime as dt
@@ -33,6 +37,7 @@ from pymongo.errors import DuplicateKeyError
 
 from halls import db
 from halls.errors import Conflict
+from halls.venues import rules
 
 FREE = "free"
 TAKEN = "taken"
@@ -45,10 +50,15 @@ def _now():
     return dt.datetime.now(dt.UTC)
 
 
+def _keys(venue_id, date, slots):
+    return [db.claim_id(venue_id, date, slot) for slot in slots]
+
+
 def _free_filter(venue_id, date, slot, now):
-    # Why this shape: the equality fields become the upserted document's key; the $or only
-    # decides whether an existing claim may be taken over.
+    # Why this shape: the equality fields become the upserted document's `_id` and fields; the
+    # $or only decides whether an existing claim may be taken over.
     return {
+        "_id": db.claim_id(venue_id, date, slot),
         "venue_id": venue_id,
         "date": date,
         "slot": slot,
@@ -70,11 +80,10 @@ def claim_slots(venue_id, date, slots, booking_id):
     for attempt in range(1, CLAIM_ATTEMPTS + 1):
         if _claim_each(venue_id, date, slots, booking_id):
             return
-        release_slots(booking_id, date, slots)
+        release_slots(booking_id, venue_id, date, slots)
         blocking = list(
             db.slot_claims().find(
-                {"venue_id": venue_id, "date": date, "slot": {"$in": list(slots)}}
-                | _held_filter(_now()),
+                {"_id": {"$in": _keys(venue_id, date, slots)}, **_held_filter(_now())},
                 {"slot": 1, "in_flight": 1},
             )
         )
@@ -113,31 +122,29 @@ def _claim_each(venue_id, date, slots, booking_id):
     except DuplicateKeyError:
         return False
     except BaseException:
-        release_slots(booking_id, date, slots)
+        release_slots(booking_id, venue_id, date, slots)
         raise
     return True
 
 
-def confirm_claims(booking_id, count, expires_at=None, date=None, slots=None):
-    """Hold the booking's claims (those of date and slots when given) until expires_at.
+def confirm_claims(booking_id, venue_id, date, slots, expires_at=None):
+    """Hold the booking's claims on these slots until expires_at (None: until released).
 
-    expires_at None holds them until released. False if any lapsed and was taken meanwhile.
+    False if any lapsed and was taken by someone else meanwhile.
     """
-    query = {"booking_id": booking_id, "state": TAKEN}
-    if date is not None:
-        query.update(date=date, slot={"$in": list(slots)})
+    query = {"_id": {"$in": _keys(venue_id, date, slots)}, "booking_id": booking_id}
     result = db.slot_claims().update_many(
-        query, {"$set": {"expires_at": expires_at, "in_flight": False}}
+        {**query, "state": TAKEN}, {"$set": {"expires_at": expires_at, "in_flight": False}}
     )
-    return result.matched_count == count
+    return result.matched_count == len(slots)
 
 
-def keep_live_claims(booking_id, date, slots):
+def keep_live_claims(booking_id, venue_id, date, slots):
     """Hold a pending booking's claims for good, but only while its hold is live.
 
     False when any claim lapsed (or went to another booking) first: the booking's hold is over.
     """
-    query = {"booking_id": booking_id, "date": date, "slot": {"$in": list(slots)}}
+    query = {"_id": {"$in": _keys(venue_id, date, slots)}, "booking_id": booking_id}
     result = db.slot_claims().update_many(
         {**query, **_held_filter(_now())}, {"$set": {"expires_at": None}}
     )
@@ -149,14 +156,14 @@ def release_claims(booking_id):
     _release({"booking_id": booking_id})
 
 
-def release_slots(booking_id, date, slots):
+def release_slots(booking_id, venue_id, date, slots):
     """Free the booking's claims on these slots of the date only (a reschedule's leftovers)."""
-    _release({"booking_id": booking_id, "date": date, "slot": {"$in": list(slots)}})
+    _release({"_id": {"$in": _keys(venue_id, date, slots)}, "booking_id": booking_id})
 
 
-def release_all_but(booking_id, date, slots):
+def release_all_but(booking_id, venue_id, date, slots):
     """Free the booking's claims anywhere but these slots of this date (where it now is)."""
-    _release({"booking_id": booking_id, "$nor": [{"date": date, "slot": {"$in": list(slots)}}]})
+    _release({"booking_id": booking_id, "_id": {"$nin": _keys(venue_id, date, slots)}})
 
 
 def _release(query):
@@ -239,8 +246,13 @@ def held_by_venue(date, venue_ids=None):
 
 def holders(venue_id, date, slots):
     """{slot: booking_id} of the held claims among these slots of the venue on the date."""
-    query = {"venue_id": venue_id, "date": date, "slot": {"$in": list(slots)}}
-    found = db.slot_claims().find(
-        {**query, **_held_filter(_now())}, {"slot": 1, "booking_id": 1, "_id": 0}
-    )
+    query = {"_id": {"$in": _keys(venue_id, date, slots)}, **_held_filter(_now())}
+    found = db.slot_claims().find(query, {"slot": 1, "booking_id": 1, "_id": 0})
     return {claim["slot"]: claim["booking_id"] for claim in found}
+
+
+def delete_past(now=None):
+    """Delete the claims of dates that are over in every time zone; returns how many."""
+    # Before today even where today began last (UTC-12): no slot of it can be booked anywhere.
+    over = rules.today_in(rules.EARLIEST_ZONE, now or _now())
+    return db.slot_claims().delete_many({"date": {"$lt": over}}).deleted_count

@@ -64,7 +64,7 @@ def create_booking(
     pricing.check_expected_total(quote, expected_total)
     booking = _new_booking(user, venue, date, guests, details, quote, payment_method, now)
     _write_claimed(booking)
-    notifications.booking_created(booking)
+    notifications.booking_created(booking, venue, user)
     return booking
 
 
@@ -149,9 +149,9 @@ def _hold_until(venue, date, details, now):
 
 def _write_claimed(booking):
     """Claim, insert, confirm the claims: any failure undoes the earlier steps."""
-    booking_id, count = booking["_id"], len(booking["slots"])
+    booking_id, place = booking["_id"], (booking["venue_id"], booking["date"], booking["slots"])
     # The claims first: only their unique index can refuse a second booker atomically.
-    claims.claim_slots(booking["venue_id"], booking["date"], booking["slots"], booking_id)
+    claims.claim_slots(*place, booking_id)
     try:
         db.bookings().insert_one(booking)
     except BaseException:
@@ -161,7 +161,7 @@ def _write_claimed(booking):
         _recheck_venue(booking["venue_id"], booking["date"], booking["slots"])
         if booking["payment"]["method"] == WALLET:
             wallet.debit_for_booking(booking["user_id"], booking_id, booking["payment"]["paid"])
-        if not claims.confirm_claims(booking_id, count, booking.get("expires_at")):
+        if not claims.confirm_claims(booking_id, *place, booking.get("expires_at")):
             # The insert outlived the grace period and someone took a lapsed claim over.
             raise _slot_taken(booking["date"], booking["slots"])
     except BaseException:
@@ -303,7 +303,8 @@ def _confirm(booking, reason):
     # for another booking to take. This order, crashing between the two writes, leaves only a
     # pending booking holding its slots for good: confirming again finishes the job, and once
     # its hold is over it reads as expired and expire-holds frees them (_expire).
-    if not claims.keep_live_claims(booking["_id"], booking["date"], _place(booking)["slots"]):
+    slots = _place(booking)["slots"]
+    if not claims.keep_live_claims(booking["_id"], booking["venue_id"], booking["date"], slots):
         current = db.bookings().find_one({"_id": booking["_id"]})
         if current["status"] in ("pending", "expired") and _place(current) == _place(booking):
             # Its claims lapsed (and may have gone to another booking): the hold is over.
@@ -523,13 +524,14 @@ def _locked_total(booking):
 
 def _move(booking, venue, details, quote, change):
     """New claims, then the booking, then the old claims: a failure leaves it where it was."""
-    booking_id, to, was = booking["_id"], change["to"], change["from"]
+    booking_id, venue_id = booking["_id"], booking["venue_id"]
+    to, was = change["to"], change["from"]
     kept = [key for key in to["slots"] if was["date"] == to["date"] and key in was["slots"]]
     fresh = [key for key in to["slots"] if key not in kept]
     step = len(booking.get("history") or []) + 1
     delta = change["price_delta"] if _by_wallet(booking) else 0
     charge_key = f"payment:{booking_id}:move{step}"
-    claims.claim_slots(booking["venue_id"], to["date"], fresh, booking_id)
+    claims.claim_slots(venue_id, to["date"], fresh, booking_id)
     try:
         if delta > 0:
             wallet.debit_for_booking(booking["user_id"], booking_id, delta, key=charge_key)
@@ -537,12 +539,12 @@ def _move(booking, venue, details, quote, change):
     except BaseException:
         if delta > 0:
             wallet.void_debit(booking_id, key=charge_key)
-        claims.release_slots(booking_id, to["date"], fresh)
+        claims.release_slots(booking_id, venue_id, to["date"], fresh)
         raise
     try:
-        _recheck_venue(booking["venue_id"], to["date"], to["slots"])
+        _recheck_venue(venue_id, to["date"], to["slots"])
         if not claims.confirm_claims(
-            booking_id, len(to["slots"]), moved.get("expires_at"), to["date"], to["slots"]
+            booking_id, venue_id, to["date"], to["slots"], moved.get("expires_at")
         ):
             # A fresh claim outlived its grace period and went to someone else.
             raise _slot_taken(to["date"], fresh)
@@ -551,10 +553,10 @@ def _move(booking, venue, details, quote, change):
         _unmove(booking, moved, kept)
         if delta > 0:
             wallet.void_debit(booking_id, key=charge_key)
-        claims.release_slots(booking_id, to["date"], fresh)
+        claims.release_slots(booking_id, venue_id, to["date"], fresh)
         raise
     # Only now that the booking lives at its new place are the claims it left freed.
-    claims.release_all_but(booking_id, to["date"], to["slots"])
+    claims.release_all_but(booking_id, venue_id, to["date"], to["slots"])
     if delta < 0:
         wallet.refund_for_booking(
             booking["user_id"], booking_id, -delta, key=f"refund:{booking_id}:move{step}"
@@ -616,7 +618,7 @@ def _unmove(booking, moved, kept):
         update["$unset"] = dict.fromkeys(missing, "")
     db.bookings().update_one({"_id": booking["_id"], **_at_place(moved)}, update)
     claims.confirm_claims(
-        booking["_id"], len(kept), booking.get("expires_at"), booking["date"], kept
+        booking["_id"], booking["venue_id"], booking["date"], kept, booking.get("expires_at")
     )
 
 

@@ -213,7 +213,7 @@ def add_blackout(user, venue_id, fields):
     if updated is None:
         claims.release_claims(claim_id)
         _refuse_blackout_push(venue["_id"])
-    if not claims.confirm_claims(claim_id, len(keys)):
+    if not claims.confirm_claims(claim_id, venue["_id"], date, keys):
         # The push outlived the claims' grace period and a booking took a lapsed claim over.
         _pull_blackout(venue["_id"], blackout["id"])
         claims.release_claims(claim_id)
