@@ -181,13 +181,16 @@ def _recheck_venue(venue_id, date, keys):
     least one sees the other's write, so no booking is left on a deleted venue, a removed date
     or a removed slot.
     """
-    venue = get_bookable_venue(venue_id)
-    if date not in (venue.get("dates_available") or []):
-        raise Conflict(
-            REFUSALS["date_unavailable"],
-            error_code="date_unavailable",
-            details={"date": date, "slots": list(keys)},
-        )
+    offering = {"_id": venue_id, "status": "active", "dates_available": date}
+    venue = db.venues().find_one(offering, {"slots": 1})  # its slots only: the usual answer
+    if venue is None:
+        venue = get_bookable_venue(venue_id)  # 404 when it is gone or inactive
+        if date not in (venue.get("dates_available") or []):
+            raise Conflict(
+                REFUSALS["date_unavailable"],
+                error_code="date_unavailable",
+                details={"date": date, "slots": list(keys)},
+            )
     pricing.slot_details(venue, keys)  # 422 for a slot the venue no longer has
 
 
