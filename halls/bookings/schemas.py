@@ -221,7 +221,12 @@ class CancellationQuoteOut(Schema):
     """What a cancel now would refund (GET /bookings/<id>/cancellation-quote)."""
 
     booking_id = ObjectIdField()
-    refund_pct = fields.Integer(metadata={"description": "100 when the venue's owner cancels."})
+    refund_pct = fields.Integer(
+        metadata={
+            "description": "Per the venue's policy tiers; 100 when the venue's owner cancels, "
+            "and for a booking that was never confirmed."
+        }
+    )
     refund_amount = fields.Integer(metadata={"description": "PKR back to the wallet."})
     paid = fields.Integer(metadata={"description": "PKR paid through halls (0 at the venue)."})
     currency = fields.String()
