@@ -45,10 +45,14 @@ def register(app):
         help="Minutes an entry must sit untouched (a live request may still own a younger one).",
     )
     def wallet_reconcile(older_than):
-        """Finish or void wallet movements a crash left half-done (run it from cron)."""
+        """Finish or void wallet movements a crash left half-done, and pay the refunds of
+        cheaper moves a crash cut off (run it from cron)."""
+        from halls.bookings import service as bookings
         from halls.wallet import service as wallet
 
-        counts = wallet.reconcile(older_than=dt.timedelta(minutes=older_than))
+        older_than = dt.timedelta(minutes=older_than)
+        counts = wallet.reconcile(older_than=older_than)
+        counts["move refunds"] = bookings.repair_move_refunds(older_than=older_than)
         click.echo(", ".join(f"{name} {count}" for name, count in counts.items()))
 
     @app.cli.command("expire-holds")

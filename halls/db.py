@@ -73,6 +73,8 @@ INDEXES = {
         IndexModel([("status", ASCENDING), ("expires_at", ASCENDING)], name="status_expires"),
         # expire-holds: confirmed bookings on dates that may be over (date < the latest today).
         IndexModel([("status", ASCENDING), ("date", ASCENDING)], name="status_date"),
+        # wallet-reconcile: recent moves (history.at) whose refund a crash may have cut off.
+        IndexModel([("history.at", ASCENDING)], name="history_at"),
     ],
     "slot_claims": [
         # The double-booking guard is the `_id` index itself: a claim's _id is claim_id(venue,

@@ -5,12 +5,14 @@ moved, and the booking where it was; where a later step must still happen (a ref
 cancel), replaying the request finishes it exactly once.
 """
 
+import datetime as dt
+
 import pytest
 from bson import ObjectId
 from pymongo.errors import AutoReconnect
 
 from halls import db
-from halls.bookings import claims
+from halls.bookings import claims, service
 from tests.booking_helpers import (
     SLOTS,
     Proxy,
@@ -205,6 +207,47 @@ def test_a_new_claim_lost_after_the_move_moves_it_back(
     assert claim_of(dearer_venue, NEW_DAY, "evening")["booking_id"] == usurper
     assert balance(paying[0]) == 2 * PRICE
     assert claims.held_slots(dearer_venue["_id"], [NEW_DAY]) == {NEW_DAY: {"evening"}}
+
+
+def test_a_refund_cut_off_after_a_cheaper_move_is_paid_by_reconcile_once(
+    app, client, paying, venue, monkeypatch
+):
+    booking = booked(
+        client, paying[1], venue, date=DAY, slots=["morning", "evening"], payment_method="wallet"
+    )
+    assert balance(paying[0]) == PRICE  # two slots paid
+    moving_refund = lambda document: document["key"].endswith(":move1")  # noqa: E731
+    fail(monkeypatch, "wallet_transactions", "insert_one", when=moving_refund)
+    response = client.post(
+        f"/bookings/{booking['id']}/reschedule",
+        json={"date": NEW_DAY, "slots": ["morning"]},
+        headers=paying[1],
+    )
+    assert_error(response, 503, "database_unavailable")
+    monkeypatch.undo()
+    # The move stands (its claims too); the difference it owes was never paid back.
+    moved = stored(booking)
+    assert (moved["date"], moved["slots"], moved["history"][0]["price_delta"]) == (
+        NEW_DAY,
+        ["morning"],
+        -PRICE,
+    )
+    assert_held_by(claim_of(venue, NEW_DAY, "morning"), booking["id"])
+    assert balance(paying[0]) == PRICE
+
+    runner = app.test_cli_runner()
+    young = runner.invoke(args=["wallet-reconcile"])
+    assert young.exit_code == 0 and young.output.strip().endswith("move refunds 0")
+    assert balance(paying[0]) == PRICE  # a move this young may still be finishing
+
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=11)
+    assert service.repair_move_refunds(now=later) == 1
+    assert balance(paying[0]) == 2 * PRICE
+    refund = ("refund", PRICE, f"refund:{booking['id']}:move1")
+    assert ledger(paying[0])[-1] == refund
+    assert service.repair_move_refunds(now=later) == 0
+    assert [entry for entry in ledger(paying[0]) if entry[0] == "refund"] == [refund]
+    assert stored(booking)["payment"]["refunded"] == PRICE
 
 
 # Cancel -----------------------------------------------------------------------------------

@@ -661,6 +661,33 @@ def _expire(booking, now=None, force=False):
     return updated
 
 
+# How far back wallet-reconcile looks for moves whose refund a crash left unpaid.
+MOVE_REFUNDS_WITHIN = dt.timedelta(days=30)
+
+
+def repair_move_refunds(now=None, older_than=wallet.RECONCILE_AFTER):
+    """Pay the refunds of cheaper moves that a crash cut off after the move; returns how many.
+
+    A move writes the booking, then refunds the difference under `refund:<id>:move<step>`; a
+    crash between the two leaves the history's negative price_delta with no such entry. Only
+    moves older than older_than are looked at: a younger one may still be finishing.
+    """
+    now = now or _now()
+    moved = {"price_delta": {"$lt": 0}, "at": {"$lte": now - older_than}}
+    moved["at"]["$gte"] = now - MOVE_REFUNDS_WITHIN
+    query = {"payment.method": WALLET, "history": {"$elemMatch": moved}}
+    paid = 0
+    for booking in db.bookings().find(query, {"user_id": 1, "history": 1}):
+        for step, change in enumerate(booking["history"], start=1):
+            key = f"refund:{booking['_id']}:move{step}"
+            if change["price_delta"] >= 0 or db.wallet_transactions().find_one({"key": key}):
+                continue
+            amount = -change["price_delta"]
+            wallet.refund_for_booking(booking["user_id"], booking["_id"], amount, key=key)
+            paid += 1
+    return paid
+
+
 def complete_bookings(now=None):
     """Mark confirmed bookings whose date is over where their venue is completed."""
     now = now or _now()
