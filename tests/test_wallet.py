@@ -638,3 +638,28 @@ def test_the_reconcile_command_runs(app, funded, monkeypatch):
     assert assert_ledger_matches(user) == 600
     refused = runner.invoke(args=["wallet-reconcile", "--older-than", "0"])
     assert refused.exit_code != 0
+
+
+def test_set_admin_grants_and_revokes_the_role_at_once(app, client, make_user, customer):
+    user, headers = make_user(email="ops@halls.example")
+    target, _ = customer
+    assert_error(credit(client, headers, target["_id"]), 403, "admin_required")
+
+    runner = app.test_cli_runner()
+    granted = runner.invoke(args=["set-admin", " OPS@halls.example "])
+    assert granted.exit_code == 0, granted.output
+    assert stored_user(user)["role"] == "admin"
+    # The same token works now: the role is read from the account on each request.
+    ok_data(credit(client, headers, target["_id"], 100), 201)
+
+    revoked = runner.invoke(args=["set-admin", "ops@halls.example", "--revoke"])
+    assert revoked.exit_code == 0 and "no longer" in revoked.output
+    assert stored_user(user)["role"] == "customer"
+    assert_error(credit(client, headers, target["_id"]), 403, "admin_required")
+    assert stored_user(target)["wallet_balance"] == 100
+
+
+def test_set_admin_of_an_unknown_email_fails_and_changes_nobody(app, customer):
+    result = app.test_cli_runner().invoke(args=["set-admin", "nobody@halls.example"])
+    assert result.exit_code != 0 and "No account has the email" in result.output
+    assert db.users().count_documents({"role": "admin"}) == 0
