@@ -10,8 +10,9 @@
    the same lock, as a server never shows a document halfway through a write.
 2. The `$geoNear` aggregation stage (2dsphere, GeoJSON points, distances in metres), which
    mongomock does not implement. Search sends the same pipeline to both backends.
-   An aggregation reads from the store only the documents its leading `$match` or `$geoNear`
-   keeps, as a server does from its indexes; mongomock copied the whole collection first.
+   An aggregation applies its leading `$match` or `$geoNear` to the store once and copies only
+   the documents it keeps (only the fields an inclusion `$project` next in line reads), as a
+   server reads from its indexes; mongomock copied the whole collection first.
 4. A filter with a plain `_id` equality (or an `_id` `$in` list) finds its documents by key, as
    a server finds them by the `_id` index, and tests the rest of the filter on those documents
    alone; mongomock tested every stored document. Every read and write path goes through it
@@ -22,6 +23,8 @@
 Nothing here changes a query; it only makes mongomock execute what a server executes.
 """
 
+import copy
+import datetime as dt
 import functools
 import math
 import threading
@@ -55,6 +58,8 @@ _WRITE_METHODS = (
 _READ_METHODS = ("count_documents", "estimated_document_count", "distinct", "aggregate")
 # `_id` types whose store key is the value itself (mongomock keys a document id by a hashdict).
 _KEY_TYPES = (ObjectId, str, int)
+# Values a copy may share with the store: nothing in them can change.
+_IMMUTABLE = frozenset({str, int, float, bool, type(None), bytes, ObjectId})
 _write_lock = threading.RLock()
 _taught = False
 _shared_client = None
@@ -137,22 +142,92 @@ def client():
 
 
 def _aggregate(self, pipeline, session=None, **unused_kwargs):
-    """Collection.aggregate that copies only the stored documents its leading stage keeps.
+    """Collection.aggregate that reads from the store only what the pipeline needs of it.
 
-    The whole pipeline still runs on the copies, its first stage included, so the answer is the
-    one mongomock gave when it copied every document first.
+    A leading `$match` or `$geoNear` is applied once, to the stored documents, and only those
+    it keeps are copied, as a server reads them from its indexes; mongomock copied every
+    document and ran the stage on the copies. A `$project` next in line that only includes
+    fields narrows each copy to those fields, as a server reads no more of a document than the
+    pipeline uses. The rest of the pipeline runs on the copies, so the answer is the one
+    mongomock gave when it copied every document first.
     """
-    spec, keeps = _leading_filter(pipeline)
-    in_collection = [
-        self._copy_only_fields(document, None, dict)
-        for document in self._iter_documents(spec)
-        if keeps is None or keeps(document)
-    ]
-    if self.codec_options.tz_aware:
-        in_collection = [
-            mm_helpers.make_datetime_timezone_aware_in_document(doc) for doc in in_collection
-        ]
-    return mm_aggregate.process_pipeline(in_collection, self.database, pipeline, session)
+    lead = _Lead.of(pipeline)
+    rest = pipeline[1:] if lead else pipeline
+    fields = _included_fields(rest[0]) if rest else None
+    aware = self.codec_options.tz_aware
+    found = lead.keep(self) if lead else ((None, doc) for doc in self._iter_documents({}))
+    in_collection = []
+    for distance, document in found:
+        copied = _copy_out(document, fields, aware)
+        if distance is not None:
+            _set_path(copied, lead.distance_field, distance * lead.multiplier)
+        in_collection.append(copied)
+    return mm_aggregate.process_pipeline(in_collection, self.database, rest, session)
+
+
+def _copy_out(document, fields, aware):
+    """A stored document as a read returns it (its `fields` only, when given): copied, with
+    datetimes made UTC-aware when the client asks for that (mongomock's copy, then its
+    make_datetime_timezone_aware_in_document, in one walk)."""
+    if fields is not None:
+        document = {name: value for name, value in document.items() if name in fields}
+    return _copied(document, aware)
+
+
+def _copied(value, aware):
+    kind = type(value)
+    if kind in _IMMUTABLE:
+        return value
+    if isinstance(value, dict):
+        return {key: _copied(item, aware) for key, item in value.items()}
+    if isinstance(value, list) or (aware and isinstance(value, tuple)):
+        return [_copied(item, aware) for item in value]
+    if aware and isinstance(value, dt.datetime):
+        return value.replace(tzinfo=mm_helpers.utc)
+    return copy.copy(value)
+
+
+def _included_fields(stage):
+    """The top-level fields a `$project` stage that only includes fields, or computes them,
+    reads (with `_id`); None when it may read any other field (an exclusion, `$$ROOT`)."""
+    spec = stage.get("$project") if isinstance(stage, dict) and len(stage) == 1 else None
+    if not isinstance(spec, dict) or not spec:
+        return None
+    fields = {"_id"}
+    for path, value in spec.items():
+        if not isinstance(path, str) or path.startswith("$"):
+            return None
+        if path == "_id" and value in (0, 1):  # includes True and False
+            continue
+        if value is True or (type(value) is int and value == 1):
+            fields.add(path.split(".")[0])
+            continue
+        read = _fields_read(value) if isinstance(value, (dict, list, str)) else None
+        if read is None:
+            return None  # an exclusion, or an expression we cannot see into
+        fields |= read
+    return fields
+
+
+def _fields_read(expression):
+    """The top-level fields an aggregation expression reads, or None if it may read any."""
+    if isinstance(expression, str):
+        if expression.startswith("$$"):  # a variable: only ROOT and CURRENT are the document
+            return None if expression[2:].split(".")[0] in ("ROOT", "CURRENT") else set()
+        return {expression[1:].split(".")[0]} if expression.startswith("$") else set()
+    if isinstance(expression, dict):
+        parts = expression.values()
+    elif isinstance(expression, list):
+        parts = expression
+    else:
+        return set()
+    fields = set()
+    for part in parts:
+        read = _fields_read(part)
+        if read is None:
+            return None
+        fields |= read
+    return fields
 
 
 def _by_key(iter_documents):
@@ -185,18 +260,52 @@ def _id_keys(filter):
     return list(dict.fromkeys(keys))  # without a sort the order is the server's own business
 
 
-def _leading_filter(pipeline):
-    """The filter and the test a stored document must pass to reach the pipeline at all."""
-    first = pipeline[0] if isinstance(pipeline, (list, tuple)) and pipeline else None
-    if not isinstance(first, dict) or len(first) != 1:
-        return {}, None
-    ((operator, options),) = first.items()
-    if operator == "$match" and isinstance(options, dict):
-        return mm_helpers.patch_datetime_awareness_in_document(options), None
-    if operator == "$geoNear" and isinstance(options, dict) and options.get("key"):
-        near = _Near(options)
-        return {}, lambda document: near.distance_m(document) is not None
-    return {}, None
+class _Lead:
+    """A leading `$match` or `$geoNear`, applied to the stored documents before any copy."""
+
+    distance_field = None
+    multiplier = 1
+
+    @classmethod
+    def of(cls, pipeline):
+        """The pipeline's leading stage if it is one we apply to the store, else None."""
+        first = pipeline[0] if isinstance(pipeline, (list, tuple)) and pipeline else None
+        if not isinstance(first, dict) or len(first) != 1:
+            return None
+        ((operator, options),) = first.items()
+        if operator == "$match" and isinstance(options, dict):
+            return cls(options)
+        if operator == "$geoNear" and isinstance(options, dict) and options.get("key"):
+            return _GeoLead(options)
+        return None
+
+    def __init__(self, options):
+        self.spec = mm_helpers.patch_datetime_awareness_in_document(options)
+
+    def keep(self, collection):
+        """(distance or None, stored document) of every document the stage keeps, in order."""
+        return ((None, document) for document in collection._iter_documents(self.spec))
+
+
+class _GeoLead(_Lead):
+    def __init__(self, options):
+        self.near = _Near(options)
+        self.distance_field = options["distanceField"]
+        self.multiplier = options.get("distanceMultiplier", 1)
+
+    def keep(self, collection):
+        return _nearest(self.near, collection._iter_documents({}))
+
+
+def _nearest(near, documents, as_stored=None):
+    """(distance, document) of the documents `near` keeps, nearest first (stable on ties)."""
+    found = []
+    for document in documents:
+        distance = near.distance_m(as_stored(document) if as_stored else document)
+        if distance is not None:
+            found.append((distance, document))
+    found.sort(key=lambda pair: pair[0])
+    return found
 
 
 class _Near:
@@ -209,6 +318,14 @@ class _Near:
         self.point = _point(options["near"])
         self.max_distance = options.get("maxDistance")
         self.min_distance = options.get("minDistance")
+        # No point more than this many degrees of latitude away can be within maxDistance (a
+        # great circle is never shorter than its change of latitude); the margin keeps every
+        # rounding on the side of testing the distance itself.
+        self.max_lat_apart = (
+            math.inf
+            if self.max_distance is None
+            else math.degrees(self.max_distance / EARTH_RADIUS_M) * (1 + 1e-6) + 1e-9
+        )
         # Read as a $match reads its filter: datetimes in UTC to the millisecond, as stored.
         self.query = mm_helpers.patch_datetime_awareness_in_document(options.get("query") or {})
 
@@ -219,7 +336,10 @@ class _Near:
             location = mm_helpers.get_value_by_dot(document, self.key)
         except KeyError:
             return None
-        distance = haversine_m(self.point, _point(location))
+        location = _point(location)
+        if abs(location[1] - self.point[1]) > self.max_lat_apart and abs(location[1]) <= 90:
+            return None
+        distance = haversine_m(self.point, location)
         if self.max_distance is not None and distance > self.max_distance:
             return None
         if self.min_distance is not None and distance < self.min_distance:
@@ -230,20 +350,18 @@ class _Near:
 
 
 def _geo_near_stage(in_collection, database, options):
-    """$geoNear as the server runs it for a 2dsphere index and a GeoJSON `near`."""
-    near = _Near(options)
-    distance_field = options["distanceField"]
-    multiplier = options.get("distanceMultiplier", 1)
-    found = []
-    for document in in_collection:
-        distance = near.distance_m(mm_helpers.patch_datetime_awareness_in_document(document))
-        if distance is not None:
-            found.append((distance, document))
-    found.sort(key=lambda pair: pair[0])
+    """$geoNear as the server runs it for a 2dsphere index and a GeoJSON `near`.
+
+    Only reached when $geoNear is not the first stage (which a server refuses): _aggregate
+    applies a leading one to the store.
+    """
+    as_stored = mm_helpers.patch_datetime_awareness_in_document
     results = []
-    for distance, document in found:
+    for distance, document in _nearest(_Near(options), in_collection, as_stored):
         document = dict(document)
-        _set_path(document, distance_field, distance * multiplier)
+        _set_path(
+            document, options["distanceField"], distance * options.get("distanceMultiplier", 1)
+        )
         results.append(document)
     return results
 
