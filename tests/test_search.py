@@ -370,3 +370,66 @@ def test_claims_from_the_past_do_not_matter(client, venue_of):
         {}, {"$set": {"expires_at": dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)}}
     )
     assert ids(search(client, f"date={day}")) == [str(venue["_id"])]
+
+
+# --- what the query decides, and what the rules judge afterwards ------------------------------
+
+
+def test_items_are_the_whole_stored_venues(client, venue_of):
+    day = today_plus(3)
+    lng, lat = MALL_ROAD_LAHORE
+    venue = venue_of(
+        slots=TWO_SLOTS,
+        blackouts=[{"id": "b1", "date": today_plus(9), "slots": ["lunch"], "reason": "Private"}],
+        pricing={"base_price": 90_000, "overrides": [{"date": day, "price": 120_000}]},
+        min_notice_hours=30,
+    )
+    (item,) = search(client, f"date={day}&near_lat={lat}&near_lng={lng}")["items"]
+    shown = ok_data(client.get(f"/venues/{venue['_id']}"))["venue"]
+    assert item == {**shown, "price_on_date": 120_000, "distance_km": 0.0}
+
+
+def test_settings_stored_as_null_read_as_the_defaults(client, venue_of):
+    day = today_plus(4)
+    nulls = {name: None for name in ("open_days", "booking_window_days", "blackouts")}
+    venue = venue_of(min_notice_hours=None, **nulls)
+    venue_of(open_days=[], booking_window_days=None)  # no weekday open at all
+    data = search(client, f"date={day}")
+    assert (ids(data), data["total"]) == ([str(venue["_id"])], 1)
+
+
+def test_a_venue_the_rules_close_leaves_the_page_and_the_total(client, venue_of, monkeypatch):
+    # 10:00 in Karachi: tomorrow's lunch (12:00) starts in 26 h, its dinner in 32 h.
+    monkeypatch.setattr(rules, "utc_now", lambda: dt.datetime(2031, 3, 11, 5, tzinfo=dt.UTC))
+    day, dates = "2031-03-12", ["2031-03-12", "2031-03-13"]
+    made = {}
+
+    def make(name, capacity, off=None, **calendar):
+        if off:
+            calendar["blackouts"] = [{"id": "x", "date": day, "slots": [off], "reason": "Private"}]
+        made[name] = venue_of(dates_available=dates, slots=TWO_SLOTS, capacity=capacity, **calendar)
+
+    for n in range(6):
+        make(f"open {n}", 100 + n)
+    # Each one only judged closed after the query: every slot too soon, or the one left too soon.
+    make("too soon", 103, min_notice_hours=40)
+    make("dinner off, lunch too soon", 104, off="dinner", min_notice_hours=30)
+    # Maybe closed for the query, open by the rules: dinner is still bookable.
+    make("lunch too soon", 102, min_notice_hours=28)
+    make("lunch off", 101, off="lunch")
+    names = {str(venue["_id"]): name for name, venue in made.items()}
+    pages = [search(client, f"date={day}&sort=capacity&limit=3&page={n}") for n in (1, 2, 3, 4)]
+    assert {page["total"] for page in pages} == {8}
+    listed = [names[item["id"]] for page in pages for item in page["items"]]
+    assert listed == [
+        "open 5",
+        "open 4",
+        "open 3",
+        "open 2",
+        "lunch too soon",  # ties on capacity go by _id, the older first
+        "open 1",
+        "lunch off",
+        "open 0",
+    ]
+    # The day after, nothing is too soon and the blackouts are over: all ten are listed.
+    assert search(client, "date=2031-03-13&limit=100")["total"] == 10

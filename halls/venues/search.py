@@ -11,6 +11,10 @@ from halls.venues import rules
 DEFAULT_NEAR_KM = 10
 NO_PRICE = "_no_price"
 CALENDAR_SETTINGS = ("open_days", "booking_window_days", "min_notice_hours", "blackouts")
+# What the pipeline keeps of each matched venue: its sort keys and price (not whole venues,
+# which only the page's are read), and with a date what the calendar rules judge.
+DECIDING_FIELDS = ("capacity", "created_at", "distance_km")
+CALENDAR_FIELDS = ("timezone", "slots", *CALENDAR_SETTINGS)
 ORDERS = {
     "distance": {"distance_km": 1, "_id": 1},
     "capacity": {"capacity": -1, "_id": 1},
@@ -21,42 +25,79 @@ ORDERS = {
 def search_venues(args):
     """One page of active venues matching the search, with the total across pages."""
     date = args.get("date")
-    near = "near_lat" in args
-    price_field = "price_on_date" if date else "pricing.base_price"
     query = _filters(args)
     price_range = _range(args.get("price_min"), args.get("price_max"))
+    now = rules.utc_now()
+    closed = []
     if date:
-        query.update(_open_on(date))
+        query.update(_open_on(date, now))
+        closed = _fully_held(date)
     elif price_range:
-        query[price_field] = price_range
+        query["pricing.base_price"] = price_range
+    maybe = _maybe_closed(date, now) if date else None
+    (result,) = db.venues().aggregate(_pipeline(args, query, closed, price_range, maybe))
+    maybe_venues = result.get("maybe", ())
+    judged = [v["_id"] for v in maybe_venues if rules.closed_by_calendar(v, date, now)]
+    if judged:
+        # Rare: a venue the query could only call "maybe" is closed after all. Ask again
+        # without it, so that the page and the total both leave it out.
+        pipeline = _pipeline(args, query, closed + judged, price_range, None)
+        (result,) = db.venues().aggregate(pipeline)
+    total = result["total"][0]["n"] if result["total"] else 0
+    page, limit = args["page"], args["limit"]
+    return {"items": _whole(result["items"]), "page": page, "limit": limit, "total": total}
 
-    pipeline = [_geo_near(args, query) if near else {"$match": query}]
+
+def _pipeline(args, query, closed, price_range, maybe):
+    """Match, price and count the venues on the fields that decide (not whole documents);
+    $facet pages and counts the same matched set in one round trip, so totals stay right."""
+    date = args.get("date")
+    near = "near_lat" in args
+    price_field = "price_on_date" if date else "pricing.base_price"
+    if closed:
+        query = {**query, "_id": {"$nin": closed}}
+    deciding = dict.fromkeys(DECIDING_FIELDS, 1)
     if date:
-        pipeline.append({"$addFields": {"price_on_date": _price_on(date)}})
-        if price_range:
-            pipeline.append({"$match": {price_field: price_range}})
+        deciding.update(dict.fromkeys(CALENDAR_FIELDS, 1), price_on_date=_price_on(date))
+    else:
+        deciding["pricing.base_price"] = 1
+    pipeline = [_geo_near(args, query) if near else {"$match": query}, {"$project": deciding}]
+    if date and price_range:
+        pipeline.append({"$match": {price_field: price_range}})
     sort = args.get("sort") or ("distance" if near else "newest")
     page, limit = args["page"], args["limit"]
-    # $facet counts and pages the same matched set in one round trip, so totals stay right.
-    pipeline.append(
-        {
-            "$facet": {
-                "items": [
-                    *_sort_stages(sort, price_field),
-                    {"$skip": (page - 1) * limit},
-                    {"$limit": limit},
-                ],
-                "total": [{"$count": "n"}],
-            }
-        }
-    )
-    (result,) = db.venues().aggregate(pipeline)
-    items = result["items"]
+    facets = {
+        "items": [
+            *_sort_stages(sort, price_field),
+            {"$skip": (page - 1) * limit},
+            {"$limit": limit},
+            {"$project": {"_id": 1, "price_on_date": 1, "distance_km": 1}},
+        ],
+        "total": [{"$count": "n"}],
+    }
+    if maybe:
+        facets["maybe"] = [
+            {"$project": dict.fromkeys(CALENDAR_FIELDS, 1)},
+            {"$match": {"$or": maybe}},
+        ]
+    pipeline.append({"$facet": facets})
+    return pipeline
+
+
+def _whole(items):
+    """The page's venues in full, in the page's order, with their price and distance."""
+    if not items:
+        return []
+    venues = db.venues().find({"_id": {"$in": [item["_id"] for item in items]}})
+    stored = {venue["_id"]: venue for venue in venues}
+    whole = []
     for item in items:
+        if item["_id"] not in stored:
+            continue  # deleted since the aggregate read it
         if "distance_km" in item:
             item["distance_km"] = round(item["distance_km"], 2)
-    total = result["total"][0]["n"] if result["total"] else 0
-    return {"items": items, "page": page, "limit": limit, "total": total}
+        whole.append({**stored[item["_id"]], **item})
+    return whole
 
 
 def _filters(args):
@@ -85,49 +126,63 @@ def _range(low, high):
     return bounds
 
 
-def _open_on(date):
-    """Venues offering the date, not past in their own zone, with a slot still free."""
-    query = {"dates_available": date}
-    zones = rules.zones_open_on(date)
+def _open_on(date, now):
+    """Venues offering the date, not past in their own zone, and not closed by their owner's
+    calendar as far as a query can tell: the weekday, a whole-day blackout, a booking window
+    too short in every zone. _maybe_closed finds the few it cannot tell."""
+    query = {
+        "dates_available": date,
+        "open_days": {"$in": [rules.weekday_of(date), None]},  # None: no setting, every day
+        "blackouts": {"$not": {"$elemMatch": {"date": date, "slots.0": {"$exists": False}}}},
+    }
+    zones = rules.zones_open_on(date, now)
     if zones is not None:
         # Near midnight the date is today in some zones and already past in others.
         query["timezone"] = {"$in": zones}
-    closed = _fully_held(date) + _closed_by_calendar(date)
-    if closed:
-        query["_id"] = {"$nin": closed}
+    fewest, _ = _days_ahead(date, now)
+    # A window shorter than the fewest days ahead anywhere closes the date in every zone.
+    if rules.SETTINGS["booking_window_days"] < fewest:
+        query["booking_window_days"] = {"$gte": fewest}
+    else:
+        query["booking_window_days"] = {"$not": {"$lt": fewest}}  # or no setting
     return query
 
 
-def _closed_by_calendar(date):
-    """Ids of venues offering the date whose owner's rules leave no slot of it bookable.
+def _maybe_closed(date, now):
+    """$or clauses that catch every venue _open_on lets through whose owner's rules may still
+    leave no slot of the date bookable; rules.closed_by_calendar has the last word on them, so
+    search agrees with availability and booking.
 
-    The query only narrows the venues to judge (a weekday off, a window that may end before
-    the date, a blackout that day, a notice that may reach into it); rules.closed_by_calendar
-    has the last word, so search agrees with availability and booking.
+    A window that reaches the date in some zones only, a notice that may reach into it, a
+    blackout of some slots that day.
     """
-    now = rules.utc_now()
-    day = dt.date.fromisoformat(date)
-    # The most days ahead the date can be anywhere; a window at least this long reaches it.
-    days_ahead = (day - dt.date.fromisoformat(rules.today_in(rules.EARLIEST_ZONE, now))).days
+    fewest, most = _days_ahead(date, now)
     # No slot of the date starts before its midnight in the latest zone on Earth.
-    first_start = dt.datetime.combine(day, dt.time(), tzinfo=ZoneInfo(rules.LATEST_ZONE))
-    hours_left = (first_start - now).total_seconds() / 3600
-    maybe_closed = [
-        {"open_days": {"$exists": True, "$nin": [rules.weekday_of(date)]}},
-        {"booking_window_days": {"$lt": days_ahead}},
-        {"min_notice_hours": {"$gt": hours_left}},
-        {"blackouts.date": date},
-    ]
-    # Venues stored before these settings behave as the defaults.
-    if rules.SETTINGS["booking_window_days"] < days_ahead:
-        maybe_closed.append({"booking_window_days": {"$exists": False}})
-    if rules.SETTINGS["min_notice_hours"] > hours_left:
-        maybe_closed.append({"min_notice_hours": {"$exists": False}})
-    candidates = db.venues().find(
-        {"dates_available": date, "status": "active", "$or": maybe_closed},
-        {"_id": 1, "timezone": 1, "slots": 1, **{name: 1 for name in CALENDAR_SETTINGS}},
+    first_start = dt.datetime.combine(
+        dt.date.fromisoformat(date), dt.time(), tzinfo=ZoneInfo(rules.LATEST_ZONE)
     )
-    return [venue["_id"] for venue in candidates if rules.closed_by_calendar(venue, date, now)]
+    hours_left = (first_start - now).total_seconds() / 3600
+    maybe = [
+        {"blackouts.date": date},
+        {"min_notice_hours": {"$gt": hours_left}},
+    ]
+    if fewest < most:
+        maybe.append({"booking_window_days": {"$gte": fewest, "$lt": most}})
+    # Venues stored before these settings behave as the defaults.
+    if fewest <= rules.SETTINGS["booking_window_days"] < most:
+        maybe.append({"booking_window_days": None})
+    if rules.SETTINGS["min_notice_hours"] > hours_left:
+        maybe.append({"min_notice_hours": None})
+    return maybe
+
+
+def _days_ahead(date, now):
+    """How many days ahead the date is where today began last, and where it began first."""
+    day = dt.date.fromisoformat(date)
+    latest, earliest = (
+        rules.today_in(zone, now) for zone in (rules.LATEST_ZONE, rules.EARLIEST_ZONE)
+    )
+    return (day - dt.date.fromisoformat(latest)).days, (day - dt.date.fromisoformat(earliest)).days
 
 
 def _fully_held(date):
@@ -185,5 +240,4 @@ def _sort_stages(sort, price_field):
     return [
         {"$addFields": {NO_PRICE: missing}},
         {"$sort": {NO_PRICE: 1, price_field: direction, "_id": 1}},
-        {"$project": {NO_PRICE: 0}},
     ]
