@@ -294,7 +294,8 @@ class _GeoLead(_Lead):
         self.multiplier = options.get("distanceMultiplier", 1)
 
     def keep(self, collection):
-        return _nearest(self.near, collection._iter_documents({}))
+        # Every stored document: mongomock's _iter_documents({}) would test {} on each first.
+        return _nearest(self.near, list(collection._store.documents))
 
 
 def _nearest(near, documents, as_stored=None):
@@ -315,6 +316,7 @@ class _Near:
         self.key = options.get("key")
         if not self.key:
             raise NotImplementedError("halls' embedded $geoNear needs the `key` option")
+        self.plain_key = "." not in self.key  # read directly, as get_value_by_dot would
         self.point = _point(options["near"])
         self.max_distance = options.get("maxDistance")
         self.min_distance = options.get("minDistance")
@@ -333,7 +335,11 @@ class _Near:
         """The document's distance in metres if the stage keeps it, else None."""
         # Distance first, as the server walks its 2dsphere index before it applies the query.
         try:
-            location = mm_helpers.get_value_by_dot(document, self.key)
+            location = (
+                document[self.key]
+                if self.plain_key
+                else mm_helpers.get_value_by_dot(document, self.key)
+            )
         except KeyError:
             return None
         location = _point(location)
