@@ -1,9 +1,11 @@
 """Schemathesis against /openapi.json, in-process: every operation, as an owner and a customer.
 
 Each operation gets a bounded number of generated requests (valid and invalid ones), sent with
-a real bearer token; half of them aim at real resources (the caller's venue, add-on, blackout
-and booking) instead of random ids, so they get past the 404s. Every response must be no 5xx,
-a documented status, the documented content type and the documented schema.
+a real bearer token. About half of them are aimed at a world seeded through the API (tests/
+fuzz_world.py): real ids, slot keys, open dates and tokens, so that they get past the 404s and
+409s and their success answers are checked too. Every response must be no 5xx, a documented
+status, the documented content type and the documented schema; and each operation in
+fuzz_world.MUST_SUCCEED must have answered its success status at least once.
 """
 
 import pytest
@@ -18,7 +20,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.helpers import TWO_SLOTS, insert_booking, key_and_certificate, today_plus
+from tests.fuzz_world import MUST_SUCCEED, aim, seed_world
+from tests.helpers import key_and_certificate
 from tests.test_google import CLIENT_ID, KEY_ID, FakeTransport
 from tests.test_uploads import CLOUDINARY_URL, S3
 
@@ -50,16 +53,16 @@ schema = schemathesis.openapi.from_dict(_spec())
 
 
 @pytest.fixture(scope="module")
-def google_certificate():
-    return key_and_certificate("google-test")[1].decode()
+def google_key():
+    return key_and_certificate("google-test")
 
 
 @pytest.fixture
-def app_config(app_config, monkeypatch, google_certificate):
+def app_config(app_config, monkeypatch, google_key):
     """Configured like production: Google sign-in and both upload services (all offline)."""
     from halls.auth import google
 
-    fake = FakeTransport({KEY_ID: google_certificate})
+    fake = FakeTransport({KEY_ID: google_key[1].decode()})
     monkeypatch.setattr(google, "transport", lambda: fake)
     return {
         **app_config,
@@ -70,22 +73,16 @@ def app_config(app_config, monkeypatch, google_certificate):
 
 
 @pytest.fixture
-def callers(make_user, make_venue):
-    """Bearer headers by role, and the ids of real resources they may reach."""
-
-    # The owner is an admin too, so POST /wallet/credit gets past its 403.
-    owner, owner_headers = make_user(owner=True, role="admin")
-    customer, customer_headers = make_user()
-    dj = {"key": "dj", "name": "DJ", "price": 5000, "unit": "per_event", "max_qty": None}
-    venue = make_venue(owner, slots=TWO_SLOTS, blackouts=[], addons=[dj])
-    booking = insert_booking(venue, customer, date=today_plus(9, venue), slots=["lunch"])
-    ids = {
-        "venue_id": str(venue["_id"]),
-        "booking_id": str(booking["_id"]),
-        "key": "dj",
-        "date": today_plus(12, venue),
+def world(app, make_user, google_key):
+    """The seeded world; afterwards, every operation it must reach answered its success."""
+    world = seed_world(app, make_user, google_key)
+    yield world
+    missed = {
+        f"{role} {label}: {sorted(world.seen[role, label])}"
+        for (role, label), success in MUST_SUCCEED.items()
+        if (role, label) in world.seen and success not in world.seen[role, label]
     }
-    return {"owner": owner_headers, "customer": customer_headers}, ids
+    assert not missed, f"never reached its success status: {missed}"
 
 
 FUZZ = settings(
@@ -97,35 +94,40 @@ FUZZ = settings(
 )
 
 
-def call_as(role, case, aim, app, callers):
-    """Send the case with the role's token, aimed at real ids when `aim`; validate the answer."""
-    headers, ids = callers
-    if aim:
-        for values in (case.path_parameters, case.query, case.body):
-            if isinstance(values, dict):
-                values.update({k: v for k, v in ids.items() if k in values})
-    case.call_and_validate(app=app, headers=headers[role], checks=CHECKS)
+def call_as(role, case, data, app, world):
+    """Send the case with the role's token, aimed at the world when drawn so; validate it."""
+    aimed = data.draw(st.booleans(), label="aimed")
+    if aimed:
+        aim(case, data.draw, role, world)
+    response = case.call(app=app, headers=world.headers(role, case, aimed))
+    world.seen.setdefault((role, case.operation.label), set()).add(response.status_code)
+    case.validate_response(response, checks=CHECKS)
 
 
 @schema.parametrize()
-@schema.given(aim=st.booleans())
+@schema.given(data=st.data())
 @FUZZ
-def test_api_conforms_to_its_schema_as_owner(case, aim, app, callers):
-    call_as("owner", case, aim, app, callers)
+def test_api_conforms_to_its_schema_as_owner(case, data, app, world):
+    call_as("owner", case, data, app, world)
 
 
 @schema.parametrize()
-@schema.given(aim=st.booleans())
+@schema.given(data=st.data())
 @FUZZ
-def test_api_conforms_to_its_schema_as_customer(case, aim, app, callers):
-    call_as("customer", case, aim, app, callers)
+def test_api_conforms_to_its_schema_as_customer(case, data, app, world):
+    call_as("customer", case, data, app, world)
+
+
+def test_every_operation_that_must_succeed_is_in_the_schema():
+    """A renamed route cannot drop out of MUST_SUCCEED unnoticed."""
+    labels = {result.ok().label for result in schema.get_all_operations()}
+    assert {label for _, label in MUST_SUCCEED} <= labels
 
 
 @pytest.mark.parametrize("role", ["owner", "customer"])
-def test_workflows_conform_to_the_schema(role, app, database, callers):
+def test_workflows_conform_to_the_schema(role, app, database, world):
     """Chains of calls along the links schemathesis infers (register → get/patch a venue,
     book → get/cancel the booking, ...), each response checked like above."""
-    headers, _ = callers
     # Every scenario starts from the same documents, so a replayed scenario answers the same.
     start = {name: list(database[name].find()) for name in database.list_collection_names()}
 
@@ -138,7 +140,7 @@ def test_workflows_conform_to_the_schema(role, app, database, callers):
                     database[name].insert_many(documents)
 
         def get_call_kwargs(self, case):
-            return {"app": app, "headers": headers[role]}
+            return {"app": app, "headers": world.headers(role, case, aimed=False)}
 
         def validate_response(self, response, case, additional_checks=None, **kwargs):
             case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
