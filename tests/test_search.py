@@ -9,6 +9,7 @@ from bson import ObjectId
 from halls import db
 from halls.bookings import claims
 from halls.venues import rules
+from halls.venues import search as venue_search
 from tests.helpers import TWO_SLOTS, assert_error, hold_slot, ok_data, today_plus
 
 MALL_ROAD_LAHORE = (74.3587, 31.5204)  # (lng, lat)
@@ -398,7 +399,11 @@ def test_settings_stored_as_null_read_as_the_defaults(client, venue_of):
     assert (ids(data), data["total"]) == ([str(venue["_id"])], 1)
 
 
-def test_a_venue_the_rules_close_leaves_the_page_and_the_total(client, venue_of, monkeypatch):
+@pytest.mark.parametrize("in_facet", [1000, 2], ids=["maybes in the facet", "too many maybes"])
+def test_a_venue_the_rules_close_leaves_the_page_and_the_total(
+    client, venue_of, monkeypatch, in_facet
+):
+    monkeypatch.setattr(venue_search, "MAYBE_IN_FACET", in_facet)  # 4 maybes: 2 is too many
     # 10:00 in Karachi: tomorrow's lunch (12:00) starts in 26 h, its dinner in 32 h.
     monkeypatch.setattr(rules, "utc_now", lambda: dt.datetime(2031, 3, 11, 5, tzinfo=dt.UTC))
     day, dates = "2031-03-12", ["2031-03-12", "2031-03-13"]

@@ -1,4 +1,5 @@
-"""Venue search: one aggregation pipeline, the same on mongomock and on a real server."""
+"""Venue search: an aggregation pipeline that matches, prices, pages and counts the venues,
+then a read of the page's venues by _id; the same on mongomock and on a real server."""
 
 import datetime as dt
 import re
@@ -15,6 +16,9 @@ CALENDAR_SETTINGS = ("open_days", "booking_window_days", "min_notice_hours", "bl
 # which only the page's are read), and with a date what the calendar rules judge.
 DECIDING_FIELDS = ("capacity", "created_at", "distance_km")
 CALENDAR_FIELDS = ("timezone", "slots", *CALENDAR_SETTINGS)
+# The most "maybe closed" venues the pipeline returns in its result document (16 MB at most
+# on a server); beyond that search reads them with a cursor.
+MAYBE_IN_FACET = 1000
 ORDERS = {
     "distance": {"distance_km": 1, "_id": 1},
     "capacity": {"capacity": -1, "_id": 1},
@@ -37,6 +41,11 @@ def search_venues(args):
     maybe = _maybe_closed(date, now) if date else None
     (result,) = db.venues().aggregate(_pipeline(args, query, closed, price_range, maybe))
     maybe_venues = result.get("maybe", ())
+    if len(maybe_venues) > MAYBE_IN_FACET:
+        # So many (tomorrow, over a large catalogue) that one result document might not hold
+        # them: read them with a cursor instead, by the query alone (a superset, judged alike).
+        maybe_query = {**query, "$or": maybe, "_id": {"$nin": closed}}
+        maybe_venues = db.venues().find(maybe_query, dict.fromkeys(CALENDAR_FIELDS, 1))
     judged = [v["_id"] for v in maybe_venues if rules.closed_by_calendar(v, date, now)]
     if judged:
         # Rare: a venue the query could only call "maybe" is closed after all. Ask again
@@ -79,6 +88,7 @@ def _pipeline(args, query, closed, price_range, maybe):
         facets["maybe"] = [
             {"$project": dict.fromkeys(CALENDAR_FIELDS, 1)},
             {"$match": {"$or": maybe}},
+            {"$limit": MAYBE_IN_FACET + 1},
         ]
     pipeline.append({"$facet": facets})
     return pipeline
