@@ -157,6 +157,7 @@ def main(argv=None):
     # The app logs one JSON line per request: to a file, not over the report.
     logging.basicConfig(filename=RESULTS / f"profile-{stamp}.log", level=logging.INFO)
     counter = CallCounter()
+    embedded.teach()  # first: teaching replaces `aggregate`, which the counter must wrap after
     counter.install()
     app = build_app(args.seed)
     client = app.test_client()
