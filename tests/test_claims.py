@@ -376,3 +376,18 @@ def test_claims_stored_before_keyed_ids_are_moved_to_them_at_start_up(database, 
     taker = take(venue_id, ["night"])
     assert claim(venue_id, "night")["booking_id"] == taker
     assert claim(venue_id, "evening")["booking_id"] == holder
+
+
+def test_held_slots_by_key_agree_with_the_query_by_venue_and_date(venue_id, monkeypatch):
+    take(venue_id, ["morning", "evening"])
+    take(venue_id, ["night"], date=OTHER_DATE)
+    claims.release_claims(take(venue_id, ["afternoon"], date=OTHER_DATE))
+    lapse(take(venue_id, ["afternoon"], confirm=False))
+    take(ObjectId(), ["morning"])  # another venue's
+    own = ["morning", "afternoon", "evening", "night"]
+    dates = [DATE, OTHER_DATE, "2030-06-03"]
+
+    expected = {DATE: {"morning", "evening"}, OTHER_DATE: {"night"}}
+    assert claims.held_slots(venue_id, dates) == expected
+    assert claims.held_slots(venue_id, dates, own) == expected
+    assert claims.held_slots(venue_id, [DATE], ["evening"]) == {DATE: {"evening"}}

@@ -224,9 +224,16 @@ def _orphaned(claim, settled):
     return booking.get("updated_at", settled) <= settled
 
 
-def held_slots(venue_id, dates):
-    """{date: {slot, ...}} of the venue's held claims on the given dates."""
-    query = {"venue_id": venue_id, "date": {"$in": list(dates)}, **_held_filter(_now())}
+def held_slots(venue_id, dates, slots=None):
+    """{date: {slot, ...}} of the venue's held claims on the given dates.
+
+    With slots (the keys that matter, e.g. the venue's own), the claims are found by `_id`.
+    """
+    if slots is None:
+        query = {"venue_id": venue_id, "date": {"$in": list(dates)}}
+    else:
+        query = {"_id": {"$in": [key for date in dates for key in _keys(venue_id, date, slots)]}}
+    query.update(_held_filter(_now()))
     held = {}
     for claim in db.slot_claims().find(query, {"date": 1, "slot": 1, "_id": 0}):
         held.setdefault(claim["date"], set()).add(claim["slot"])

@@ -118,7 +118,8 @@ def quote_venue(venue_id, date, guests, slots=None, addons=None):
     quote = pricing.quote(venue, date, slots, guests, addons)
     chosen = pricing.slot_details(venue, slots)
     keys = {slot["key"] for slot in chosen}
-    held = claims.held_slots(venue["_id"], [date]).get(date, set())
+    own = [slot["key"] for slot in rules.slots_of(venue)]
+    held = claims.held_slots(venue["_id"], [date], own).get(date, set())
     # The availability answer's own reasons: a quote never disagrees with availability.
     day = rules.day_availability(venue, date, held)
     refusals = [

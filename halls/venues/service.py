@@ -172,7 +172,8 @@ def venue_availability(venue_id, date=None, first=None, last=None):
     """Slot availability and price on one date, or on each date of a range."""
     venue = get_venue(venue_id)
     dates = [date] if date else rules.dates_between(first, last)
-    held = claims.held_slots(venue["_id"], dates)  # one query for the whole range
+    keys = [slot["key"] for slot in rules.slots_of(venue)]
+    held = claims.held_slots(venue["_id"], dates, keys)  # one query for the whole range
     now = _now()
     days = [rules.day_availability(venue, day, held.get(day, set()), now) for day in dates]
     if date:
