@@ -29,16 +29,13 @@ def register(app):
     @click.option("--revoke", is_flag=True, help="Take the administrator role away instead.")
     def set_admin(email, revoke):
         """Make the account with EMAIL an administrator (no endpoint can: it is a shell step)."""
-        user = db.users().find_one({"email": email.strip().lower()}, {"is_venue_owner": 1})
-        if user is None:
-            raise click.ClickException(f"No account has the email {email}.")
-        # Revoked, it is the role signup gives: owner or customer.
-        role = "owner" if user.get("is_venue_owner") else "customer"
-        now = dt.datetime.now(dt.UTC)
-        db.users().update_one(
-            {"_id": user["_id"]}, {"$set": {"role": role if revoke else "admin", "updated_at": now}}
-        )
-        # The role is read from the user document on every request: no new token is needed.
+        from halls.auth import service as auth
+        from halls.errors import NotFound
+
+        try:
+            auth.set_admin(email, revoke=revoke)
+        except NotFound as error:
+            raise click.ClickException(f"No account has the email {email}.") from error
         click.echo(f"{email} is {'no longer' if revoke else 'now'} an administrator")
 
     @app.cli.command("send-outbox")

@@ -13,7 +13,14 @@ from pymongo.errors import DuplicateKeyError
 
 from halls import db, notifications
 from halls.auth import google, tokens
-from halls.errors import BadRequest, Conflict, ServiceUnavailable, Unauthorized, Unprocessable
+from halls.errors import (
+    BadRequest,
+    Conflict,
+    NotFound,
+    ServiceUnavailable,
+    Unauthorized,
+    Unprocessable,
+)
 
 RESET_TTL = dt.timedelta(hours=1)
 
@@ -67,12 +74,27 @@ def _now():
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
+def _signup_role(is_venue_owner):
+    return "owner" if is_venue_owner else "customer"
+
+
+def set_admin(email, revoke=False):
+    """Grant the administrator role to the account with this email, or take it back."""
+    user = db.users().find_one({"email": email.strip().lower()}, {"is_venue_owner": 1})
+    if user is None:
+        raise NotFound("No account has that email.", error_code="user_not_found")
+    # Revoked, it is the role signup gave. The role is read from the account on every
+    # request, so tokens already issued follow it at once.
+    role = _signup_role(user.get("is_venue_owner")) if revoke else "admin"
+    db.users().update_one({"_id": user["_id"]}, {"$set": {"role": role, "updated_at": _now()}})
+
+
 def _new_user(*, is_venue_owner, **fields):
     now = _now()
     return {
         **fields,
         "is_venue_owner": is_venue_owner,
-        "role": "owner" if is_venue_owner else "customer",
+        "role": _signup_role(is_venue_owner),
         "token_version": 0,
         "created_at": now,
         "updated_at": now,

@@ -673,18 +673,21 @@ def repair_move_refunds(now=None, older_than=wallet.RECONCILE_AFTER):
     moves older than older_than are looked at: a younger one may still be finishing.
     """
     now = now or _now()
-    moved = {"price_delta": {"$lt": 0}, "at": {"$lte": now - older_than}}
-    moved["at"]["$gte"] = now - MOVE_REFUNDS_WITHIN
+    window = {"$lte": now - older_than, "$gte": now - MOVE_REFUNDS_WITHIN}
+    moved = {"price_delta": {"$lt": 0}, "at": window}
     query = {"payment.method": WALLET, "history": {"$elemMatch": moved}}
     paid = 0
     for booking in db.bookings().find(query, {"user_id": 1, "history": 1}):
-        for step, change in enumerate(booking["history"], start=1):
-            key = f"refund:{booking['_id']}:move{step}"
-            if change["price_delta"] >= 0 or db.wallet_transactions().find_one({"key": key}):
-                continue
-            amount = -change["price_delta"]
-            wallet.refund_for_booking(booking["user_id"], booking["_id"], amount, key=key)
-            paid += 1
+        owed = {
+            f"refund:{booking['_id']}:move{step}": -change["price_delta"]
+            for step, change in enumerate(booking["history"], start=1)
+            if change["price_delta"] < 0
+        }
+        made = wallet.recorded(owed)
+        for key, amount in owed.items():
+            if key not in made:
+                wallet.refund_for_booking(booking["user_id"], booking["_id"], amount, key=key)
+                paid += 1
     return paid
 
 

@@ -163,6 +163,12 @@ def refund_for_booking(user_id, booking_id, amount, key=None):
     return _record(user_id, amount, REFUND, key, booking_id)
 
 
+def recorded(keys):
+    """Which of these movement keys the ledger has an entry for, in any state."""
+    found = db.wallet_transactions().find({"key": {"$in": list(keys)}}, {"key": 1})
+    return {entry["key"] for entry in found}
+
+
 def refundable_for(user_id, booking_id):
     """What the booking's settled payments took from the user, less refunds made or owed."""
     entries = db.wallet_transactions().find(
