@@ -10,6 +10,7 @@ from halls import db
 from halls.bookings import claims
 from halls.venues import rules
 from halls.venues import search as venue_search
+from halls.venues import service as venue_service
 from tests.helpers import TWO_SLOTS, assert_error, hold_slot, ok_data, today_plus
 
 MALL_ROAD_LAHORE = (74.3587, 31.5204)  # (lng, lat)
@@ -376,18 +377,77 @@ def test_claims_from_the_past_do_not_matter(client, venue_of):
 # --- what the query decides, and what the rules judge afterwards ------------------------------
 
 
-def test_items_are_the_whole_stored_venues(client, venue_of):
+# A summary card (the lead's decision for issue 4); GET /venues/<id> shows the rest.
+SUMMARY_KEYS = {"id", "owner_id", "venue_name", "type", "address", "city", "maps_location"}
+SUMMARY_KEYS |= {"capacity", "space_sqft", "amenities", "pictures", "currency", "timezone"}
+SUMMARY_KEYS |= {"slots", "base_price"}
+
+
+def available_slots(client, venue, day):
+    data = ok_data(client.get(f"/venues/{venue['_id']}/availability?date={day}"))
+    return [slot["key"] for slot in data["slots"] if slot["available"]]
+
+
+def test_items_are_summaries_of_the_venue(client, venue_of):
     day = today_plus(3)
     lng, lat = MALL_ROAD_LAHORE
     venue = venue_of(
         slots=TWO_SLOTS,
+        pictures=["https://img.example/a.jpg"],
         blackouts=[{"id": "b1", "date": today_plus(9), "slots": ["lunch"], "reason": "Private"}],
         pricing={"base_price": 90_000, "overrides": [{"date": day, "price": 120_000}]},
         min_notice_hours=30,
     )
-    (item,) = search(client, f"date={day}&near_lat={lat}&near_lng={lng}")["items"]
     shown = ok_data(client.get(f"/venues/{venue['_id']}"))["venue"]
-    assert item == {**shown, "price_on_date": 120_000, "distance_km": 0.0}
+    (item,) = search(client, f"date={day}&near_lat={lat}&near_lng={lng}")["items"]
+    assert set(item) == SUMMARY_KEYS | {"price_on_date", "distance_km", "free_slots"}
+    assert item == {
+        **{key: shown[key] for key in SUMMARY_KEYS - {"base_price"}},
+        "base_price": 90_000,
+        "price_on_date": 120_000,
+        "distance_km": 0.0,
+        "free_slots": ["lunch", "dinner"],
+    }
+    (plain,) = search(client)["items"]
+    assert plain == {key: item[key] for key in SUMMARY_KEYS}
+
+
+def test_free_slots_are_the_slots_availability_shows_free(
+    client, venue_of, ten_in_karachi, monkeypatch
+):
+    monkeypatch.setattr(venue_service, "_now", lambda: ten_in_karachi)  # availability's clock
+    # 10:00 in Karachi: tomorrow's lunch (12:00) starts in 26 h, its dinner in 32 h.
+    day, dates = "2031-03-12", ["2031-03-12", "2031-03-13"]
+
+    def make(name, **fields):
+        return venue_of(venue_name=name, dates_available=dates, slots=TWO_SLOTS, **fields)
+
+    free = make("Free")
+    dinner_held = make("Dinner held")
+    full = make("Both held")
+    lunch_off = make(
+        "Lunch off", blackouts=[{"id": "x", "date": day, "slots": ["lunch"], "reason": "Private"}]
+    )
+    too_soon = make("Lunch too soon", min_notice_hours=28)
+    nothing_left = make("Dinner held, lunch too soon", min_notice_hours=28)
+    hold_slot(dinner_held, day, "dinner")
+    hold_slot(full, day, "lunch")
+    hold_slot(full, day, "dinner")
+    hold_slot(nothing_left, day, "dinner")
+    data = search(client, f"date={day}&limit=100")
+    listed = {item["venue_name"]: item["free_slots"] for item in data["items"]}
+    assert listed == {
+        "Free": ["lunch", "dinner"],
+        "Dinner held": ["lunch"],
+        "Lunch off": ["dinner"],
+        "Lunch too soon": ["dinner"],
+    }
+    assert data["total"] == 4
+    for venue in (free, dinner_held, lunch_off, too_soon):
+        assert listed[venue["venue_name"]] == available_slots(client, venue, day)
+    # Neither venue left out has a slot availability shows free.
+    assert available_slots(client, full, day) == available_slots(client, nothing_left, day) == []
+    assert db.slot_claims().count_documents({"state": claims.TAKEN}) == 4
 
 
 def test_settings_stored_as_null_read_as_the_defaults(client, venue_of):

@@ -386,9 +386,51 @@ class CalendarFeedArgs(StrictSchema):
     token = fields.String(required=True, validate=validate.Length(min=1, max=128))
 
 
-class VenueSearchItem(VenueOut):
-    price_on_date = fields.Integer(allow_none=True, metadata={"description": "with date"})
+# What a search item shows of VenueOut: a summary (GET /venues/<id> shows the rest).
+SUMMARY_FIELDS = (
+    "owner_id",
+    "venue_name",
+    "type",
+    "address",
+    "city",
+    "maps_location",
+    "capacity",
+    "space_sqft",
+    "amenities",
+    "pictures",
+    "currency",
+    "timezone",
+    "slots",
+)
+
+
+class VenueSearchItem(
+    Schema.from_dict({name: VenueOut._declared_fields[name] for name in SUMMARY_FIELDS})
+):
+    """A search result: a summary of the venue, not the whole venue."""
+
+    class Meta:
+        description = (
+            "A summary of the venue. GET /venues/{venue_id} shows the whole venue (its dates, "
+            "price overrides, calendar settings, videos and add-ons), and "
+            "GET /venues/{venue_id}/availability its slots and price on any date."
+        )
+
+    id = ObjectIdField(attribute="_id", dump_only=True)
+    base_price = fields.Integer(
+        allow_none=True, metadata={"description": "the venue's pricing.base_price"}
+    )
+    price_on_date = fields.Integer(
+        allow_none=True, metadata={"description": "with date: the override that day, else base"}
+    )
     distance_km = fields.Float(metadata={"description": "with near_lat/near_lng"})
+    free_slots = fields.List(
+        fields.String(),
+        metadata={
+            "description": "with date: the keys of the slots that can still be booked that day, "
+            "those GET /venues/{venue_id}/availability shows available"
+        },
+    )
 
 
 class AmenityList(fields.String):

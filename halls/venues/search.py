@@ -1,5 +1,5 @@
 """Venue search: an aggregation pipeline that matches, prices, pages and counts the venues,
-then a read of the page's venues by _id; the same on mongomock and on a real server."""
+then a read of the page's venue summaries by _id; the same on mongomock and on a real server."""
 
 import datetime as dt
 import re
@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from halls import db
 from halls.bookings import claims
-from halls.venues import rules
+from halls.venues import rules, schemas
 
 DEFAULT_NEAR_KM = 10
 NO_PRICE = "_no_price"
@@ -16,6 +16,8 @@ CALENDAR_SETTINGS = ("open_days", "booking_window_days", "min_notice_hours", "bl
 # which only the page's are read), and with a date what the calendar rules judge.
 DECIDING_FIELDS = ("capacity", "created_at", "distance_km")
 CALENDAR_FIELDS = ("timezone", "slots", *CALENDAR_SETTINGS)
+# What the page's items read of their venues: what they show, and base_price.
+SUMMARY_FIELDS = (*schemas.SUMMARY_FIELDS, "pricing.base_price")
 # The most "maybe closed" venues the pipeline returns in its result document (16 MB at most
 # on a server); beyond that search reads them with a cursor.
 MAYBE_IN_FACET = 1000
@@ -32,10 +34,11 @@ def search_venues(args):
     query = _filters(args)
     price_range = _range(args.get("price_min"), args.get("price_max"))
     now = rules.utc_now()
-    closed = []
+    closed, held = [], {}
     if date:
         query.update(_open_on(date, now))
-        closed = _fully_held(date)
+        held = claims.held_by_venue(date)
+        closed = _fully_held(held)
     elif price_range:
         query["pricing.base_price"] = price_range
     maybe = _maybe_closed(date, now) if date else None
@@ -46,15 +49,17 @@ def search_venues(args):
         # them: read them with a cursor instead, by the query alone (a superset, judged alike).
         maybe_query = {**query, "$or": maybe, "_id": {"$nin": closed}}
         maybe_venues = db.venues().find(maybe_query, dict.fromkeys(CALENDAR_FIELDS, 1))
-    judged = [v["_id"] for v in maybe_venues if rules.closed_by_calendar(v, date, now)]
+    judged = [v["_id"] for v in maybe_venues if not _free_slots(v, date, held, now)]
     if judged:
-        # Rare: a venue the query could only call "maybe" is closed after all. Ask again
-        # without it, so that the page and the total both leave it out.
+        # Rare: a venue the query could only call "maybe" has no slot left to book (its
+        # owner's rules close the rest). Ask again without it, so that the page and the total
+        # both leave it out.
         pipeline = _pipeline(args, query, closed + judged, price_range, None)
         (result,) = db.venues().aggregate(pipeline)
     total = result["total"][0]["n"] if result["total"] else 0
     page, limit = args["page"], args["limit"]
-    return {"items": _whole(result["items"]), "page": page, "limit": limit, "total": total}
+    items = _summaries(result["items"], date, held, now)
+    return {"items": items, "page": page, "limit": limit, "total": total}
 
 
 def _pipeline(args, query, closed, price_range, maybe):
@@ -94,20 +99,36 @@ def _pipeline(args, query, closed, price_range, maybe):
     return pipeline
 
 
-def _whole(items):
-    """The page's venues in full, in the page's order, with their price and distance."""
+def _summaries(items, date, held, now):
+    """The page's venue summaries in the page's order, with their price, distance and, with a
+    date, the slots still free that day."""
     if not items:
         return []
-    venues = db.venues().find({"_id": {"$in": [item["_id"] for item in items]}})
+    fields = (*SUMMARY_FIELDS, *CALENDAR_SETTINGS) if date else SUMMARY_FIELDS
+    venues = db.venues().find(
+        {"_id": {"$in": [item["_id"] for item in items]}}, dict.fromkeys(fields, 1)
+    )
     stored = {venue["_id"]: venue for venue in venues}
-    whole = []
+    summaries = []
     for item in items:
-        if item["_id"] not in stored:
+        venue = stored.get(item["_id"])
+        if venue is None:
             continue  # deleted since the aggregate read it
         if "distance_km" in item:
             item["distance_km"] = round(item["distance_km"], 2)
-        whole.append({**stored[item["_id"]], **item})
-    return whole
+        if date:
+            item["free_slots"] = _free_slots(venue, date, held, now)
+        base_price = (venue.get("pricing") or {}).get("base_price")
+        summaries.append({**venue, **item, "base_price": base_price})
+    return summaries
+
+
+def _free_slots(venue, date, held, now):
+    """Keys of the venue's slots that availability shows free on the date. The query only
+    lists active venues offering the date, so neither field is read: they are taken as so."""
+    offered = {**venue, "status": "active", "dates_available": [date]}
+    day = rules.day_availability(offered, date, held.get(venue["_id"], ()), now)
+    return [slot["key"] for slot in day["slots"] if slot["available"]]
 
 
 def _filters(args):
@@ -160,8 +181,9 @@ def _open_on(date, now):
 
 def _maybe_closed(date, now):
     """$or clauses that catch every venue _open_on lets through whose owner's rules may still
-    leave no slot of the date bookable; rules.closed_by_calendar has the last word on them, so
-    search agrees with availability and booking.
+    close some slot of the date; _free_slots (availability's own rules, with the held claims)
+    has the last word on them, so search agrees with availability and booking. Any other venue
+    the query lets through has every slot free that is not held.
 
     A window that reaches the date in some zones only, a notice that may reach into it, a
     blackout of some slots that day.
@@ -195,9 +217,8 @@ def _days_ahead(date, now):
     return (day - dt.date.fromisoformat(latest)).days, (day - dt.date.fromisoformat(earliest)).days
 
 
-def _fully_held(date):
-    """Ids of venues whose every slot is held on the date."""
-    held = claims.held_by_venue(date)
+def _fully_held(held):
+    """Ids of venues whose every slot is held on the date (held: claims.held_by_venue)."""
     if not held:
         return []
     venues = db.venues().find({"_id": {"$in": list(held)}}, {"slots": 1})
