@@ -1,10 +1,12 @@
 """Outgoing mail through the `outbox` collection: stored first, delivered by SMTP afterwards.
 
-`send_mail` only writes the message to the outbox, so mail never fails or slows the request
-that asked for it. When SMTP_HOST is set, the messages a request queued are delivered right
-after its response has gone out (`response.call_on_close`). Whatever that misses (a failure,
-mail queued by a CLI command) waits for `flask --app wsgi send-outbox`, run from cron every
-minute.
+`send_mail` and `queue` only write messages to the outbox, so mail never fails or slows the
+request that asked for it. A message either carries its bodies (`text`, `html`) or names its
+template with the data it shows (`template`, `context`): those are rendered from
+`templates/email/<template>.txt|.html` when the message is delivered, not in the request.
+When SMTP_HOST is set, the messages a request queued are delivered right after its response
+has gone out (`response.call_on_close`). Whatever that misses (a failure, mail queued by a CLI
+command) waits for `flask --app wsgi send-outbox`, run from cron every minute.
 
 A message goes queued -> sending -> sent, or -> failed when an attempt does not go through.
 A failed message is tried again at `next_attempt_at`, the wait doubling each time
@@ -22,7 +24,7 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 
-from flask import after_this_request, current_app, has_request_context, request
+from flask import after_this_request, current_app, has_request_context, render_template, request
 from pymongo import ASCENDING, ReturnDocument
 
 from halls import db
@@ -43,32 +45,68 @@ def _now():
 
 
 def send_mail(to, subject, text, html=None, kind="general", booking_id=None):
-    """Queue a message in the outbox (delivered after the response when SMTP is set)."""
-    now = _now()
-    message = {
-        "to": to,
-        "subject": subject,
-        "text": text,
-        "html": html,
-        "kind": kind,
-        "status": "queued",
-        "attempts": 0,
-        "next_attempt_at": now,
-        "created_at": now,
-        "updated_at": now,
-    }
+    """Queue a message whose bodies are written (delivered after the response when SMTP is set)."""
+    message = {"to": to, "subject": subject, "text": text, "html": html, "kind": kind}
     if booking_id is not None:
         message["booking_id"] = booking_id
-    message["_id"] = db.outbox().insert_one(message).inserted_id
-    if not current_app.config.get("SMTP_HOST"):
-        log.info("mail queued in the outbox (no SMTP_HOST): to=%s subject=%s", to, subject)
-    else:
-        log.info("mail queued: to=%s subject=%s kind=%s", to, subject, kind)
-        _deliver_after_response(message["_id"])
-    return message["_id"]
+    return queue([message])[0]
 
 
-def _deliver_after_response(message_id):
+def queue(messages):
+    """Write messages (to, subject, kind, bodies or template and context) in one go; their ids.
+
+    A templated message keeps only the (BSON-safe) data its template shows: rendering is left
+    to delivery, which takes it off every request that sends mail.
+    """
+    if not messages:
+        return []
+    now = _now()
+    for message in messages:
+        message.update(
+            status="queued", attempts=0, next_attempt_at=now, created_at=now, updated_at=now
+        )
+    # Ordered: the messages of one event are written in the order they were made.
+    ids = db.outbox().insert_many(messages, ordered=True).inserted_ids
+    smtp = current_app.config.get("SMTP_HOST")
+    for message in messages:
+        if smtp:
+            log.info(
+                "mail queued: to=%s subject=%s kind=%s",
+                message["to"],
+                message["subject"],
+                message["kind"],
+            )
+        else:
+            log.info(
+                "mail queued in the outbox (no SMTP_HOST): to=%s subject=%s",
+                message["to"],
+                message["subject"],
+            )
+    if smtp:
+        _deliver_after_response(ids)
+    return ids
+
+
+def rendered(message):
+    """A message's text and HTML bodies: as stored, or rendered now from its template."""
+    if "text" in message:  # written by its sender (and every message queued before templates)
+        return message["text"], message.get("html")
+    context = {**message["context"], "money": money}
+    return tuple(
+        render_template(f"email/{message['template']}.{part}", **context)
+        for part in ("txt", "html")
+    )
+
+
+def money(amount):
+    """Integer PKR as people read it: PKR 125,000."""
+    if amount is None:
+        return "—"
+    sign = "-" if amount < 0 else ""
+    return f"{sign}PKR {abs(amount):,}"
+
+
+def _deliver_after_response(message_ids):
     if not has_request_context():
         return
     # Kept on the request, not on g: the app context (and g) may outlive one request.
@@ -82,7 +120,7 @@ def _deliver_after_response(message_id):
             response.call_on_close(lambda: _deliver_quietly(app, ids))
             return response
 
-    ids.append(message_id)
+    ids.extend(message_ids)
 
 
 def _deliver_quietly(app, message_ids):
@@ -124,8 +162,14 @@ def deliver(message_ids=None, limit=500, now=None):
             if message is None:
                 break
             try:
+                email = _email(config, message)
+            except Exception as error:  # a broken template or context: this message alone
+                log.exception("mail %s could not be rendered", message["_id"])
+                counts[_record_failure(message, error, config, at)] += 1
+                continue
+            try:
                 smtp = smtp or _connect(config)
-                smtp.send_message(_email(config, message))
+                smtp.send_message(email)
             except (smtplib.SMTPException, OSError) as error:
                 counts[_record_failure(message, error, config, at)] += 1
                 _close(smtp)
@@ -179,9 +223,10 @@ def _email(config, message):
     email["From"] = config["MAIL_FROM"]
     email["To"] = message["to"]
     email["Subject"] = message["subject"]
-    email.set_content(message["text"])
-    if message.get("html"):
-        email.add_alternative(message["html"], subtype="html")
+    text, html = rendered(message)
+    email.set_content(text)
+    if html:
+        email.add_alternative(html, subtype="html")
     return email
 
 
@@ -217,12 +262,13 @@ def _record_failure(message, error, config, now):
 
 
 def _record_sent(message, now):
-    # The body may carry a secret (a reset token): once delivered, the outbox keeps no copy.
+    # The body may carry a secret (a reset token): once delivered, the outbox keeps no copy of
+    # it, nor of what it was rendered from.
     _update_claimed(
         message,
         {
             "$set": {"status": "sent", "sent_at": now, "updated_at": now},
-            "$unset": {"text": "", "html": "", "next_attempt_at": ""},
+            "$unset": {"text": "", "html": "", "context": "", "next_attempt_at": ""},
         },
     )
 

@@ -1,9 +1,11 @@
 """Emails about bookings and accounts: who hears about what, rendered from templates.
 
-The booking service calls these after a change is saved. Each looks up the people it concerns,
-renders a plain-text and an HTML body from `templates/email/<kind>.txt|.html` and writes them
-to the outbox (mail.send_mail), which never waits for SMTP. None of them ever raises into its
-caller: a notice that cannot be written is logged, and the booking stands.
+The booking service calls these after a change is saved. Each looks up the people it concerns
+and writes to the outbox (mail.queue, one write for all the messages of one event), which never
+waits for SMTP: each message names its template, `templates/email/<kind>.txt|.html`, and keeps
+the data it shows, rendered into the plain-text and HTML bodies when it is delivered. None of
+them ever raises into its caller: a notice that cannot be written is logged, and the booking
+stands.
 """
 
 import datetime as dt
@@ -12,7 +14,7 @@ import logging
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from flask import current_app, render_template
+from flask import current_app
 
 from halls import db, mail
 from halls.bookings.display import booked_slots, long_date, slots_by_key
@@ -21,6 +23,8 @@ from halls.venues import rules
 log = logging.getLogger("halls.notifications")
 
 PERSON = {"full_name": 1, "email": 1}
+# What a message shows of its booking's venue (and the slots, for bookings that kept only keys).
+VENUE_SHOWN = {"venue_name": 1, "address": 1, "city": 1, "timezone": 1, "slots": 1}
 SUBJECTS = {
     "booking_created_customer": "Booking request received: {venue} on {date}",
     "booking_created_customer_confirmed": "Booking confirmed: {venue} on {date}",
@@ -52,51 +56,55 @@ def booking_created(booking, venue=None, customer=None):
 
     The booking's venue and customer, when the caller has them, save reading them again.
     """
-    context = _booking_context(booking, venue, customer)
     suffix = "_confirmed" if booking["status"] == "confirmed" else ""
     return _send_all(
-        context,
-        ("customer", "booking_created_customer", "booking_created_customer" + suffix),
-        ("owner", "booking_created_owner", "booking_created_owner" + suffix),
+        booking,
+        [
+            ("customer", "booking_created_customer", "booking_created_customer" + suffix),
+            ("owner", "booking_created_owner", "booking_created_owner" + suffix),
+        ],
+        venue,
+        customer,
     )
 
 
 @_never_raises
 def booking_confirmed(booking):
     """Tell the customer the owner confirmed the booking."""
-    return _send_all(_booking_context(booking), ("customer", "booking_confirmed", None))
+    return _send_all(booking, [("customer", "booking_confirmed", None)])
 
 
 @_never_raises
 def booking_rejected(booking):
     """Tell the customer the owner turned the request down (and what is refunded)."""
-    return _send_all(_booking_context(booking), ("customer", "booking_rejected", None))
+    return _send_all(booking, [("customer", "booking_rejected", None)])
 
 
 @_never_raises
 def booking_cancelled(booking):
     """Tell the customer of a cancellation and its refund; the owner too if the customer did it."""
-    context = _booking_context(booking)
     recipients = [("customer", "booking_cancelled", None)]
     if booking.get("cancelled_by") == "customer":
         recipients.append(("owner", "booking_cancelled", None))
-    return _send_all(context, *recipients)
+    return _send_all(booking, recipients)
 
 
 @_never_raises
 def booking_rescheduled(booking, change):
     """Tell the customer and the owner the booking moved: old date and slots, new, price change."""
-    context = _booking_context(booking)
-    context["change"] = _change_view(change, context["venue_doc"])
+    venue = _venue_of(booking)
     return _send_all(
-        context, ("customer", "booking_rescheduled", None), ("owner", "booking_rescheduled", None)
+        booking,
+        [("customer", "booking_rescheduled", None), ("owner", "booking_rescheduled", None)],
+        venue,
+        change=_change_view(change, venue),
     )
 
 
 @_never_raises
 def hold_expired(booking):
     """Tell the customer their request lapsed because the owner did not answer in time."""
-    return _send_all(_booking_context(booking), ("customer", "hold_expired", None))
+    return _send_all(booking, [("customer", "hold_expired", None)])
 
 
 @_never_raises
@@ -108,7 +116,9 @@ def password_reset(user, token):
         "link": f"{base}/reset-password?{urlencode({'token': token})}",
         "token": token,
     }
-    text, html = _render("password_reset", context)
+    # Rendered now, not stored as its token: the outbox forgets the bodies once delivered, and
+    # a secret kept only in the bodies goes with them.
+    text, html = mail.rendered({"template": "password_reset", "context": context})
     return [
         mail.send_mail(
             user["email"], "Reset your Halls password", text, html=html, kind="password_reset"
@@ -116,62 +126,76 @@ def password_reset(user, token):
     ]
 
 
-def _send_all(context, *recipients):
-    sent = []
+def _send_all(booking, recipients, venue=None, customer=None, **shown):
+    """Queue the booking's messages to these (role, template, subject key) in one write."""
+    if venue is None:
+        venue = _venue_of(booking)
+    people = {"customer": _customer_of(booking, customer)}
+    if any(role == "owner" for role, _, _ in recipients):
+        people["owner"] = db.users().find_one({"_id": booking["owner_id"]}, PERSON)
+    context = {
+        **_booking_view(booking, venue),
+        "customer": _name_of(people["customer"]),
+        **shown,
+    }
+    messages = []
     for role, template, subject_key in recipients:
-        person = context[role]
+        person = people[role]
         if not person or not person.get("email"):
-            log.warning("no %s email for booking %s", role, context["booking"]["reference"])
+            log.warning("no %s email for booking %s", role, booking["_id"])
             continue
         subject = SUBJECTS[subject_key or template].format(
-            venue=context["venue"]["name"], date=context["booking"]["date"]
+            venue=context["venue"]["name"], date=booking["date"]
         )
-        text, html = _render(template, {**context, "recipient": role, "person": person})
-        sent.append(
-            mail.send_mail(
-                person["email"],
-                subject,
-                text,
-                html=html,
-                kind=template,
-                booking_id=context["booking"]["id"],
-            )
+        messages.append(
+            {
+                "to": person["email"],
+                "subject": subject,
+                "kind": template,
+                "template": template,
+                "context": {**context, "recipient": role, "person": _name_of(person)},
+                "booking_id": booking["_id"],
+            }
         )
-    return sent
+    return mail.queue(messages)
 
 
-def _render(template, context):
-    return (
-        render_template(f"email/{template}.txt", **context),
-        render_template(f"email/{template}.html", **context),
-    )
+def _venue_of(booking):
+    return db.venues().find_one({"_id": booking["venue_id"]}, VENUE_SHOWN) or {}
 
 
-def _booking_context(booking, venue=None, customer=None):
-    if venue is None:
-        venue = db.venues().find_one({"_id": booking["venue_id"]}) or {}
+def _customer_of(booking, customer):
     if customer is None:
-        customer = db.users().find_one({"_id": booking["user_id"]}, PERSON)
-    else:  # the whole user document: keep only what a message may show
-        customer = {field: customer.get(field) for field in ("_id", *PERSON)}
+        return db.users().find_one({"_id": booking["user_id"]}, PERSON)
+    return customer  # the caller's whole user document: only its name and address are used
+
+
+def _name_of(person):
+    """What a message may show of a person: the name only, never their contact details."""
+    if person is None:
+        return None
+    return {field: person[field] for field in ("full_name",) if field in person}
+
+
+def _booking_view(booking, venue):
+    """What a booking's messages show of it, in plain BSON values (stored with each message)."""
     zone = venue.get("timezone") or rules.DEFAULT_TIMEZONE
     price = booking.get("price_locked")
     return {
-        "venue_doc": venue,
         "venue": {
             "name": venue.get("venue_name") or (booking.get("venue") or {}).get("venue_name"),
             "address": ", ".join(p for p in (venue.get("address"), venue.get("city")) if p),
-            "timezone": zone,
         },
         "booking": {
-            "id": booking["_id"],
             "reference": str(booking["_id"]),
             "status": booking["status"],
             "date": booking["date"],
             "date_long": long_date(booking["date"]),
             "slots": [_slot_text(slot) for slot in booked_slots(booking, venue)],
             "guests": booking.get("guests"),
-            "lines": price.get("lines", []) if isinstance(price, dict) else [],
+            "lines": [_line_view(line) for line in price.get("lines", [])]
+            if isinstance(price, dict)
+            else [],
             "total": price.get("total") if isinstance(price, dict) else price,
             "expires_at": local_time(booking.get("expires_at"), zone),
             "reason": booking.get("reason"),
@@ -179,10 +203,11 @@ def _booking_context(booking, venue=None, customer=None):
             "payment_method": (booking.get("payment") or {}).get("method", "pay_at_venue"),
             "refund": booking.get("refund"),
         },
-        "customer": customer,
-        "owner": db.users().find_one({"_id": booking["owner_id"]}, PERSON),
-        "money": money,
     }
+
+
+def _line_view(line):
+    return {field: line[field] for field in ("label", "qty", "amount") if field in line}
 
 
 def _slot_text(slot):
@@ -205,14 +230,6 @@ def _change_view(change, venue):
         "to": side(change["to"]),
         "price_delta": change.get("price_delta") or 0,
     }
-
-
-def money(amount):
-    """Integer PKR as people read it: PKR 125,000."""
-    if amount is None:
-        return "—"
-    sign = "-" if amount < 0 else ""
-    return f"{sign}PKR {abs(amount):,}"
 
 
 def local_time(at, zone):

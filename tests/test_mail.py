@@ -284,6 +284,44 @@ def test_messages_from_before_retries_are_sent(app, smtp_server):
     assert db.outbox().count_documents({"status": "sent", "attempts": 1}) == 2
 
 
+def test_a_templated_message_is_rendered_when_delivered_and_a_broken_one_fails_alone(
+    app, smtp_server
+):
+    recorder = smtp_server()
+    context = {"name": "Zara", "link": "https://halls.example.pk/reset", "token": "abc123"}
+    good, broken = mail.queue(
+        [
+            {
+                "to": "zara@example.com",
+                "subject": "Reset",
+                "kind": "password_reset",
+                "template": "password_reset",
+                "context": context,
+            },
+            {
+                "to": "yusuf@example.com",
+                "subject": "Oops",
+                "kind": "general",
+                "template": "no_such_template",
+                "context": {},
+            },
+        ]
+    )
+    queued = db.outbox().find_one({"_id": good})
+    assert queued["context"] == context and "text" not in queued
+    assert mail.send_outbox() == {"sent": 1, "failed": 1, "gave_up": 0}
+    (received,) = recorder.messages
+    assert received["rcpt_tos"] == ["zara@example.com"]
+    assert "use this token in the app: abc123" in body(received["message"], "plain")
+    assert "<code>abc123</code>" in body(received["message"], "html")
+    # Delivered: neither the bodies nor what they were rendered from (the token) are kept.
+    sent = db.outbox().find_one({"_id": good})
+    assert sent["status"] == "sent" and "context" not in sent and "text" not in sent
+    failed = db.outbox().find_one({"_id": broken})
+    assert failed["status"] == "failed" and "no_such_template" in failed["error"]
+    assert failed["next_attempt_at"] > failed["updated_at"]
+
+
 def test_a_request_delivers_its_mail_after_the_response(app, client, customer, smtp_server):
     user, _ = customer
     recorder = smtp_server()

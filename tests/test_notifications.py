@@ -64,8 +64,12 @@ def make_booking(venue, customer):
 
 
 def outbox(booking):
-    """The messages about a booking, by recipient."""
-    return {m["to"]: m for m in db.outbox().find({"booking_id": booking["_id"]})}
+    """The messages about a booking, by recipient, with the bodies they are delivered with."""
+    messages = {}
+    for message in db.outbox().find({"booking_id": booking["_id"]}):
+        message["text"], message["html"] = mail.rendered(message)
+        messages[message["to"]] = message
+    return messages
 
 
 def assert_details(message, booking):
@@ -105,6 +109,42 @@ def test_created_tells_the_customer_and_the_owner(make_booking, customer, owner)
     # The owner learns the customer's name, never their contact details.
     assert customer[0]["email"] not in theirs["text"] + theirs["html"]
     assert customer[0]["contact_number"] not in theirs["text"] + theirs["html"]
+
+
+OWNER_TEXT = """Hello Olivia Owner,
+
+Cyrus Customer asked to book Shalimar Banquet. Confirm or reject the request before 14 Mar 2031, \
+18:30 (Asia/Karachi); after that it lapses and the slots are free again.
+
+Venue:      Shalimar Banquet
+Address:    12 Canal Bank Road, Lahore
+Date:       Thursday 20 March 2031 (2031-03-20)
+Slots:      Lunch (12:00–16:00), Dinner (18:00–23:00)
+Guests:     150
+  Lunch: PKR 120,000
+  Dinner: PKR 120,000
+  Chiavari chairs x 150: PKR 15,000
+Total:      PKR 255,000
+Status:     pending
+Reference:  {reference}
+Payment:    at the venue
+
+Halls"""
+
+
+def test_a_stored_notice_renders_word_for_word_when_delivered(make_booking, customer, owner):
+    """The outbox keeps the template and what it shows; rendered, it is the body it always was."""
+    booking = make_booking()
+    notifications.booking_created(booking)
+    stored = db.outbox().find_one({"booking_id": booking["_id"], "to": owner[0]["email"]})
+    assert stored["template"] == "booking_created_owner"
+    assert "text" not in stored and "html" not in stored
+    # Of the customer the owner's message keeps the name, never the contact details.
+    assert stored["context"]["customer"] == {"full_name": "Cyrus Customer"}
+    assert customer[0]["email"] not in str(stored["context"])
+    text, html = mail.rendered(stored)
+    assert text == OWNER_TEXT.format(reference=booking["_id"])
+    assert html.startswith("<!doctype html>") and "<title>New booking request</title>" in html
 
 
 def test_created_and_confirmed_at_once(make_booking, customer, owner):
@@ -264,7 +304,7 @@ def test_an_issue_2_booking_still_renders(venue, customer):
         "price_locked": 120000,
     }
     notifications.booking_confirmed(booking)
-    message = db.outbox().find_one({"booking_id": booking["_id"]})
+    (message,) = outbox(booking).values()
     assert "Slots:      Dinner (18:00–23:00)" in message["text"]
     assert "Total:      PKR 120,000" in message["text"]
 
@@ -305,7 +345,7 @@ def outbox_down(monkeypatch):
     def broken(*args, **kwargs):
         raise PyMongoError("outbox unavailable")
 
-    monkeypatch.setattr(mail, "send_mail", broken)
+    monkeypatch.setattr(mail, "queue", broken)
 
 
 def test_a_notice_that_cannot_be_written_never_raises(make_booking, outbox_down, caplog):
@@ -344,9 +384,10 @@ def test_what_arrives_over_smtp(make_booking, customer, owner, smtp_server):
     assert str(booking["_id"]) in html
     owner_message = received[owner[0]["email"]]["message"]
     assert owner_message["Subject"] == "New booking request: Shalimar Banquet on 2031-03-20"
-    # Delivered: the outbox keeps the record, not the bodies.
-    for stored in outbox(booking).values():
-        assert stored["status"] == "sent" and "text" not in stored
+    # Delivered: the outbox keeps the record, not the bodies nor what they were made from.
+    for stored in db.outbox().find({"booking_id": booking["_id"]}):
+        assert stored["status"] == "sent" and stored["template"] == stored["kind"]
+        assert not {"text", "html", "context"} & set(stored)
 
 
 # Through the booking API ---------------------------------------------------------------------
@@ -394,9 +435,9 @@ def test_a_booking_succeeds_when_its_notice_cannot_be_written(client, customer, 
 
 
 def test_formatting_helpers():
-    assert notifications.money(1250000) == "PKR 1,250,000"
-    assert notifications.money(-500) == "-PKR 500"
-    assert notifications.money(None) == "—"
+    assert mail.money(1250000) == "PKR 1,250,000"
+    assert mail.money(-500) == "-PKR 500"
+    assert mail.money(None) == "—"
     assert notifications.long_date("2031-03-01") == "Saturday 1 March 2031"
     naive = dt.datetime(2031, 3, 14, 23, 5)  # a stored UTC time read without tz_aware
     assert notifications.local_time(naive, "Asia/Karachi") == "15 Mar 2031, 04:05 (Asia/Karachi)"
