@@ -17,6 +17,30 @@ def error_responses(*statuses):
     return {str(status): HTTPStatus(status).name for status in statuses}
 
 
+def follow(*operation_ids, request_body=None, **parameters):
+    """Links to each operation (named by its endpoint), giving it these parameters and body
+    fields as runtime expressions (schemathesis evaluates those inside `request_body` too)."""
+    link = {"parameters": parameters} if parameters else {}
+    if request_body:
+        link["requestBody"] = request_body
+    return {target: {"operationId": target, **link} for target in operation_ids}
+
+
+def links(status, *follows):
+    """`responses` for `Blueprint.doc`: where the `status` answer leads, as `follow` says."""
+    # The status as `Blueprint.response` was given it (an int), so the two documents merge.
+    return {status: {"links": {name: link for group in follows for name, link in group.items()}}}
+
+
+class OperationIds(BasePlugin):
+    """Name each operation after its Flask endpoint (`bookings.create`), so links can name it."""
+
+    def operation_helper(self, path=None, operations=None, rule=None, **kwargs):
+        for operation in (operations or {}).values():
+            if rule is not None:
+                operation.setdefault("operationId", rule.endpoint)
+
+
 class ErrorResponses(BasePlugin):
     """Document the errors the app answers around every view, beside those routes list.
 
@@ -48,7 +72,9 @@ class HallsApi(Api):
     DEFAULT_ERROR_RESPONSE_NAME = None
 
     def __init__(self, app=None, **kwargs):
-        kwargs.setdefault("spec_kwargs", {}).setdefault("extra_plugins", [ErrorResponses()])
+        kwargs.setdefault("spec_kwargs", {}).setdefault(
+            "extra_plugins", [ErrorResponses(), OperationIds()]
+        )
         super().__init__(app, **kwargs)
 
 

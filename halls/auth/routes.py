@@ -19,12 +19,23 @@ from halls.auth.schemas import (
     UserData,
 )
 from halls.auth.tokens import auth_required, current_claims, current_user
-from halls.extensions import error_responses, limiter
+from halls.extensions import error_responses, follow, limiter, links
 from halls.schemas import envelope
 
 blp = Blueprint(
     "auth", __name__, url_prefix="/auth", description="Accounts, sign-in and bearer tokens"
 )
+
+
+def signed_in_links(status):
+    """`responses` for `Blueprint.doc`: fresh tokens lead to signing out with the refresh token,
+    and the new user's id to crediting their wallet (admins). The access token cannot be a link
+    parameter: OpenAPI ignores an `Authorization` header parameter."""
+    return links(
+        status,
+        follow("auth.logout", request_body={"refresh_token": "$response.body#/data/refresh_token"}),
+        follow("wallet.credit", request_body={"user_id": "$response.body#/data/user/id"}),
+    )
 
 
 def auth_rate_limit():
@@ -37,6 +48,7 @@ def auth_rate_limit():
 @blp.arguments(SignupIn)
 @blp.response(201, envelope(TokenData))
 @blp.doc(responses=error_responses(409))
+@blp.doc(responses=signed_in_links(201))
 def signup(fields):
     """Create an account with a password and sign in (409 `email_taken` if it exists)."""
     return service.create_user(**fields)
@@ -47,6 +59,7 @@ def signup(fields):
 @blp.arguments(LoginIn)
 @blp.response(200, envelope(TokenData))
 @blp.doc(responses=error_responses(401))
+@blp.doc(responses=signed_in_links(200))
 def login(fields):
     """Sign in with email and password (401 `invalid_credentials`)."""
     return service.log_in(**fields)
@@ -58,6 +71,7 @@ def login(fields):
 @blp.response(200, envelope(TokenData), description="Signed in to an existing account.")
 @blp.alt_response(201, schema=envelope(TokenData), description="Created a new account.")
 @blp.doc(responses=error_responses(401, 409))
+@blp.doc(responses={**signed_in_links(200), **signed_in_links(201)})
 def google_login(fields):
     """Sign in or sign up with a Google ID token (401 `invalid_google_token`)."""
     issued, created = service.log_in_with_google(**fields)

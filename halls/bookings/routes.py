@@ -17,7 +17,7 @@ from halls.bookings.schemas import (
     CancelArgs,
     CancellationQuoteOut,
 )
-from halls.extensions import error_responses
+from halls.extensions import error_responses, follow, links
 from halls.idempotency import idempotent
 from halls.schemas import envelope, page_of
 
@@ -28,6 +28,25 @@ blp = Blueprint(
     description="Book a venue's slot on a date; owners confirm or reject; either side cancels.",
 )
 
+BOOKING_OPERATIONS = (
+    "bookings.get",
+    "bookings.decide",
+    "bookings.cancel",
+    "bookings.reschedule",
+    "bookings.receipt",
+    "bookings.cancellation_quote",
+)
+
+
+def booking_links(status, booking="$response.body#/data/booking"):
+    """`responses` for `Blueprint.doc`: the booking at `booking` leads to its operations and to
+    its venue's availability."""
+    return links(
+        status,
+        follow(*BOOKING_OPERATIONS, booking_id=f"{booking}/id"),
+        follow("venues.availability", venue_id=f"{booking}/venue_id"),
+    )
+
 
 @blp.route("", methods=["POST"])
 @auth_required
@@ -35,6 +54,7 @@ blp = Blueprint(
 @blp.arguments(BookingIn)
 @blp.response(201, envelope(BookingData))
 @blp.doc(responses=error_responses(404))
+@blp.doc(responses=booking_links(201))
 def create(body):
     """Book one or more slots of a date: pending (held) or, at auto-confirm venues, confirmed."""
     return {"booking": service.create_booking(current_user(), **body)}
@@ -44,6 +64,7 @@ def create(body):
 @auth_required
 @blp.arguments(BookingListArgs, location="query", unknown=RAISE)
 @blp.response(200, envelope(page_of(BookingOut)))
+@blp.doc(responses=booking_links(200, "$response.body#/data/items/0"))
 def list_(args):
     """Customers: their bookings. Owners: their venues' bookings, or `mine=true` their own."""
     return service.list_bookings(current_user(), args)
@@ -62,6 +83,7 @@ def get(booking_id):
 @blp.arguments(BookingStatusIn)
 @blp.response(200, envelope(BookingData))
 @blp.doc(responses=error_responses(403, 409))
+@blp.doc(responses=booking_links(200))
 def decide(body, booking_id):
     """The venue's owner confirms or rejects a pending booking."""
     return {"booking": service.decide_booking(current_user(), booking_id, **body)}
@@ -82,6 +104,7 @@ def cancel(args, booking_id):
 @idempotent
 @blp.arguments(BookingRescheduleIn)
 @blp.response(200, envelope(BookingRescheduleData))
+@blp.doc(responses=booking_links(200))
 def reschedule(body, booking_id):
     """Move a booking to another date or slots (booker or venue owner), re-quoted."""
     booking, change = service.reschedule_booking(current_user(), booking_id, **body)

@@ -4,7 +4,7 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from halls.auth.tokens import current_user, owner_required
-from halls.extensions import error_responses
+from halls.extensions import error_responses, follow, links
 from halls.schemas import PageArgs, envelope, page_of
 from halls.venues import addon_service as service
 from halls.venues.schemas import AddonData, AddonIn, AddonOut, AddonPatch, QuoteArgs, QuoteOut
@@ -30,6 +30,17 @@ def list_(args, venue_id):
 @blp.arguments(AddonIn)
 @blp.response(201, envelope(AddonData))
 @blp.doc(responses=error_responses(409))
+@blp.doc(
+    responses=links(
+        201,
+        follow(
+            "addons.update",
+            "addons.delete",
+            venue_id="$request.path.venue_id",
+            key="$response.body#/data/addon/key",
+        ),
+    )
+)
 def create(fields, venue_id):
     """Offer a new add-on at one of the caller's venues."""
     return {"addon": service.add_addon(current_user(), venue_id, fields)}

@@ -5,7 +5,7 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from halls.auth.tokens import current_user, owner_required
-from halls.extensions import error_responses
+from halls.extensions import error_responses, follow, links
 from halls.schemas import PageArgs, envelope, page_of
 from halls.venues import calendar, search, service
 from halls.venues.schemas import (
@@ -28,11 +28,31 @@ blp = Blueprint(
     "venues", __name__, url_prefix="/venues", description="Venues, search and availability"
 )
 
+VENUE_ID = "$response.body#/data/venue/id"
+FIRST_VENUE_ID = "$response.body#/data/items/0/id"
+OWN_VENUE_OPERATIONS = (
+    "venues.update",
+    "venues.delete",
+    "venues.add_blackout",
+    "venues.calendar_token",
+    "addons.create",
+)
+VENUE_OPERATIONS = ("venues.show", "venues.availability", "addons.list_", "addons.quote")
+REQUEST_VENUE_ID = "$request.path.venue_id"
+
+
+def venue_links(status, venue_id, operations):
+    """`responses` for `Blueprint.doc`: the venue whose id is at `venue_id` leads to these
+    operations and to booking it."""
+    to_book = follow("bookings.create", request_body={"venue_id": venue_id})
+    return links(status, follow(*operations, venue_id=venue_id), to_book)
+
 
 @blp.route("/register", methods=["POST"])
 @owner_required
 @blp.arguments(VenueIn)
 @blp.response(201, envelope(VenueData))
+@blp.doc(responses=venue_links(201, VENUE_ID, OWN_VENUE_OPERATIONS + VENUE_OPERATIONS))
 def register(fields):
     """Register a venue owned by the caller (owners only)."""
     return {"venue": service.register_venue(current_user(), fields)}
@@ -42,6 +62,7 @@ def register(fields):
 @owner_required
 @blp.arguments(PageArgs, location="query", unknown=RAISE)
 @blp.response(200, envelope(page_of(VenueOut)))
+@blp.doc(responses=venue_links(200, FIRST_VENUE_ID, OWN_VENUE_OPERATIONS + VENUE_OPERATIONS))
 def mine(args):
     """The caller's venues, newest first, inactive ones included."""
     return service.list_my_venues(current_user(), args["page"], args["limit"])
@@ -50,6 +71,7 @@ def mine(args):
 @blp.route("/search")
 @blp.arguments(SearchArgs, location="query", unknown=RAISE)
 @blp.response(200, envelope(page_of(VenueSearchItem)))
+@blp.doc(responses=venue_links(200, FIRST_VENUE_ID, VENUE_OPERATIONS))
 def search_all(args):
     """Search active venues by type, city, capacity, date, price, place and amenities."""
     return search.search_venues(args)
@@ -94,6 +116,16 @@ def availability(args, venue_id):
 @blp.arguments(BlackoutIn)
 @blp.response(201, envelope(BlackoutCreatedData))
 @blp.doc(responses=error_responses(409))
+@blp.doc(
+    responses=links(
+        201,
+        follow(
+            "venues.remove_blackout",
+            venue_id=REQUEST_VENUE_ID,
+            blackout_id="$response.body#/data/blackout/id",
+        ),
+    )
+)
 def add_blackout(fields, venue_id):
     """Close a date, or some of its slots, of one of the caller's venues."""
     return service.add_blackout(current_user(), venue_id, fields)
@@ -110,6 +142,14 @@ def remove_blackout(venue_id, blackout_id):
 @blp.route("/<venue_id>/calendar-token", methods=["POST"])
 @owner_required
 @blp.response(201, envelope(CalendarTokenOut))
+@blp.doc(
+    responses=links(
+        201,
+        follow(
+            "venues.calendar_feed", venue_id=REQUEST_VENUE_ID, token="$response.body#/data/token"
+        ),
+    )
+)
 def calendar_token(venue_id):
     """Make (or replace) the venue's calendar feed token; it is shown only this once."""
     token = calendar.rotate_calendar_token(current_user(), venue_id)
