@@ -168,6 +168,42 @@ def test_date_price_filters_apply_to_the_price_that_day(client, venue_of):
     assert ids(search(client, "price_max=100000")) == [str(surcharged["_id"])]
 
 
+@pytest.mark.parametrize("in_facet", [1000, 0], ids=["maybes in the facet", "maybes by cursor"])
+def test_date_price_filter_with_venues_the_rules_may_close(client, venue_of, monkeypatch, in_facet):
+    # The price pre-filter and the "maybe closed" $or both sit in one query.
+    monkeypatch.setattr(venue_search, "MAYBE_IN_FACET", in_facet)
+    day, other_day = today_plus(3), today_plus(4)
+    off = [{"id": "x", "date": day, "slots": ["lunch"], "reason": "Private"}]
+
+    def priced(name, base, overrides=(), **fields):
+        pricing = {"base_price": base, "overrides": list(overrides)}
+        return venue_of(venue_name=name, slots=TWO_SLOTS, pricing=pricing, **fields)
+
+    priced("Cheap base, dear that day", 50_000, [{"date": day, "price": 300_000}])
+    priced("Dear base", 200_000, [{"date": other_day, "price": 60_000}])
+    priced("Unpriced", None)
+    priced(
+        "Blacked-out lunch, dear that day", 50_000, [{"date": day, "price": 300_000}], blackouts=off
+    )
+    priced("Cheap", 80_000)
+    priced("Dear base, cheap that day", 200_000, [{"date": day, "price": 70_000}])
+    priced("Unpriced, cheap that day", None, [{"date": day, "price": 1}])
+    priced("Blacked-out lunch", 90_000, blackouts=off)
+    data = search(client, f"date={day}&price_max=100000&sort=price_asc")
+    listed = {
+        item["venue_name"]: (item["price_on_date"], item["free_slots"]) for item in data["items"]
+    }
+    assert listed == {
+        "Unpriced, cheap that day": (1, ["lunch", "dinner"]),
+        "Dear base, cheap that day": (70_000, ["lunch", "dinner"]),
+        "Cheap": (80_000, ["lunch", "dinner"]),
+        "Blacked-out lunch": (90_000, ["dinner"]),
+    }
+    assert [item["venue_name"] for item in data["items"]] == list(listed)
+    assert data["total"] == 4
+    assert db.venues().count_documents({}) == 8
+
+
 def test_date_excludes_fully_held_venues_only(client, venue_of):
     day = today_plus(2)
     full = venue_of(venue_name="Full")

@@ -37,6 +37,8 @@ def search_venues(args):
     closed, held = [], {}
     if date:
         query.update(_open_on(date, now))
+        if price_range:
+            query["$and"] = [_may_cost(date, price_range)]
         held = claims.held_by_venue(date)
         closed = _fully_held(held)
     elif price_range:
@@ -237,6 +239,13 @@ def _geo_near(args, query):
             "query": query,
         }
     }
+
+
+def _may_cost(date, price_range):
+    """A superset of the venues whose price on the date is in the range, in the query itself,
+    so that fewer reach the pipeline's pricing: the base price is in it, or an override may
+    set another price that day. (Under $and, beside any other $or of the query.)"""
+    return {"$or": [{"pricing.base_price": price_range}, {"pricing.overrides.date": date}]}
 
 
 def _price_on(date):
