@@ -13,6 +13,11 @@
    An aggregation applies its leading `$match` or `$geoNear` to the store once and copies only
    the documents it keeps (only the fields an inclusion `$project` next in line reads), as a
    server reads from its indexes; mongomock copied the whole collection first.
+   A `$geoNear` with a `maxDistance` walks a spatial index, as a server walks its 2dsphere
+   index: the stored documents bucketed by the grid cell of their `key` point, built when
+   first asked and dropped by any write to the collection, so only documents in the cells a
+   point that near can lie in are tested (all of them for a circle over a pole or across the
+   antimeridian, without a maxDistance, or in a collection whose documents may expire).
 4. A filter with a plain `_id` equality (or an `_id` `$in` list) finds its documents by key, as
    a server finds them by the `_id` index, and tests the rest of the filter on those documents
    alone; mongomock tested every stored document. Every read and write path goes through it
@@ -23,11 +28,13 @@
 Nothing here changes a query; it only makes mongomock execute what a server executes.
 """
 
+import collections
 import copy
 import datetime as dt
 import functools
 import math
 import threading
+import weakref
 
 import mongomock
 from bson import ObjectId
@@ -60,7 +67,11 @@ _READ_METHODS = ("count_documents", "estimated_document_count", "distinct", "agg
 _KEY_TYPES = (ObjectId, str, int)
 # Values a copy may share with the store: nothing in them can change.
 _IMMUTABLE = frozenset({str, int, float, bool, type(None), bytes, ObjectId})
+# The grid of the spatial index: cells this many degrees of latitude and longitude across.
+CELL_DEGREES = 0.1
 _write_lock = threading.RLock()
+# Per collection store, the spatial indexes built on it (by key) since its last write.
+_spatial = weakref.WeakKeyDictionary()
 _taught = False
 _shared_client = None
 
@@ -72,7 +83,9 @@ def teach():
         return
     mongomock.Collection.aggregate = _aggregate
     mongomock.Collection._iter_documents = _by_key(mongomock.Collection._iter_documents)
-    for name in (*_WRITE_METHODS, *_READ_METHODS):
+    for name in _WRITE_METHODS:
+        setattr(mongomock.Collection, name, _writing(getattr(mongomock.Collection, name)))
+    for name in _READ_METHODS:
         setattr(mongomock.Collection, name, _atomic(getattr(mongomock.Collection, name)))
     cursor = mongomock.collection.Cursor
     cursor._compute_results = _atomic(cursor._compute_results)
@@ -88,6 +101,20 @@ def _atomic(method):
             return method(*args, **kwargs)
 
     return locked
+
+
+def _writing(method):
+    """A write method, atomic, after which the collection's spatial indexes are rebuilt."""
+
+    @functools.wraps(method)
+    def write(self, *args, **kwargs):
+        with _write_lock:
+            try:
+                return method(self, *args, **kwargs)
+            finally:
+                _spatial.pop(self._store, None)  # mongomock changes documents in place
+
+    return write
 
 
 def _positional_aware(find_and_modify):
@@ -294,8 +321,105 @@ class _GeoLead(_Lead):
         self.multiplier = options.get("distanceMultiplier", 1)
 
     def keep(self, collection):
-        # Every stored document: mongomock's _iter_documents({}) would test {} on each first.
-        return _nearest(self.near, list(collection._store.documents))
+        documents = _SpatialIndex.of(collection._store, self.near.key).near(self.near)
+        if documents is None:
+            # Every stored document: mongomock's _iter_documents({}) would test {} on each.
+            documents = list(collection._store.documents)
+        return _nearest(self.near, documents)
+
+
+class _SpatialIndex:
+    """A 2dsphere index, as a server walks one: the stored documents by the cell of the grid
+    their `key` point lies in, so a $geoNear with a maxDistance tests only the documents of
+    the cells that can hold a point that near. Built when first asked, dropped by any write
+    to the collection; documents come out in store order, so ties sort as in a full scan."""
+
+    @classmethod
+    def of(cls, store, key):
+        indexes = _spatial.setdefault(store, {})
+        index = indexes.get(key)
+        if index is None or index.documents is not store._documents:  # dropped since
+            index = indexes[key] = cls(store, key)
+        return index
+
+    def __init__(self, store, key):
+        self.documents = store._documents
+        self.ttl = bool(store._ttl_indexes)  # documents may expire without a write
+        self.cells = collections.defaultdict(list)
+        # Documents whose location fits no cell (a malformed one, a latitude beyond 90):
+        # every search tests them, and fails on them, as a full scan does.
+        self.elsewhere = []
+        plain = "." not in key
+        for position, document in enumerate(self.documents.values()):
+            try:
+                location = _key_value(document, key, plain)
+            except KeyError:
+                continue  # no location: never near, as in a full scan
+            except Exception:  # noqa: BLE001 - the full scan raises it again
+                self.elsewhere.append((position, document))
+                continue
+            cell = _cell(location)
+            if cell is None:
+                self.elsewhere.append((position, document))
+            else:
+                self.cells[cell].append((position, document))
+
+    def near(self, near):
+        """The documents that may be within `near`'s maxDistance, in store order; None when
+        every document must be tested (no maxDistance, a circle over a pole or across the
+        antimeridian, documents that expire)."""
+        box = _box(near)
+        if box is None or self.ttl:
+            return None
+        (low_lat, low_lng), (high_lat, high_lng) = (_cell_of(*corner) for corner in box)
+        if (high_lat - low_lat + 1) * (high_lng - low_lng + 1) <= len(self.cells):
+            cells = (
+                (lat, lng)
+                for lat in range(low_lat, high_lat + 1)
+                for lng in range(low_lng, high_lng + 1)
+            )
+        else:  # a wide circle: fewer cells hold documents than it covers
+            cells = (
+                (lat, lng)
+                for lat, lng in self.cells
+                if low_lat <= lat <= high_lat and low_lng <= lng <= high_lng
+            )
+        found = [*self.elsewhere]
+        for cell in cells:
+            found.extend(self.cells.get(cell, ()))
+        found.sort(key=lambda pair: pair[0])
+        return [document for _, document in found]
+
+
+def _cell(location):
+    """The grid cell of a (lng, lat) point, or None if it fits none."""
+    try:
+        lng, lat = _point(location)
+    except (TypeError, ValueError, KeyError, IndexError):
+        return None
+    if not (-90 <= lat <= 90 and -180 <= lng <= 180):  # also refuses NaN
+        return None
+    return _cell_of(lat, lng)
+
+
+def _cell_of(lat, lng):
+    return math.floor(lat / CELL_DEGREES), math.floor(lng / CELL_DEGREES)
+
+
+def _box(near):
+    """((lat, lng), (lat, lng)) corners of a box holding every point within near's
+    maxDistance, or None when no such box is simple (no maxDistance, a pole or the
+    antimeridian inside the circle)."""
+    lng, lat = near.point
+    apart = near.max_lat_apart  # degrees of arc, with a margin
+    if not (math.isfinite(apart) and -180 <= lng <= 180 and abs(lat) + apart < 90):
+        return None
+    # The widest a spherical cap of that radius spans in longitude.
+    ratio = math.sin(math.radians(apart)) / math.cos(math.radians(lat))
+    wide = math.degrees(math.asin(min(1.0, ratio))) * (1 + 1e-6) + 1e-9
+    if lng - wide < -180 or lng + wide > 180:
+        return None
+    return (lat - apart, lng - wide), (lat + apart, lng + wide)
 
 
 def _nearest(near, documents, as_stored=None):
@@ -335,11 +459,7 @@ class _Near:
         """The document's distance in metres if the stage keeps it, else None."""
         # Distance first, as the server walks its 2dsphere index before it applies the query.
         try:
-            location = (
-                document[self.key]
-                if self.plain_key
-                else mm_helpers.get_value_by_dot(document, self.key)
-            )
+            location = _key_value(document, self.key, self.plain_key)
         except KeyError:
             return None
         location = _point(location)
@@ -353,6 +473,11 @@ class _Near:
         if self.query and not mm_filtering.filter_applies(self.query, document):
             return None
         return distance
+
+
+def _key_value(document, key, plain):
+    """The document's value at the (plain or dotted) key; KeyError when it has none."""
+    return document[key] if plain else mm_helpers.get_value_by_dot(document, key)
 
 
 def _geo_near_stage(in_collection, database, options):

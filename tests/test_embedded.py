@@ -12,7 +12,7 @@ import mongomock
 import pytest
 from bson import ObjectId
 from mongomock import aggregate as mm_aggregate
-from pymongo import ASCENDING, GEOSPHERE, IndexModel, ReturnDocument
+from pymongo import ASCENDING, GEOSPHERE, DeleteOne, IndexModel, InsertOne, ReturnDocument
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from halls import db, embedded
@@ -704,3 +704,152 @@ def test_an_expired_document_is_not_found_by_id():
     )
     assert collection.find_one({"_id": "old"}) is None
     assert collection.find_one({"_id": "new"})["_id"] == "new"
+
+
+# --- a $geoNear with a maxDistance tests only the documents of nearby cells -----------------
+
+
+def world_places(rng, count):
+    """Places anywhere: clustered and alone, on the poles and the antimeridian, sharing points
+    (ties keep store order), without a location, and off the globe (latitude 95)."""
+    spots = [(rng.uniform(-180, 180), rng.uniform(-90, 90)) for _ in range(count)]
+    spots += [(LAHORE[0] + rng.uniform(-0.5, 0.5), LAHORE[1] + rng.uniform(-0.5, 0.5))] * 3
+    spots += [(LAHORE[0] + rng.gauss(0, 0.2), LAHORE[1] + rng.gauss(0, 0.2)) for _ in range(count)]
+    spots += [(rng.choice([-180, 180, 179.99, -179.99]), rng.uniform(-60, 60)) for _ in range(20)]
+    spots += [(rng.uniform(-180, 180), rng.choice([90, -90, 89.99])) for _ in range(20)]
+    spots += [(10, 95), (0, 0), (0, 0)]
+    places = [
+        {"_id": n, "kind": rng.choice(["a", "b"]), "where": {"loc": point(lng, lat)}}
+        for n, (lng, lat) in enumerate(spots)
+    ]
+    for place in rng.sample(places, 30):
+        del place["where"]
+    return places
+
+
+def near_stage(lng, lat, key="where.loc", **options):
+    return {"$geoNear": {"near": point(lng, lat), "key": key, "distanceField": "d", **options}}
+
+
+def random_near(rng):
+    lng, lat = rng.choice(
+        [
+            (rng.uniform(-180, 180), rng.uniform(-90, 90)),
+            (LAHORE[0] + rng.uniform(-1, 1), LAHORE[1] + rng.uniform(-1, 1)),
+            (rng.choice([-179.9, 179.95, 180]), rng.uniform(-70, 70)),
+            (rng.uniform(-180, 180), rng.choice([89.95, -89.9, 90])),
+            (0, 0),
+        ]
+    )
+    options = {"maxDistance": rng.choice([0, 10, 5_000, 30_000, 300_000, 3_000_000, 20_000_000])}
+    if rng.random() < 0.2:
+        options = {}
+    if rng.random() < 0.2:
+        options["minDistance"] = 2_000
+    if rng.random() < 0.3:
+        options["query"] = {"kind": "a"}
+    return near_stage(lng, lat, **options)
+
+
+@pytest.fixture
+def world():
+    collection = embedded.new_client()["embedded_test"]["world"]
+    collection.insert_many(world_places(random.Random(11), 400))
+    return collection
+
+
+def test_a_geo_near_answers_as_a_full_scan(world):
+    rng = random.Random(5)
+    kept = 0
+    for _ in range(150):
+        pipeline = [random_near(rng)]
+        found = list(world.aggregate(pipeline))
+        assert found == unoptimised(world, pipeline), pipeline
+        kept += len(found)
+    assert 0 < kept < 150 * 400  # the searches do select
+
+
+def moved_near(collection, _id, lng, lat):
+    return collection.update_one({"_id": _id}, {"$set": {"where.loc": point(lng, lat)}})
+
+
+WRITES_THAT_MOVE = {
+    "update_one": lambda c: moved_near(c, 1, *LAHORE),
+    "update_many": lambda c: c.update_many({"kind": "b"}, {"$set": {"where.loc": point(0, 0)}}),
+    "replace_one": lambda c: c.replace_one({"_id": 2}, {"where": {"loc": point(*LAHORE)}}),
+    "find_one_and_update": lambda c: c.find_one_and_update(
+        {"_id": 3}, {"$set": {"where.loc": point(*LAHORE)}}
+    ),
+    "unset the location": lambda c: c.update_many({}, {"$unset": {"where": ""}}),
+    "delete_one": lambda c: c.delete_one({"_id": 404}),
+    "delete_many": lambda c: c.delete_many({"kind": "a"}),
+    "insert_one": lambda c: c.insert_one({"_id": "new", "where": {"loc": point(*LAHORE)}}),
+    "insert_many": lambda c: c.insert_many([{"where": {"loc": point(*LAHORE)}} for _ in "abc"]),
+    "bulk_write": lambda c: c.bulk_write(
+        [InsertOne({"where": {"loc": point(*LAHORE)}}), DeleteOne({"_id": 406})]
+    ),
+    "drop": lambda c: c.drop(),
+    "drop, then insert": lambda c: (c.drop(), c.insert_one({"where": {"loc": point(*LAHORE)}})),
+}
+
+
+@pytest.mark.parametrize("write", WRITES_THAT_MOVE.values(), ids=WRITES_THAT_MOVE.keys())
+def test_a_geo_near_sees_every_write_before_it(world, write):
+    pipelines = [[near_stage(*LAHORE, maxDistance=m)] for m in (20_000, 200_000)]
+    pipelines.append([near_stage(0, 0, maxDistance=1_000)])
+    before = [list(world.aggregate(pipeline)) for pipeline in pipelines]  # the index is built
+    write(world)
+    after = [list(world.aggregate(pipeline)) for pipeline in pipelines]
+    assert after == [unoptimised(world, pipeline) for pipeline in pipelines]
+    assert after != before
+
+
+@pytest.fixture
+def distance_tests(monkeypatch):
+    """How many documents each $geoNear tested the distance of."""
+    tested = []
+    distance = embedded._Near.distance_m
+
+    def counting(near, document):
+        tested.append(document.get("_id"))
+        return distance(near, document)
+
+    monkeypatch.setattr(embedded._Near, "distance_m", counting)
+    return tested
+
+
+def test_a_geo_near_tests_only_nearby_cells(world, distance_tests):
+    located = world.count_documents({"where.loc": {"$exists": True}})
+    near = list(world.aggregate([near_stage(*LAHORE, maxDistance=5_000)]))
+    assert 0 < len(near) <= len(distance_tests) < located / 4
+    # A circle over a pole or across the antimeridian, or no maxDistance: every document.
+    for lng, lat, options in [
+        (0, 89.95, {"maxDistance": 20_000}),
+        (179.99, 0, {"maxDistance": 20_000}),
+        (*LAHORE, {}),
+    ]:
+        distance_tests.clear()
+        world.aggregate([near_stage(lng, lat, **options)])
+        assert len(distance_tests) == world.count_documents({})
+
+
+def test_a_malformed_location_far_away_fails_the_search_as_a_scan_does(world):
+    world.insert_one({"_id": "bad", "where": {"loc": {"type": "Point", "coordinates": "x"}}})
+    pipeline = [near_stage(*LAHORE, maxDistance=20_000)]
+    with pytest.raises(ValueError):
+        unoptimised(world, pipeline)
+    with pytest.raises(ValueError):
+        world.aggregate(pipeline)
+
+
+def test_a_geo_near_does_not_find_a_document_that_expired(world, monkeypatch):
+    now = dt.datetime(2031, 3, 11, 5, 0)
+    monkeypatch.setattr(mongomock, "utcnow", lambda: now)
+    world.create_index("at", expireAfterSeconds=60)
+    world.insert_one({"_id": "brief", "at": now, "where": {"loc": point(*LAHORE)}})
+    pipeline = [near_stage(*LAHORE, maxDistance=1_000)]
+    assert [doc["_id"] for doc in world.aggregate(pipeline)][:1] == ["brief"]
+    monkeypatch.setattr(mongomock, "utcnow", lambda: now + dt.timedelta(minutes=2))
+    found = list(world.aggregate(pipeline))
+    assert "brief" not in [doc["_id"] for doc in found]
+    assert found == unoptimised(world, pipeline)
