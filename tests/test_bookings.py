@@ -7,6 +7,8 @@ from bson import ObjectId
 from pymongo.errors import ServerSelectionTimeoutError
 
 from halls import db
+from halls.bookings import service
+from halls.errors import NotFound
 from tests.booking_helpers import (
     SLOTS,
     Proxy,
@@ -199,6 +201,40 @@ def test_a_date_the_owner_does_not_offer_is_unavailable(client, customer, venue)
     error = assert_error(book(client, customer[1], venue, date=day), 409, "date_unavailable")
     assert error["details"] == {"date": day, "slots": ["full_day"]}
     assert nothing_written()
+
+
+def test_a_date_not_offered_still_checks_the_slot_first(client, customer, make_venue, owner):
+    """The venue is read for one date; what it refuses, and in which order, is unchanged."""
+    venue = make_venue(owner[0], slots=SLOTS)
+    day = today_plus(45)  # not among its dates
+    response = book(client, customer[1], venue, date=day, slot="night")
+    error = assert_error(response, 422, "validation_failed")
+    assert error["details"]["known_slots"] == ["morning", "evening"]
+    response = book(client, customer[1], venue, date=day, slot="evening")
+    error = assert_error(response, 409, "date_unavailable")
+    assert error["details"] == {"date": day, "slots": ["evening"]}
+    assert nothing_written()
+
+
+def test_the_venue_is_read_for_the_date_without_its_list_of_dates(app, make_venue, owner):
+    venue = make_venue(
+        owner[0],
+        dates_available=[today_plus(3), today_plus(4)],
+        pricing={"base_price": 100000, "overrides": [{"date": today_plus(4), "price": 150000}]},
+        pictures=["https://example.com/a.jpg"],
+    )
+    offered = service.get_bookable_venue(venue["_id"], today_plus(4))
+    assert offered["dates_available"] == [today_plus(4)]
+    assert offered["pricing"] == venue["pricing"]  # the date's override decides its price
+    assert offered["venue_name"] == venue["venue_name"] and "pictures" not in offered
+    assert service.get_bookable_venue(venue["_id"], today_plus(45))["dates_available"] == []
+    with pytest.raises(NotFound):
+        service.get_bookable_venue(other_id(), today_plus(3))
+    # Read, never written: the stored venue keeps its dates.
+    assert db.venues().find_one({"_id": venue["_id"]})["dates_available"] == [
+        today_plus(3),
+        today_plus(4),
+    ]
 
 
 def test_a_past_date_is_unavailable_even_when_listed(client, customer, make_venue, owner):

@@ -32,11 +32,36 @@ def _now():
     return dt.datetime.now(dt.UTC)
 
 
-def get_bookable_venue(venue_id):
-    """The venue if it takes bookings (status active); else 404 `venue_not_found`."""
-    venue = db.venues().find_one({"_id": venue_id, "status": "active"})
-    if venue is None:
-        raise NotFound("No such venue.", error_code="venue_not_found")
+# What a booking reads of its venue: all but the dates offered (the query decides the one date
+# it needs) and what only the venue's page shows. pricing.overrides stays whole: a server
+# refuses an $elemMatch projection of a nested array.
+BOOKING_VIEW = dict.fromkeys(
+    (
+        "dates_available",
+        "pictures",
+        "videos",
+        "additional_description",
+        "amenities",
+        "maps_location",
+    ),
+    0,
+)
+
+
+def get_bookable_venue(venue_id, date):
+    """The venue if it takes bookings (status active), read for booking on the date; else 404.
+
+    Its `dates_available` reads [date] when it offers the date and [] when not, so the rules
+    answer for that date as on the whole list, which is never copied out of the database.
+    """
+    active = {"_id": venue_id, "status": "active"}
+    venue = db.venues().find_one({**active, "dates_available": date}, BOOKING_VIEW)
+    offered = venue is not None
+    if not offered:  # the date is not offered, or there is no such venue
+        venue = db.venues().find_one(active, BOOKING_VIEW)
+        if venue is None:
+            raise NotFound("No such venue.", error_code="venue_not_found")
+    venue["dates_available"] = [date] if offered else []
     return venue
 
 
@@ -55,7 +80,7 @@ def create_booking(
     payment_method="pay_at_venue",
 ):
     """Book one or more slots of a venue on a date: pending (held), or confirmed at once."""
-    venue = get_bookable_venue(venue_id)
+    venue = get_bookable_venue(venue_id, date)
     now = _now()
     details = pricing.slot_details(venue, slots or ([slot] if slot else []))
     keys = [detail["key"] for detail in details]
@@ -184,8 +209,8 @@ def _recheck_venue(venue_id, date, keys):
     offering = {"_id": venue_id, "status": "active", "dates_available": date}
     venue = db.venues().find_one(offering, {"slots": 1})  # its slots only: the usual answer
     if venue is None:
-        venue = get_bookable_venue(venue_id)  # 404 when it is gone or inactive
-        if date not in (venue.get("dates_available") or []):
+        venue = get_bookable_venue(venue_id, date)  # 404 when it is gone or inactive
+        if not venue["dates_available"]:
             raise Conflict(
                 REFUSALS["date_unavailable"],
                 error_code="date_unavailable",
@@ -471,7 +496,7 @@ def reschedule_booking(user, booking_id, date, slots, expected_total=None):
     _refuse_lapsed(booking)
     if booking["status"] not in ACTIVE:
         _refuse_transition(booking["_id"], "rescheduled", booking)
-    venue = get_bookable_venue(booking["venue_id"])
+    venue = get_bookable_venue(booking["venue_id"], date)
     now = _now()
     _check_cutoff(booking, venue, now)
     details = pricing.slot_details(venue, slots)
