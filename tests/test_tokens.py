@@ -203,6 +203,22 @@ def test_logout_ignores_an_unusable_refresh_token(client, customer):
     assert_error(me(client, issued["access_token"]), 401, "token_revoked")
 
 
+def test_logout_leaves_another_users_refresh_token_alone(client, customer, owner):
+    """Found by the schemathesis chain sign-up -> sign-out: a token of someone else's was
+    revoked."""
+    mine, theirs = login(client, customer[0]), login(client, owner[0])
+    response = client.post(
+        "/auth/logout",
+        json={"refresh_token": theirs["refresh_token"]},
+        headers=bearer(mine["access_token"]),
+    )
+    ok_data(response)
+    assert [r["jti"] for r in db.revoked_tokens().find()] == [
+        claims_of(mine["access_token"])["jti"]
+    ]
+    assert ok_data(client.post("/auth/refresh", headers=bearer(theirs["refresh_token"])))
+
+
 def test_logout_twice_is_refused(client, customer):
     issued = login(client, customer[0])
     ok_data(client.post("/auth/logout", headers=bearer(issued["access_token"])))
@@ -263,7 +279,8 @@ def test_token_with_a_malformed_subject_is_refused(client):
 
 
 def test_revoke_token_string_ignores_foreign_tokens(app, customer):
-    tokens.revoke_token_string(pyjwt.encode({"sub": "x"}, "other-" + "z" * 32, algorithm="HS256"))
+    foreign = pyjwt.encode({"sub": "x"}, "other-" + "z" * 32, algorithm="HS256")
+    tokens.revoke_token_string(foreign, "x")
     assert db.revoked_tokens().count_documents({}) == 0
     payload = decode_token(customer[1]["Authorization"].split()[1])
     assert payload["type"] == "access"

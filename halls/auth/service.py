@@ -205,7 +205,7 @@ def log_out(user, claims, everywhere=False, refresh_token=None):
     """Revoke the presented token, the given refresh token, and with `everywhere` every token."""
     tokens.revoke_token(claims)
     if refresh_token:
-        tokens.revoke_token_string(refresh_token)
+        tokens.revoke_token_string(refresh_token, user["_id"])
     if everywhere:
         tokens.revoke_all(user["_id"])
     return {"message": "Signed out everywhere." if everywhere else "Signed out."}

@@ -87,13 +87,15 @@ def revoke_token(payload):
     )
 
 
-def revoke_token_string(encoded):
-    """Revoke an encoded token if it is ours and still valid; ignore anything else."""
+def revoke_token_string(encoded, user_id):
+    """Revoke an encoded token if it is ours, still valid and the user's; ignore anything else
+    (nobody signs another user out)."""
     try:
         payload = decode_token(encoded)
     except Exception:  # noqa: BLE001 - an undecodable token needs no revoking
         return
-    revoke_token(payload)
+    if payload["sub"] == str(user_id):
+        revoke_token(payload)
 
 
 def revoke_all(user_id):
