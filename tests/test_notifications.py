@@ -147,6 +147,16 @@ def test_a_stored_notice_renders_word_for_word_when_delivered(make_booking, cust
     assert html.startswith("<!doctype html>") and "<title>New booking request</title>" in html
 
 
+def test_an_event_logs_one_line_for_all_its_messages(make_booking, customer, owner, caplog):
+    caplog.set_level(logging.INFO, logger="halls.mail")
+    notifications.booking_created(make_booking())
+    (line,) = [record.getMessage() for record in caplog.records if record.name == "halls.mail"]
+    assert line.startswith("mail queued in the outbox (no SMTP_HOST): ")
+    assert f"to={customer[0]['email']} subject=Booking request received" in line
+    assert f"to={owner[0]['email']} subject=New booking request" in line
+    assert "Hello" not in line  # who hears what, never the bodies
+
+
 def test_created_and_confirmed_at_once(make_booking, customer, owner):
     booking = make_booking(status="confirmed", expires_at=None, payment={"method": "wallet"})
     notifications.booking_created(booking)
