@@ -202,9 +202,9 @@ def pausing_claims(monkeypatch):
         def __getattr__(self, name):
             return getattr(claims_of(), name)
 
-        def find_one_and_update(self, *args, **kwargs):
+        def update_one(self, *args, **kwargs):
             try:
-                return claims_of().find_one_and_update(*args, **kwargs)
+                return claims_of().update_one(*args, **kwargs)
             finally:
                 time.sleep(0.002)
 
