@@ -49,6 +49,8 @@ def test_access_token_carries_the_claims(client, make_user):
     assert refresh["sub"] == str(user["_id"])
     assert refresh["jti"] != claims["jti"]
     assert refresh["exp"] - refresh["iat"] == 7 * 24 * 3600
+    # Bearer tokens only (no cookies): they carry no CSRF value.
+    assert "csrf" not in claims and "csrf" not in refresh
 
 
 def test_customer_and_admin_roles(client, make_user):
