@@ -1,5 +1,5 @@
-"""Venue search: an aggregation pipeline that matches, prices, pages and counts the venues,
-then a read of the page's venue summaries by _id; the same on mongomock and on a real server."""
+"""Venue search: one aggregation pipeline that matches, sorts, pages and counts the venues and
+carries the page's summaries; the same on mongomock and on a real server."""
 
 import datetime as dt
 import re
@@ -12,12 +12,14 @@ from halls.venues import rules, schemas
 DEFAULT_NEAR_KM = 10
 NO_PRICE = "_no_price"
 CALENDAR_SETTINGS = ("open_days", "booking_window_days", "min_notice_hours", "blackouts")
-# What the pipeline keeps of each matched venue: its sort keys and price (not whole venues,
-# which only the page's are read), and with a date what the calendar rules judge.
+# What the pipeline keeps of each matched venue besides its summary: its sort keys, and with
+# a date what the calendar rules judge.
 DECIDING_FIELDS = ("capacity", "created_at", "distance_km")
 CALENDAR_FIELDS = ("timezone", "slots", *CALENDAR_SETTINGS)
-# What the page's items read of their venues: what they show, and base_price.
-SUMMARY_FIELDS = (*schemas.SUMMARY_FIELDS, "pricing.base_price")
+# What the pipeline carries of each venue for the page besides its price: what it shows.
+SUMMARY_FIELDS = schemas.SUMMARY_FIELDS
+BASE_PRICE = "pricing.base_price"
+PRICE_SORTS = ("price_asc", "price_desc")
 # The most "maybe closed" venues the pipeline returns in its result document (16 MB at most
 # on a server); beyond that search reads them with a cursor.
 MAYBE_IN_FACET = 1000
@@ -38,13 +40,14 @@ def search_venues(args):
     if date:
         query.update(_open_on(date, now))
         if price_range:
-            query["$and"] = [_may_cost(date, price_range)]
+            # First: it drops the most venues, and mongomock tests the clauses in order.
+            query = {"dates_available": date, "$and": [_costs_on(date, price_range)], **query}
         held = claims.held_by_venue(date)
         closed = _fully_held(held)
     elif price_range:
-        query["pricing.base_price"] = price_range
+        query[BASE_PRICE] = price_range
     maybe = _maybe_closed(date, now) if date else None
-    (result,) = db.venues().aggregate(_pipeline(args, query, closed, price_range, maybe))
+    (result,) = db.venues().aggregate(_pipeline(args, query, closed, maybe))
     maybe_venues = result.get("maybe", ())
     if len(maybe_venues) > MAYBE_IN_FACET:
         # So many (tomorrow, over a large catalogue) that one result document might not hold
@@ -56,38 +59,37 @@ def search_venues(args):
         # Rare: a venue the query could only call "maybe" has no slot left to book (its
         # owner's rules close the rest). Ask again without it, so that the page and the total
         # both leave it out.
-        pipeline = _pipeline(args, query, closed + judged, price_range, None)
-        (result,) = db.venues().aggregate(pipeline)
+        (result,) = db.venues().aggregate(_pipeline(args, query, closed + judged, None))
     total = result["total"][0]["n"] if result["total"] else 0
     page, limit = args["page"], args["limit"]
-    items = _summaries(result["items"], date, held, now)
+    items = [_summary(item, date, held, now) for item in result["items"]]
     return {"items": items, "page": page, "limit": limit, "total": total}
 
 
-def _pipeline(args, query, closed, price_range, maybe):
-    """Match, price and count the venues on the fields that decide (not whole documents);
-    $facet pages and counts the same matched set in one round trip, so totals stay right."""
+def _pipeline(args, query, closed, maybe):
+    """Match, sort, page and count the venues, carrying only what a summary shows and what
+    decides (not whole documents); $facet pages and counts the same matched set in one round
+    trip, so totals stay right."""
     date = args.get("date")
     near = "near_lat" in args
-    price_field = "price_on_date" if date else "pricing.base_price"
+    sort = args.get("sort") or ("distance" if near else "newest")
     if closed:
         query = {**query, "_id": {"$nin": closed}}
-    deciding = dict.fromkeys(DECIDING_FIELDS, 1)
+    # With a date the price that day is rules.price_on of the whole pricing.
+    kept = dict.fromkeys((*DECIDING_FIELDS, *SUMMARY_FIELDS, "pricing" if date else BASE_PRICE), 1)
     if date:
-        deciding.update(dict.fromkeys(CALENDAR_FIELDS, 1), price_on_date=_price_on(date))
-    else:
-        deciding["pricing.base_price"] = 1
-    pipeline = [_geo_near(args, query) if near else {"$match": query}, {"$project": deciding}]
-    if date and price_range:
-        pipeline.append({"$match": {price_field: price_range}})
-    sort = args.get("sort") or ("distance" if near else "newest")
+        kept.update(dict.fromkeys(CALENDAR_FIELDS, 1))
+    price_field = BASE_PRICE
+    if date and sort in PRICE_SORTS:
+        # Only a price sort needs the price that day inside the pipeline.
+        kept["price_on_date"] = _price_on(date)
+        price_field = "price_on_date"
     page, limit = args["page"], args["limit"]
     facets = {
         "items": [
             *_sort_stages(sort, price_field),
             {"$skip": (page - 1) * limit},
             {"$limit": limit},
-            {"$project": {"_id": 1, "price_on_date": 1, "distance_km": 1}},
         ],
         "total": [{"$count": "n"}],
     }
@@ -97,32 +99,20 @@ def _pipeline(args, query, closed, price_range, maybe):
             {"$match": {"$or": maybe}},
             {"$limit": MAYBE_IN_FACET + 1},
         ]
-    pipeline.append({"$facet": facets})
-    return pipeline
+    lead = _geo_near(args, query) if near else {"$match": query}
+    return [lead, {"$project": kept}, {"$facet": facets}]
 
 
-def _summaries(items, date, held, now):
-    """The page's venue summaries in the page's order, with their price, distance and, with a
-    date, the slots still free that day."""
-    if not items:
-        return []
-    fields = (*SUMMARY_FIELDS, *CALENDAR_SETTINGS) if date else SUMMARY_FIELDS
-    venues = db.venues().find(
-        {"_id": {"$in": [item["_id"] for item in items]}}, dict.fromkeys(fields, 1)
-    )
-    stored = {venue["_id"]: venue for venue in venues}
-    summaries = []
-    for item in items:
-        venue = stored.get(item["_id"])
-        if venue is None:
-            continue  # deleted since the aggregate read it
-        if "distance_km" in item:
-            item["distance_km"] = round(item["distance_km"], 2)
-        if date:
-            item["free_slots"] = _free_slots(venue, date, held, now)
-        base_price = (venue.get("pricing") or {}).get("base_price")
-        summaries.append({**venue, **item, "base_price": base_price})
-    return summaries
+def _summary(item, date, held, now):
+    """A page item as search shows it: its base price, its distance to the hundredth of a km
+    and, with a date, its price and the slots still free that day."""
+    item["base_price"] = (item.get("pricing") or {}).get("base_price")
+    if "distance_km" in item:
+        item["distance_km"] = round(item["distance_km"], 2)
+    if date:
+        item["price_on_date"] = rules.price_on(item, date)
+        item["free_slots"] = _free_slots(item, date, held, now)
+    return item
 
 
 def _free_slots(venue, date, held, now):
@@ -241,11 +231,17 @@ def _geo_near(args, query):
     }
 
 
-def _may_cost(date, price_range):
-    """A superset of the venues whose price on the date is in the range, in the query itself,
-    so that fewer reach the pipeline's pricing: the base price is in it, or an override may
-    set another price that day. (Under $and, beside any other $or of the query.)"""
-    return {"$or": [{"pricing.base_price": price_range}, {"pricing.overrides.date": date}]}
+def _costs_on(date, price_range):
+    """The venues whose price on the date (rules.price_on) is in the range, as a query rather
+    than a computed price: the base price is in it or an override sets the price that day,
+    and no override sets a price outside it that day. (VenueIn keeps override dates unique
+    and their prices set.)"""
+    return {
+        "$or": [{BASE_PRICE: price_range}, {"pricing.overrides.date": date}],
+        "$nor": [
+            {"pricing.overrides": {"$elemMatch": {"date": date, "price": {"$not": price_range}}}}
+        ],
+    }
 
 
 def _price_on(date):
@@ -272,7 +268,7 @@ def _price_on(date):
 
 
 def _sort_stages(sort, price_field):
-    if sort not in ("price_asc", "price_desc"):
+    if sort not in PRICE_SORTS:
         return [{"$sort": ORDERS[sort]}]
     direction = 1 if sort == "price_asc" else -1
     # Venues without a price go last either way: sort on "has no price" first.
