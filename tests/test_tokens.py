@@ -83,6 +83,38 @@ def test_missing_token(client, headers):
     assert_error(client.get("/auth/me", headers=headers), 401, "token_missing")
 
 
+@pytest.mark.parametrize(
+    ("field", "status", "code"),
+    [
+        ("Bearer", 401, "token_invalid"),  # no token after the type
+        ("Bearer {token} extra", 401, "token_invalid"),
+        ("Bearer {token}, Bearer {token}", 401, "token_missing"),  # which one?
+        ("bearer {token}", 401, "token_missing"),  # the type is case-sensitive
+        ("Basic abc, Bearer {token}", 200, None),  # other schemes beside it are ignored
+        ("  Bearer {token} ,", 200, None),
+    ],
+)
+def test_how_the_authorization_header_is_read(client, customer, field, status, code):
+    token = customer[1]["Authorization"].split()[1]
+    response = client.get("/auth/me", headers={"Authorization": field.format(token=token)})
+    if code:
+        assert_error(response, status, code)
+    else:
+        assert ok_data(response, status)["user"]["id"] == str(customer[0]["_id"])
+
+
+@pytest.mark.parametrize(
+    "claims", [{"sub": None}, {"type": "id"}, {"sub": 42}, {"nbf": 4102444800}]
+)
+def test_a_token_we_signed_with_odd_claims_is_invalid(client, customer, claims):
+    token = customer[1]["Authorization"].split()[1]
+    forged = {**claims_of(token), **claims}
+    forged = pyjwt.encode(
+        {name: value for name, value in forged.items() if value is not None}, SECRET
+    )
+    assert_error(me(client, forged), 401, "token_invalid")
+
+
 def test_tampered_signature(client, customer):
     _, headers = customer
     token = headers["Authorization"].split()[1]
