@@ -392,14 +392,25 @@ def test_reset_mail_over_smtp_carries_a_working_token(app, client, customer, smt
 def test_cli_send_outbox(app, smtp_server):
     recorder = smtp_server()
     mail.send_mail("zara@example.com", "Hello", "words")
-    mail.send_mail("omar@example.com", "Hello", "words")
+    # A templated message is rendered by the command, outside any request.
+    context = {"name": "Omar", "link": "https://halls.example.pk/r", "token": "t0k"}
+    mail.queue(
+        [
+            {
+                "to": "omar@example.com",
+                "subject": "Reset",
+                "kind": "password_reset",
+                "template": "password_reset",
+                "context": context,
+            }
+        ]
+    )
     result = app.test_cli_runner().invoke(args=["send-outbox"])
     assert result.exit_code == 0, result.output
     assert "sent 2, failed 0, gave up 0" in result.output
-    assert sorted(m["rcpt_tos"][0] for m in recorder.messages) == [
-        "omar@example.com",
-        "zara@example.com",
-    ]
+    received = {m["rcpt_tos"][0]: m["message"] for m in recorder.messages}
+    assert sorted(received) == ["omar@example.com", "zara@example.com"]
+    assert "Hello Omar," in body(received["omar@example.com"], "plain")
 
 
 def test_cli_send_outbox_without_smtp_says_why(app):
