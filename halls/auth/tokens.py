@@ -40,7 +40,7 @@ def init_app(app):
     app.config["JWT_DECODE_ALGORITHMS"] = ["HS256"]
     if app.config.get("JWT_TOKEN_LOCATION", "headers") in ("headers", ["headers"]):
         # A bearer header is never sent by a browser on its own: no CSRF value to carry, and
-        # every request parses the token several times, so a shorter token is cheaper.
+        # every request checks each character of its token, so a shorter one is cheaper.
         app.config.setdefault("JWT_COOKIE_CSRF_PROTECT", False)
     jwt.init_app(app)
 
