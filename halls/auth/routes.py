@@ -45,7 +45,7 @@ def auth_rate_limit():
 
 @blp.route("/signup", methods=["POST"])
 @limiter.limit(auth_rate_limit)
-@blp.arguments(SignupIn)
+@blp.arguments(SignupIn())
 @blp.response(201, envelope(TokenData))
 @blp.doc(responses=error_responses(409))
 @blp.doc(responses=signed_in_links(201))
@@ -56,7 +56,7 @@ def signup(fields):
 
 @blp.route("/login", methods=["POST"])
 @limiter.limit(auth_rate_limit)
-@blp.arguments(LoginIn)
+@blp.arguments(LoginIn())
 @blp.response(200, envelope(TokenData))
 @blp.doc(responses=error_responses(401))
 @blp.doc(responses=signed_in_links(200))
@@ -67,7 +67,7 @@ def login(fields):
 
 @blp.route("/google", methods=["POST"])
 @limiter.limit(auth_rate_limit)
-@blp.arguments(GoogleIn)
+@blp.arguments(GoogleIn())
 @blp.response(200, envelope(TokenData), description="Signed in to an existing account.")
 @blp.alt_response(201, schema=envelope(TokenData), description="Created a new account.")
 @blp.doc(responses=error_responses(401, 409))
@@ -80,7 +80,7 @@ def google_login(fields):
 
 @blp.route("/forgot-password", methods=["POST"])
 @limiter.limit(auth_rate_limit)
-@blp.arguments(ForgotPasswordIn)
+@blp.arguments(ForgotPasswordIn())
 @blp.response(200, envelope(MessageData))
 def forgot_password(fields):
     """Mail a reset token if the email has an account; the answer is the same either way."""
@@ -89,7 +89,7 @@ def forgot_password(fields):
 
 @blp.route("/reset-password", methods=["POST"])
 @limiter.limit(auth_rate_limit)
-@blp.arguments(ResetPasswordIn)
+@blp.arguments(ResetPasswordIn())
 @blp.response(200, envelope(MessageData))
 def reset_password(fields):
     """Set a new password with a reset token (400 `invalid_reset_token`)."""
@@ -106,7 +106,7 @@ def me():
 
 @blp.route("/me", methods=["PATCH"])
 @auth_required
-@blp.arguments(MePatch)
+@blp.arguments(MePatch())
 @blp.response(200, envelope(MeData))
 def update_me(changes):
     """Change name, contact number or password; a password change returns fresh tokens."""
@@ -123,7 +123,7 @@ def refresh():
 
 @blp.route("/logout", methods=["POST"])
 @auth_required
-@blp.arguments(LogoutIn, required=False)
+@blp.arguments(LogoutIn(), required=False)
 @blp.response(200, envelope(MessageData))
 def logout(fields):
     """Revoke this token (and `refresh_token`); with `all`, every token of the user."""

@@ -51,7 +51,7 @@ def booking_links(status, booking="$response.body#/data/booking"):
 @blp.route("", methods=["POST"])
 @auth_required
 @idempotent
-@blp.arguments(BookingIn)
+@blp.arguments(BookingIn())
 @blp.response(201, envelope(BookingData))
 @blp.doc(responses=error_responses(404))
 @blp.doc(responses=booking_links(201))
@@ -62,7 +62,7 @@ def create(body):
 
 @blp.route("", methods=["GET"])
 @auth_required
-@blp.arguments(BookingListArgs, location="query", unknown=RAISE)
+@blp.arguments(BookingListArgs(), location="query", unknown=RAISE)
 @blp.response(200, envelope(page_of(BookingOut)))
 @blp.doc(responses=booking_links(200, "$response.body#/data/items/0"))
 def list_(args):
@@ -80,7 +80,7 @@ def get(booking_id):
 
 @blp.route("/<booking_id>", methods=["PATCH"])
 @auth_required
-@blp.arguments(BookingStatusIn)
+@blp.arguments(BookingStatusIn())
 @blp.response(200, envelope(BookingData))
 @blp.doc(responses=error_responses(403, 409))
 @blp.doc(responses=booking_links(200))
@@ -92,7 +92,7 @@ def decide(body, booking_id):
 @blp.route("/<booking_id>", methods=["DELETE"])
 @auth_required
 @idempotent
-@blp.arguments(CancelArgs, location="query", unknown=RAISE)
+@blp.arguments(CancelArgs(), location="query", unknown=RAISE)
 @blp.response(200, envelope(BookingData))
 def cancel(args, booking_id):
     """Cancel a booking (booker or venue owner); `?reason=` is optional."""
@@ -102,7 +102,7 @@ def cancel(args, booking_id):
 @blp.route("/<booking_id>/reschedule", methods=["POST"])
 @auth_required
 @idempotent
-@blp.arguments(BookingRescheduleIn)
+@blp.arguments(BookingRescheduleIn())
 @blp.response(200, envelope(BookingRescheduleData))
 @blp.doc(responses=booking_links(200))
 def reschedule(body, booking_id):

@@ -17,7 +17,7 @@ blp = Blueprint(
 
 @blp.route("/sign-s3", methods=["POST"])
 @owner_required
-@blp.arguments(S3SignIn)
+@blp.arguments(S3SignIn())
 @blp.response(200, envelope(S3SignOut))
 def sign_s3(upload):
     """A presigned S3 PUT URL for one picture (≤ 10 MB) or mp4 video (≤ 25 MB)."""
@@ -26,7 +26,7 @@ def sign_s3(upload):
 
 @blp.route("/sign-cloudinary", methods=["POST"])
 @owner_required
-@blp.arguments(CloudinarySignIn)
+@blp.arguments(CloudinarySignIn())
 @blp.response(200, envelope(CloudinarySignOut))
 def sign_cloudinary(upload):
     """Signed Cloudinary upload parameters, or the unsigned preset to use."""

@@ -18,7 +18,7 @@ blp = Blueprint(
 
 
 @blp.route("/<venue_id>/addons")
-@blp.arguments(PageArgs, location="query", unknown=RAISE)
+@blp.arguments(PageArgs(), location="query", unknown=RAISE)
 @blp.response(200, envelope(page_of(AddonOut)))
 def list_(args, venue_id):
     """The venue's add-ons (public)."""
@@ -27,7 +27,7 @@ def list_(args, venue_id):
 
 @blp.route("/<venue_id>/addons", methods=["POST"])
 @owner_required
-@blp.arguments(AddonIn)
+@blp.arguments(AddonIn())
 @blp.response(201, envelope(AddonData))
 @blp.doc(responses=error_responses(409))
 @blp.doc(
@@ -64,7 +64,7 @@ def delete(venue_id, key):
 
 
 @blp.route("/<venue_id>/quote")
-@blp.arguments(QuoteArgs, location="query", unknown=RAISE)
+@blp.arguments(QuoteArgs(), location="query", unknown=RAISE)
 @blp.response(200, envelope(QuoteOut))
 @blp.doc(responses=error_responses(409))
 def quote(args, venue_id):

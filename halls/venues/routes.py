@@ -50,7 +50,7 @@ def venue_links(status, venue_id, operations):
 
 @blp.route("/register", methods=["POST"])
 @owner_required
-@blp.arguments(VenueIn)
+@blp.arguments(VenueIn())
 @blp.response(201, envelope(VenueData))
 @blp.doc(responses=venue_links(201, VENUE_ID, OWN_VENUE_OPERATIONS + VENUE_OPERATIONS))
 def register(fields):
@@ -60,7 +60,7 @@ def register(fields):
 
 @blp.route("/mine")
 @owner_required
-@blp.arguments(PageArgs, location="query", unknown=RAISE)
+@blp.arguments(PageArgs(), location="query", unknown=RAISE)
 @blp.response(200, envelope(page_of(VenueOut)))
 @blp.doc(responses=venue_links(200, FIRST_VENUE_ID, OWN_VENUE_OPERATIONS + VENUE_OPERATIONS))
 def mine(args):
@@ -69,7 +69,7 @@ def mine(args):
 
 
 @blp.route("/search")
-@blp.arguments(SearchArgs, location="query", unknown=RAISE)
+@blp.arguments(SearchArgs(), location="query", unknown=RAISE)
 @blp.response(200, envelope(page_of(VenueSearchItem)))
 @blp.doc(responses=venue_links(200, FIRST_VENUE_ID, VENUE_OPERATIONS))
 def search_all(args):
@@ -104,7 +104,7 @@ def delete(venue_id):
 
 
 @blp.route("/<venue_id>/availability")
-@blp.arguments(AvailabilityArgs, location="query", unknown=RAISE)
+@blp.arguments(AvailabilityArgs(), location="query", unknown=RAISE)
 @blp.response(200, envelope(AvailabilityOut))
 def availability(args, venue_id):
     """Free slots and the price on one date, or on each date from..to (at most 62 days)."""
@@ -113,7 +113,7 @@ def availability(args, venue_id):
 
 @blp.route("/<venue_id>/blackouts", methods=["POST"])
 @owner_required
-@blp.arguments(BlackoutIn)
+@blp.arguments(BlackoutIn())
 @blp.response(201, envelope(BlackoutCreatedData))
 @blp.doc(responses=error_responses(409))
 @blp.doc(
@@ -158,7 +158,7 @@ def calendar_token(venue_id):
 
 
 @blp.route("/<venue_id>/calendar.ics")
-@blp.arguments(CalendarFeedArgs, location="query", unknown=RAISE)
+@blp.arguments(CalendarFeedArgs(), location="query", unknown=RAISE)
 @blp.response(200, {"type": "string"}, content_type="text/calendar")
 def calendar_feed(args, venue_id):
     """The venue's bookings as an iCalendar feed; the token in the URL stands in for a login."""

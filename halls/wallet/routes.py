@@ -33,7 +33,7 @@ def get():
 
 @blp.route("/transactions", methods=["GET"])
 @auth_required
-@blp.arguments(WalletTransactionArgs, location="query", unknown=RAISE)
+@blp.arguments(WalletTransactionArgs(), location="query", unknown=RAISE)
 @blp.response(200, envelope(page_of(WalletTransactionOut)))
 def transactions(args):
     """Your ledger, latest first; `kind` narrows it to payments, refunds or credits."""
@@ -42,7 +42,7 @@ def transactions(args):
 
 @blp.route("/credit", methods=["POST"])
 @admin_required
-@blp.arguments(WalletCreditIn)
+@blp.arguments(WalletCreditIn())
 @blp.response(201, envelope(WalletCreditData))
 @blp.doc(responses=error_responses(404))
 def credit(body):
