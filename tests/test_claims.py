@@ -139,11 +139,11 @@ def test_a_failure_midway_releases_what_was_taken(venue_id, monkeypatch):
         def __init__(self, collection):
             self.collection = collection
 
-        def update_one(self, *args, **kwargs):
+        def find_one_and_update(self, *args, **kwargs):
             calls.append(1)
             if len(calls) == 2:
                 raise RuntimeError("connection reset")
-            return self.collection.update_one(*args, **kwargs)
+            return self.collection.find_one_and_update(*args, **kwargs)
 
         def __getattr__(self, name):
             return getattr(self.collection, name)

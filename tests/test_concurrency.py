@@ -202,9 +202,9 @@ def pausing_claims(monkeypatch):
         def __getattr__(self, name):
             return getattr(claims_of(), name)
 
-        def update_one(self, *args, **kwargs):
+        def find_one_and_update(self, *args, **kwargs):
             try:
-                return claims_of().update_one(*args, **kwargs)
+                return claims_of().find_one_and_update(*args, **kwargs)
             finally:
                 time.sleep(0.002)
 

@@ -1,7 +1,7 @@
 """Slot claims: the database's guard against double booking.
 
 One document per (venue_id, date, slot), whose `_id` is that key (`db.claim_id`), so the
-`_id` index is the unique index. A booking takes a slot with a single upsert (update_one)
+`_id` index is the unique index. A booking takes a slot with a single find-and-modify upsert
 whose filter matches only a *free* claim (released, or past its `expires_at`). If the claim is
 held, the filter matches nothing, the upsert tries to insert a second document with the same
 `_id`, and the index refuses it: whoever loses a race gets a DuplicateKeyError, on mongomock
@@ -116,8 +116,10 @@ def _claim_each(venue_id, date, slots, booking_id):
     }
     try:
         for slot in slots:
-            db.slot_claims().update_one(
-                _free_filter(venue_id, date, slot, now), update, upsert=True
+            # One find-and-modify per slot: the take is a single atomic command. The claim
+            # it returns is not needed, so only its _id comes back.
+            db.slot_claims().find_one_and_update(
+                _free_filter(venue_id, date, slot, now), update, projection={"_id": 1}, upsert=True
             )
     except DuplicateKeyError:
         return False
