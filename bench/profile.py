@@ -36,6 +36,7 @@ DB_CALLS = (
     "aggregate",
     "count_documents",
     "insert_one",
+    "insert_many",
     "update_one",
     "update_many",
     "delete_one",
