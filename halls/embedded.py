@@ -24,6 +24,12 @@
    (`_iter_documents`).
 3. The positional `$` in a find-and-modify (`addons.$.price`) updates the array element the
    filter matched, as on a server; mongomock updated the first element.
+5. A filter is compiled once per read, write, `$geoNear` or `$match` stage (`_compiled`):
+   mongomock's `_Filterer.apply` worked out for the filter (which clauses are operators,
+   negative or positive, which operator functions; two numbers or two strings compared
+   directly) and run on each document, rather than the filter taken apart again for every
+   document. It answers, and fails, as `filter_applies` does; what it does not take apart goes
+   to `filter_applies` itself.
 
 Nothing here changes a query; it only makes mongomock execute what a server executes.
 """
@@ -38,6 +44,7 @@ import weakref
 
 import mongomock
 from bson import ObjectId
+from mongomock import OperationFailure
 from mongomock import aggregate as mm_aggregate
 from mongomock import filtering as mm_filtering
 from mongomock import helpers as mm_helpers
@@ -90,6 +97,7 @@ def teach():
     cursor = mongomock.collection.Cursor
     cursor._compute_results = _atomic(cursor._compute_results)
     mm_aggregate._PIPELINE_HANDLERS["$geoNear"] = _geo_near_stage
+    mm_aggregate._PIPELINE_HANDLERS["$match"] = _match_stage
     mongomock.Collection._find_and_modify = _positional_aware(mongomock.Collection._find_and_modify)
     _taught = True
 
@@ -258,20 +266,184 @@ def _fields_read(expression):
 
 
 def _by_key(iter_documents):
-    """_iter_documents that finds a filter's plain `_id` equality, or `_id` `$in`, by key."""
+    """_iter_documents that finds a filter's plain `_id` equality, or `_id` `$in`, by key, and
+    tests documents with the filter compiled once (_compiled) rather than read per document."""
 
     @functools.wraps(iter_documents)
     def iterate(self, filter):
         keys = _id_keys(filter)
-        if keys is None or self._store.is_empty:  # is_empty expires TTL first
+        if self._store.is_empty:  # is_empty expires TTL first
             return iter_documents(self, filter)
+        applies = _compiled(filter)
+        if keys is None:
+            return (doc for doc in list(self._store.documents) if applies(doc))
         stored = self._store._documents
         found = [stored[key] for key in keys if key in stored]
         if not found:
             mm_filtering.filter_applies(filter, {})  # still refuse a malformed filter
-        return iter([doc for doc in found if mm_filtering.filter_applies(filter, doc)])
+        return iter([doc for doc in found if applies(doc)])
 
     return iterate
+
+
+# What `_Filterer.apply` reads of mongomock's filtering module.
+_NOTHING = mm_filtering.NOTHING
+_OPERATORS = mm_filtering._filterer_inst._operator_map
+_COMPARISONS = {name: _OPERATORS[name] for name in mm_filtering.SORTING_OPERATOR_MAP}
+_PLAIN_ORDERED = (int, float, str)  # exact types bson_compare orders as Python does
+_NEGATIVE = {"$ne", "$nin"}
+
+
+def _compiled(search_filter):
+    """mongomock's filter_applies(search_filter, document) as a function of the document: its
+    `_Filterer.apply` worked out once for the filter (which clauses are operators, negative,
+    positive, which operator functions) instead of again for every document, the same steps
+    in the same order. Clauses it does not take apart (an unknown operator, `$expr`, `$all`,
+    a top-level `$not`, a malformed one) go to filter_applies itself, so they answer, and
+    fail, as before."""
+    if not isinstance(search_filter, dict):
+        return functools.partial(mm_filtering.filter_applies, search_filter)
+    clauses = [_clause(key, search) for key, search in search_filter.items() if key != "$comment"]
+
+    def applies(document):
+        return all(clause(document) for clause in clauses)
+
+    return applies
+
+
+def _as_is(key, search):
+    return functools.partial(mm_filtering.filter_applies, {key: search})
+
+
+def _clause(key, search):
+    logical = {"$or": any, "$and": all, "$nor": None}
+    if key in logical:
+        if not search or not isinstance(search, list):
+            return _as_is(key, search)
+        subfilters = [_compiled(query) for query in search]
+        if key == "$nor":
+            return lambda document: all(not applies(document) for applies in subfilters)
+        combine = logical[key]
+        return lambda document: combine(applies(document) for applies in subfilters)
+    if key.startswith("$") or (isinstance(search, dict) and "$all" in search):
+        return _as_is(key, search)
+    return _field_clause(key, search)
+
+
+def _field_clause(key, search):
+    """One `field: condition` clause, as `_Filterer.apply` tests it."""
+    negative = isinstance(search, dict) and bool(_NEGATIVE & set(search))
+    positive = not isinstance(search, dict) or bool(set(search) - _NEGATIVE)
+    exists_false = search == {"$exists": False}
+    is_ops = bool(search) and isinstance(search, dict) and all(k.startswith("$") for k in search)
+    tests = None
+    if is_ops:
+        original = search
+        try:
+            if "$options" in search and "$regex" in search:
+                search = mm_filtering._combine_regex_options(search)
+            tests = [_operator_test(key, name, value) for name, value in search.items()]
+        except Exception:  # noqa: BLE001 - filter_applies fails on it too, when it gets there
+            return _as_is(key, original)
+    is_regex = isinstance(search, mm_filtering._RE_TYPES)
+    is_id = isinstance(search, ObjectId)
+    parts = key.split(".") if key else None
+    plain = parts is not None and len(parts) == 1
+
+    def clause(document):
+        if exists_false and not mm_filtering.iter_key_candidates(key, document):
+            return True
+        if plain and type(document) is dict:
+            candidates = (document.get(key, _NOTHING),)
+        else:
+            candidates = _candidates(key, parts, document)
+        is_match = False
+        has_candidates = False
+        for doc_val in candidates:
+            has_candidates |= doc_val is not _NOTHING
+            if tests is not None:
+                is_match = all(test(doc_val, document) for test in tests)
+            elif is_regex and isinstance(doc_val, (str, list)):
+                is_match = mm_filtering._regex(doc_val, search)
+            elif isinstance(doc_val, (list, tuple)):
+                is_match = search in doc_val or search == doc_val
+                if is_id:
+                    is_match |= str(search) in doc_val
+            else:
+                is_match = (doc_val == search) or (search is None and doc_val is _NOTHING)
+            if negative and not is_match:
+                return False
+            if is_match and not negative:
+                break
+        return not (not is_match and (has_candidates or positive))
+
+    return clause
+
+
+def _candidates(key, parts, document):
+    """mongomock's iter_key_candidates(key, document), walking plain dicts itself."""
+    value = document
+    for depth, part in enumerate(parts or ()):
+        if type(value) is not dict:
+            break
+        if depth == len(parts) - 1:
+            return (value.get(part, _NOTHING),)
+        value = value.get(part, {})
+    else:
+        return mm_filtering.iter_key_candidates(key, document)  # an empty key
+    return mm_filtering.iter_key_candidates(".".join(parts[depth:]), value)
+
+
+class _Unsupported(Exception):
+    """An operator _compiled leaves to filter_applies."""
+
+
+def _operator_test(key, name, value):
+    """test(doc_val, document) for one operator of a clause, as `_Filterer.apply` runs it."""
+    if name == "$elemMatch":
+        return _elem_match_test(value)
+    if name in _COMPARISONS:
+        compare, slow = mm_filtering.SORTING_OPERATOR_MAP[name], _COMPARISONS[name]
+        if type(value) in _PLAIN_ORDERED:
+            kind = type(value) is str
+
+            def ordered(doc_val, document):
+                # bson_compare of two numbers, or of two strings, is the Python comparison.
+                if type(doc_val) in _PLAIN_ORDERED and (type(doc_val) is str) == kind:
+                    return compare(doc_val, value)
+                return slow(doc_val, value)
+
+            return ordered
+        return lambda doc_val, document: slow(doc_val, value)
+    if name in _OPERATORS:
+        test = _OPERATORS[name]
+        return lambda doc_val, document: test(doc_val, value)
+    if name == "$not":
+        mm_filtering._filterer_inst._not_op({}, key, value)  # refuses what _not_op refuses
+        inner = _compiled({key: value})
+        return lambda doc_val, document: not inner(document)
+    raise _Unsupported(name)
+
+
+def _elem_match_test(query):
+    """`_Filterer._elem_match_op` with its query compiled."""
+    if not isinstance(query, dict):
+        raise _Unsupported("$elemMatch")
+    applies, wrapped = _compiled(query), _compiled({"field": query})
+
+    def elem_match(doc_val, document):
+        if not isinstance(doc_val, list):
+            return False
+        for item in doc_val:
+            try:
+                if applies(item):
+                    return True
+            except OperationFailure:
+                if wrapped({"field": item}):
+                    return True
+        return False
+
+    return elem_match
 
 
 def _id_keys(filter):
@@ -454,6 +626,7 @@ class _Near:
         )
         # Read as a $match reads its filter: datetimes in UTC to the millisecond, as stored.
         self.query = mm_helpers.patch_datetime_awareness_in_document(options.get("query") or {})
+        self.matches = _compiled(self.query)
 
     def distance_m(self, document):
         """The document's distance in metres if the stage keeps it, else None."""
@@ -470,7 +643,7 @@ class _Near:
             return None
         if self.min_distance is not None and distance < self.min_distance:
             return None
-        if self.query and not mm_filtering.filter_applies(self.query, document):
+        if self.query and not self.matches(document):
             return None
         return distance
 
@@ -478,6 +651,13 @@ class _Near:
 def _key_value(document, key, plain):
     """The document's value at the (plain or dotted) key; KeyError when it has none."""
     return document[key] if plain else mm_helpers.get_value_by_dot(document, key)
+
+
+def _match_stage(in_collection, database, options):
+    """mongomock's $match stage (_handle_match_stage), its filter compiled once."""
+    patched = mm_helpers.patch_datetime_awareness_in_document
+    applies = _compiled(patched(options))
+    return [document for document in in_collection if applies(patched(document))]
 
 
 def _geo_near_stage(in_collection, database, options):

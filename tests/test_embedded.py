@@ -11,7 +11,10 @@ import threading
 import mongomock
 import pytest
 from bson import ObjectId
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mongomock import aggregate as mm_aggregate
+from mongomock import filtering as mm_filtering
 from pymongo import ASCENDING, GEOSPHERE, DeleteOne, IndexModel, InsertOne, ReturnDocument
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
@@ -289,9 +292,15 @@ def venues():
 
 
 def unoptimised(collection, pipeline):
-    """What mongomock ran before: the pipeline over a copy of every stored document."""
+    """What mongomock ran before: the pipeline over a copy of every stored document, with
+    mongomock's own $match."""
     everything = list(collection.find())
-    return list(mm_aggregate.process_pipeline(everything, collection.database, pipeline, None))
+    handlers = mm_aggregate._PIPELINE_HANDLERS
+    taught, handlers["$match"] = handlers["$match"], mm_aggregate._handle_match_stage
+    try:
+        return list(mm_aggregate.process_pipeline(everything, collection.database, pipeline, None))
+    finally:
+        handlers["$match"] = taught
 
 
 def near_lahore(**options):
@@ -671,15 +680,20 @@ def test_writes_by_id_act_as_a_scan_does():
 
 @pytest.fixture
 def filter_calls(monkeypatch):
-    """How many stored documents mongomock tests against a filter."""
+    """The stored documents reads and writes test against their filter (by _id)."""
     calls = []
-    applies = mongomock.collection.filter_applies
+    compiled = embedded._compiled
 
-    def counting(query, document, *args):
-        calls.append(document.get("_id"))
-        return applies(query, document, *args)
+    def counting(search_filter):
+        applies = compiled(search_filter)
 
-    monkeypatch.setattr(mongomock.collection, "filter_applies", counting)
+        def test(document):
+            calls.append(document.get("_id"))
+            return applies(document)
+
+        return test
+
+    monkeypatch.setattr(embedded, "_compiled", counting)
     return calls
 
 
@@ -687,7 +701,7 @@ def test_a_read_by_id_tests_one_document(keyed, filter_calls):
     assert keyed.find_one({"_id": SOME_ID, "status": "active"})["n"] == 1
     keyed.update_one({"_id": "slug"}, {"$set": {"n": 20}})
     keyed.update_many({"_id": {"$in": ["slug", 7, "nowhere"]}}, {"$set": {"seen": True}})
-    assert filter_calls == []  # found by key: no stored document scanned
+    assert filter_calls == [SOME_ID, "slug", "slug", 7]  # found by key: only those tested
     assert keyed.count_documents({"seen": True}) == 2
     filter_calls.clear()
     assert keyed.find_one({"status": "draft"})["n"] == 3
@@ -853,3 +867,107 @@ def test_a_geo_near_does_not_find_a_document_that_expired(world, monkeypatch):
     found = list(world.aggregate(pipeline))
     assert "brief" not in [doc["_id"] for doc in found]
     assert found == unoptimised(world, pipeline)
+
+
+# --- a filter compiled once answers as mongomock's filter_applies ---------------------------
+
+SOME_OID = ObjectId("65a000000000000000000009")
+LEAVES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-2, 3),
+    st.sampled_from([1.0, 2.5, -0.0, math.nan, math.inf]),
+    st.sampled_from(["", "a", "b", "ab", "B", str(SOME_OID)]),
+    st.just(SOME_OID),
+    st.just(dt.datetime(2031, 3, 11, 5, 0)),
+)
+KEYS = st.sampled_from(["a", "b", "c"])
+DOC_VALUES = st.recursive(
+    LEAVES,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(KEYS, inner, max_size=3)),
+    max_leaves=6,
+)
+DOCUMENTS = st.one_of(st.dictionaries(KEYS, DOC_VALUES, max_size=3), LEAVES)
+PATHS = st.sampled_from(["a", "b", "a.b", "a.0", "a.b.c", "c.a", "a.1.b", ""])
+REGEXES = st.sampled_from([re.compile("a"), "^a", "B", "[", 5])
+
+
+@st.composite
+def conditions(draw, depth):
+    kind = draw(st.integers(0, 3 if depth else 2))
+    if kind == 0:
+        return draw(st.one_of(LEAVES, st.lists(LEAVES, max_size=2), REGEXES))
+    if kind == 1:
+        return draw(st.dictionaries(KEYS, LEAVES, max_size=2))
+    operators = {
+        "$eq": LEAVES,
+        "$ne": LEAVES,
+        "$gt": LEAVES,
+        "$gte": LEAVES,
+        "$lt": LEAVES,
+        "$lte": LEAVES,
+        "$in": st.one_of(st.lists(st.one_of(LEAVES, REGEXES), max_size=3), LEAVES),
+        "$nin": st.lists(LEAVES, max_size=3),
+        "$exists": st.booleans(),
+        "$regex": REGEXES,
+        "$options": st.sampled_from(["i", "x", "", 3]),
+        "$size": st.integers(0, 2),
+        "$type": st.sampled_from(["string", "number", "null", "array"]),
+        "$all": st.lists(LEAVES, max_size=2),
+        "$bogus": LEAVES,
+        "$where": LEAVES,
+    }
+    if depth:
+        operators["$not"] = conditions(depth - 1)
+        operators["$elemMatch"] = st.one_of(filters(depth - 1), conditions(depth - 1))
+    names = draw(st.lists(st.sampled_from(sorted(operators)), min_size=1, max_size=3, unique=True))
+    return {name: draw(operators[name]) for name in names}
+
+
+@st.composite
+def filters(draw, depth=2):
+    clauses = {}
+    for _ in range(draw(st.integers(0, 3))):
+        key = draw(st.one_of(PATHS, st.sampled_from(["$or", "$and", "$nor", "$comment", "$x"])))
+        if key in ("$or", "$and", "$nor") and depth:
+            value = draw(st.one_of(st.lists(filters(depth - 1), max_size=2), LEAVES))
+        elif key.startswith("$"):
+            value = draw(LEAVES)
+        else:
+            value = draw(conditions(depth))
+        clauses[key] = value
+    return clauses
+
+
+def outcome(test):
+    try:
+        return "answers", bool(test())
+    except Exception as error:  # noqa: BLE001 - the same failure is part of the same answer
+        return "fails", type(error)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(filters(), DOCUMENTS)
+def test_a_compiled_filter_answers_as_filter_applies(search_filter, document):
+    assert outcome(lambda: embedded._compiled(search_filter)(document)) == outcome(
+        lambda: mm_filtering.filter_applies(search_filter, document)
+    )
+
+
+def same_answer(search_filter, document):
+    compiled = outcome(lambda: embedded._compiled(search_filter)(document))
+    return compiled == outcome(lambda: mm_filtering.filter_applies(search_filter, document))
+
+
+def test_a_compiled_comparison_answers_as_filter_applies_for_every_pair_of_values():
+    values = [None, True, False, 0, 1, -1, 1.0, 2.5, math.nan, "", "a", "B", SOME_OID]
+    values += [dt.datetime(2031, 3, 11), [1, "a"], [], {"b": 1}, str(SOME_OID), [str(SOME_OID)]]
+    for operator in ("$gt", "$gte", "$lt", "$lte", "$eq", "$ne", "$in", "$nin", None):
+        for value in values:
+            condition = {operator: [value] if operator in ("$in", "$nin") else value}
+            if operator is None:
+                condition = value  # a plain value: equality, or an element of an array
+            for path in ("a", "a.b"):
+                for stored in values:
+                    for document in ({"a": stored}, {"a": {"b": stored}}, {"a": [{"b": stored}]}):
+                        assert same_answer({path: condition}, document), (condition, document)
