@@ -29,7 +29,8 @@
    negative or positive, which operator functions; two numbers or two strings compared
    directly) and run on each document, rather than the filter taken apart again for every
    document. It answers, and fails, as `filter_applies` does; what it does not take apart goes
-   to `filter_applies` itself.
+   to `filter_applies` itself. Likewise a `$sort` compares values of one kind (numbers,
+   strings, ObjectIds, booleans, datetimes) directly, as mongomock's BsonComparable would.
 
 Nothing here changes a query; it only makes mongomock execute what a server executes.
 """
@@ -98,6 +99,7 @@ def teach():
     cursor._compute_results = _atomic(cursor._compute_results)
     mm_aggregate._PIPELINE_HANDLERS["$geoNear"] = _geo_near_stage
     mm_aggregate._PIPELINE_HANDLERS["$match"] = _match_stage
+    mm_aggregate._PIPELINE_HANDLERS["$sort"] = _sort_stage
     mongomock.Collection._find_and_modify = _positional_aware(mongomock.Collection._find_and_modify)
     _taught = True
 
@@ -213,10 +215,14 @@ def _copied(value, aware):
     kind = type(value)
     if kind in _IMMUTABLE:
         return value
+    # Immutable items are shared here rather than in a call each: most of a venue is strings.
     if isinstance(value, dict):
-        return {key: _copied(item, aware) for key, item in value.items()}
+        return {
+            key: item if type(item) in _IMMUTABLE else _copied(item, aware)
+            for key, item in value.items()
+        }
     if isinstance(value, list) or (aware and isinstance(value, tuple)):
-        return [_copied(item, aware) for item in value]
+        return [item if type(item) in _IMMUTABLE else _copied(item, aware) for item in value]
     if aware and isinstance(value, dt.datetime):
         return value.replace(tzinfo=mm_helpers.utc)
     return copy.copy(value)
@@ -658,6 +664,35 @@ def _match_stage(in_collection, database, options):
     patched = mm_helpers.patch_datetime_awareness_in_document
     applies = _compiled(patched(options))
     return [document for document in in_collection if applies(patched(document))]
+
+
+# Types bson_compare orders as Python does when both sides are of the same kind.
+_SORT_KINDS = {int: 1, float: 1, str: 2, ObjectId: 3, bool: 4, dt.datetime: 5}
+
+
+def _sort_stage(in_collection, database, options):
+    """mongomock's $sort stage (_handle_sort_stage): a stable sort per key, last key first.
+    Values all of one kind (numbers, strings, ObjectIds, booleans, datetimes) are compared
+    directly, which is what its BsonComparable does for them; any other mix sorts as before."""
+    ordered = in_collection
+    for key, direction in reversed(list(options.items())):
+        values = [mm_filtering.resolve_key(key, document) for document in ordered]
+        kinds = {_SORT_KINDS.get(type(value)) for value in values}
+        if len(kinds) <= 1 and None not in kinds:
+            pairs = sorted(zip(values, ordered, strict=True), key=_first, reverse=direction < 0)
+            ordered = [document for _, document in pairs]
+        else:
+            resolve = functools.partial(_sort_key, key)
+            ordered = sorted(ordered, key=resolve, reverse=direction < 0)
+    return ordered
+
+
+def _first(pair):
+    return pair[0]
+
+
+def _sort_key(key, document):
+    return mm_filtering.resolve_sort_key(key, document)
 
 
 def _geo_near_stage(in_collection, database, options):

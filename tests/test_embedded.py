@@ -971,3 +971,38 @@ def test_a_compiled_comparison_answers_as_filter_applies_for_every_pair_of_value
                 for stored in values:
                     for document in ({"a": stored}, {"a": {"b": stored}}, {"a": [{"b": stored}]}):
                         assert same_answer({path: condition}, document), (condition, document)
+
+
+SORT_VALUES = st.one_of(
+    st.integers(-2, 2),
+    st.sampled_from([0.5, -0.0, 2.0, math.nan]),
+    st.sampled_from(["", "a", "B", "ab"]),
+    st.sampled_from([SOME_OID, ObjectId("65a000000000000000000001")]),
+    st.booleans(),
+    st.sampled_from([dt.datetime(2031, 3, 11), dt.datetime(2030, 1, 1)]),
+    st.none(),
+    st.lists(st.integers(0, 2), max_size=2),
+)
+SORTED_DOCUMENTS = st.lists(
+    st.one_of(
+        st.fixed_dictionaries({"n": st.integers(0, 99)}, optional={"a": SORT_VALUES}),
+        st.fixed_dictionaries({"n": st.integers(0, 99), "a": st.integers(-2, 2)}),
+        st.fixed_dictionaries({"n": st.integers(0, 99), "a": st.sampled_from(["a", "b"])}),
+        st.fixed_dictionaries({"b": st.fixed_dictionaries({"c": SORT_VALUES})}),
+    ),
+    max_size=8,
+)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    SORTED_DOCUMENTS,
+    st.dictionaries(st.sampled_from(["a", "n", "b.c", "x"]), st.sampled_from([1, -1]), min_size=1),
+)
+def test_a_taught_sort_orders_as_mongomock_does(documents, order):
+    sorted_before = outcome(lambda: mm_aggregate._handle_sort_stage(documents, None, order))
+    sorted_now = outcome(lambda: embedded._sort_stage(documents, None, order))
+    assert sorted_now[0] == sorted_before[0]
+    if sorted_now[0] == "answers":
+        expected = mm_aggregate._handle_sort_stage(documents, None, order)
+        assert embedded._sort_stage(documents, None, order) == expected
