@@ -21,7 +21,10 @@
 4. A filter with a plain `_id` equality (or an `_id` `$in` list) finds its documents by key, as
    a server finds them by the `_id` index, and tests the rest of the filter on those documents
    alone; mongomock tested every stored document. Every read and write path goes through it
-   (`_iter_documents`).
+   (`_iter_documents`). Likewise a plain equality on the first field of a declared index
+   (`held_by_venue`'s `date`) tests only the documents holding that value: an index of the
+   field's values, built when first asked and dropped by any write to the collection (reads
+   during a write scan; a collection whose documents may expire is always scanned).
 3. The positional `$` in a find-and-modify (`addons.$.price`) updates the array element the
    filter matched, as on a server; mongomock updated the first element.
 5. A filter is compiled once per read, write, `$geoNear` or `$match` stage (`_compiled`):
@@ -78,8 +81,9 @@ _IMMUTABLE = frozenset({str, int, float, bool, type(None), bytes, ObjectId})
 # The grid of the spatial index: cells this many degrees of latitude and longitude across.
 CELL_DEGREES = 0.1
 _write_lock = threading.RLock()
-# Per collection store, the spatial indexes built on it (by key) since its last write.
-_spatial = weakref.WeakKeyDictionary()
+# Per collection store, the indexes built on it since its last write: {(kind, field): index}.
+_indexes = weakref.WeakKeyDictionary()
+_writing_now = 0  # writes under way (all in one thread: they hold _write_lock)
 _taught = False
 _shared_client = None
 
@@ -118,11 +122,14 @@ def _writing(method):
 
     @functools.wraps(method)
     def write(self, *args, **kwargs):
+        global _writing_now
         with _write_lock:
+            _writing_now += 1  # its own reads must not keep an index the write outdates
             try:
                 return method(self, *args, **kwargs)
             finally:
-                _spatial.pop(self._store, None)  # mongomock changes documents in place
+                _writing_now -= 1
+                _indexes.pop(self._store, None)  # mongomock changes documents in place
 
     return write
 
@@ -282,7 +289,10 @@ def _by_key(iter_documents):
             return iter_documents(self, filter)
         applies = _compiled(filter)
         if keys is None:
-            return (doc for doc in list(self._store.documents) if applies(doc))
+            found = _EqualityIndex.candidates(self._store, filter)
+            if found is None:
+                found = list(self._store.documents)
+            return (doc for doc in found if applies(doc))
         stored = self._store._documents
         found = [stored[key] for key in keys if key in stored]
         if not found:
@@ -312,7 +322,10 @@ def _compiled(search_filter):
     clauses = [_clause(key, search) for key, search in search_filter.items() if key != "$comment"]
 
     def applies(document):
-        return all(clause(document) for clause in clauses)
+        for clause in clauses:  # noqa: SIM110 - a loop is cheaper than all() over a generator
+            if not clause(document):
+                return False
+        return True
 
     return applies
 
@@ -351,6 +364,7 @@ def _field_clause(key, search):
             tests = [_operator_test(key, name, value) for name, value in search.items()]
         except Exception:  # noqa: BLE001 - filter_applies fails on it too, when it gets there
             return _as_is(key, original)
+    only = tests[0] if tests is not None and len(tests) == 1 else None
     is_regex = isinstance(search, mm_filtering._RE_TYPES)
     is_id = isinstance(search, ObjectId)
     parts = key.split(".") if key else None
@@ -367,7 +381,9 @@ def _field_clause(key, search):
         has_candidates = False
         for doc_val in candidates:
             has_candidates |= doc_val is not _NOTHING
-            if tests is not None:
+            if only is not None:
+                is_match = only(doc_val, document)
+            elif tests is not None:
                 is_match = all(test(doc_val, document) for test in tests)
             elif is_regex and isinstance(doc_val, (str, list)):
                 is_match = mm_filtering._regex(doc_val, search)
@@ -514,11 +530,7 @@ class _SpatialIndex:
 
     @classmethod
     def of(cls, store, key):
-        indexes = _spatial.setdefault(store, {})
-        index = indexes.get(key)
-        if index is None or index.documents is not store._documents:  # dropped since
-            index = indexes[key] = cls(store, key)
-        return index
+        return _index_of(cls, store, key)
 
     def __init__(self, store, key):
         self.documents = store._documents
@@ -567,6 +579,64 @@ class _SpatialIndex:
             found.extend(self.cells.get(cell, ()))
         found.sort(key=lambda pair: pair[0])
         return [document for _, document in found]
+
+
+def _index_of(kind, store, field):
+    """The index of that kind on the store's field, built now if none is current (and kept
+    unless a write is under way, which may change the documents it has bucketed)."""
+    if _writing_now:
+        return kind(store, field)
+    indexes = _indexes.setdefault(store, {})
+    index = indexes.get((kind, field))
+    if index is None or index.documents is not store._documents:  # dropped since
+        index = indexes[kind, field] = kind(store, field)
+    return index
+
+
+class _EqualityIndex:
+    """A declared index's first field, as a server walks it for an equality: the stored
+    documents by each value of the field (each element of an array), so a filter with a plain
+    `field: value` tests only the documents that may hold that value. Built when first asked,
+    dropped by any write to the collection; documents come out in store order."""
+
+    @classmethod
+    def candidates(cls, store, search_filter):
+        """The documents that may match the filter, in store order; None when it has no
+        plain equality on the first field of an index, its documents may expire, or a write
+        is under way (whose own reads scan)."""
+        if not isinstance(search_filter, dict) or store._ttl_indexes or _writing_now:
+            return None
+        indexed = {next(iter(index["key"]), (None,))[0] for index in store.indexes.values()}
+        for field, value in search_filter.items():
+            if field in indexed and "." not in field and type(value) in _KEY_TYPES:
+                return _index_of(cls, store, field).lookup(value)
+        return None
+
+    def __init__(self, store, field):
+        self.documents = store._documents
+        self.values = collections.defaultdict(list)
+        # Values no bucket can stand for (an unknown type): every lookup includes them.
+        self.anything = []
+        for position, document in enumerate(self.documents.values()):
+            value = document.get(field)  # stored documents are dicts (an upsert's, a subclass)
+            elements = value if isinstance(value, (list, tuple)) else [value]
+            if not all(type(element) in _BUCKETED for element in elements):
+                self.anything.append((position, document))
+                continue
+            for element in dict.fromkeys(e for e in elements if type(e) not in _UNEQUAL):
+                self.values[element].append((position, document))
+
+    def lookup(self, value):
+        found = [*self.anything, *self.values.get(value, ())]
+        if isinstance(value, ObjectId):
+            # mongomock also matches an array holding the id's string.
+            found += self.values.get(str(value), ())
+        return [document for _, document in sorted(dict(found).items())]
+
+
+# Values a bucket holds; documents, arrays and None can never equal a key-type value.
+_BUCKETED = frozenset({str, int, float, bool, ObjectId, dict, list, type(None)})
+_UNEQUAL = frozenset({dict, list, type(None)})
 
 
 def _cell(location):

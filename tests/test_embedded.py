@@ -1006,3 +1006,76 @@ def test_a_taught_sort_orders_as_mongomock_does(documents, order):
     if sorted_now[0] == "answers":
         expected = mm_aggregate._handle_sort_stage(documents, None, order)
         assert embedded._sort_stage(documents, None, order) == expected
+
+
+# --- a plain equality on an indexed field finds its documents through that field's values ----
+
+EQUAL_VALUES = [
+    "a",
+    "b",
+    "65a000000000000000000009",
+    SOME_OID,
+    1,
+    1.0,
+    True,
+    0,
+    None,
+    dt.datetime(2031, 3, 11),
+]
+
+
+def indexed_world(rng):
+    collection = embedded.new_client()["embedded_test"]["indexed"]
+    collection.create_index([("k", ASCENDING), ("n", ASCENDING)])
+    for n in range(120):
+        document = {"_id": n, "n": n % 7}
+        shape = rng.randrange(5)
+        if shape == 1:
+            document["k"] = rng.choice(EQUAL_VALUES)
+        elif shape == 2:
+            document["k"] = rng.sample(EQUAL_VALUES, 2) + [[rng.choice(EQUAL_VALUES)]]
+        elif shape == 3:
+            document["k"] = {"k": rng.choice(EQUAL_VALUES)}
+        elif shape == 4:
+            document["k"] = (rng.choice(EQUAL_VALUES),)
+        collection.insert_one(document)
+    return collection
+
+
+def scanned(collection, search_filter):
+    """The _ids mongomock's own scan finds, in store order."""
+    documents = collection._store._documents.values()
+    return [doc["_id"] for doc in documents if mm_filtering.filter_applies(search_filter, doc)]
+
+
+def test_an_indexed_equality_finds_what_a_scan_finds(filter_calls):
+    rng = random.Random(3)
+    collection = indexed_world(rng)
+    for value in EQUAL_VALUES:
+        for search_filter in ({"k": value}, {"k": value, "n": {"$lt": 4}}, {"n": 2, "k": value}):
+            found = [doc["_id"] for doc in collection.find(search_filter)]
+            assert found == scanned(collection, search_filter), search_filter
+    filter_calls.clear()
+    assert [doc["_id"] for doc in collection.find({"k": "b"})] == scanned(collection, {"k": "b"})
+    assert 0 < len(filter_calls) < 120 / 2  # only the documents that may hold "b"
+
+
+def test_an_indexed_equality_sees_every_write_before_it():
+    rng = random.Random(4)
+    collection = indexed_world(rng)
+    writes = [
+        lambda: collection.update_one({"_id": 3}, {"$set": {"k": "b"}}),
+        lambda: collection.update_many({"k": "b"}, {"$set": {"k": ["a", "z"]}}),
+        lambda: collection.update_one({"k": "new"}, {"$set": {"n": 1}}, upsert=True),
+        lambda: collection.find_one_and_update({"k": "new"}, {"$set": {"k": SOME_OID}}),
+        lambda: collection.replace_one({"_id": 5}, {"k": str(SOME_OID)}),
+        lambda: collection.delete_many({"k": "a"}),
+        lambda: collection.insert_many([{"k": "z"}, {"k": ["z", 1]}]),
+        lambda: collection.drop(),
+        lambda: collection.insert_one({"k": "z"}),
+    ]
+    for write in writes:
+        write()
+        for value in ("a", "b", "z", "new", SOME_OID, str(SOME_OID), 1):
+            found = [doc["_id"] for doc in collection.find({"k": value})]
+            assert found == scanned(collection, {"k": value}), (write, value)
