@@ -48,11 +48,14 @@ def search_venues(args):
         query[BASE_PRICE] = price_range
     maybe = _maybe_closed(date, now) if date else None
     (result,) = db.venues().aggregate(_pipeline(args, query, closed, maybe))
-    maybe_venues = result.get("maybe", ())
-    if len(maybe_venues) > MAYBE_IN_FACET:
+    maybe_ids = [venue["_id"] for venue in result.get("maybe", ())]
+    maybe_query = {"_id": {"$in": maybe_ids}}
+    if len(maybe_ids) > MAYBE_IN_FACET:
         # So many (tomorrow, over a large catalogue) that one result document might not hold
         # them: read them with a cursor instead, by the query alone (a superset, judged alike).
         maybe_query = {**query, "$or": maybe, "_id": {"$nin": closed}}
+    maybe_venues = []
+    if maybe_ids:
         maybe_venues = db.venues().find(maybe_query, dict.fromkeys(CALENDAR_FIELDS, 1))
     judged = [v["_id"] for v in maybe_venues if not _free_slots(v, date, held, now)]
     if judged:
@@ -94,10 +97,12 @@ def _pipeline(args, query, closed, maybe):
         "total": [{"$count": "n"}],
     }
     if maybe:
+        # Their ids only: the calendars of the few there are are read afterwards.
         facets["maybe"] = [
-            {"$project": dict.fromkeys(CALENDAR_FIELDS, 1)},
+            {"$project": dict.fromkeys(MAYBE_FIELDS, 1)},
             {"$match": {"$or": maybe}},
             {"$limit": MAYBE_IN_FACET + 1},
+            {"$project": {"_id": 1}},
         ]
     lead = _geo_near(args, query) if near else {"$match": query}
     return [lead, {"$project": kept}, {"$facet": facets}]
@@ -169,6 +174,10 @@ def _open_on(date, now):
     else:
         query["booking_window_days"] = {"$not": {"$lt": fewest}}  # or no setting
     return query
+
+
+# What the clauses of _maybe_closed read.
+MAYBE_FIELDS = ("blackouts.date", "min_notice_hours", "booking_window_days")
 
 
 def _maybe_closed(date, now):
