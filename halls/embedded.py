@@ -32,8 +32,11 @@
    negative or positive, which operator functions; two numbers or two strings compared
    directly) and run on each document, rather than the filter taken apart again for every
    document. It answers, and fails, as `filter_applies` does; what it does not take apart goes
-   to `filter_applies` itself. Likewise a `$sort` compares values of one kind (numbers,
-   strings, ObjectIds, booleans, datetimes) directly, as mongomock's BsonComparable would.
+   to `filter_applies` itself. A filter of one clause is that clause; `$and`/`$or`/`$nor`
+   loop over their compiled parts; a positive clause on one top-level field of a plain dict
+   (one operator, or a plain value to equal) skips the steps that cannot apply to it.
+   Likewise a `$sort` compares values of one kind (numbers, strings, ObjectIds, booleans,
+   datetimes) directly, as mongomock's BsonComparable would.
 
 Nothing here changes a query; it only makes mongomock execute what a server executes.
 """
@@ -320,6 +323,8 @@ def _compiled(search_filter):
     if not isinstance(search_filter, dict):
         return functools.partial(mm_filtering.filter_applies, search_filter)
     clauses = [_clause(key, search) for key, search in search_filter.items() if key != "$comment"]
+    if len(clauses) == 1:
+        return clauses[0]  # one clause answers, and fails, as the filter does
 
     def applies(document):
         for clause in clauses:  # noqa: SIM110 - a loop is cheaper than all() over a generator
@@ -335,18 +340,47 @@ def _as_is(key, search):
 
 
 def _clause(key, search):
-    logical = {"$or": any, "$and": all, "$nor": None}
-    if key in logical:
+    if key in _LOGICAL:
         if not search or not isinstance(search, list):
             return _as_is(key, search)
         subfilters = [_compiled(query) for query in search]
-        if key == "$nor":
-            return lambda document: all(not applies(document) for applies in subfilters)
-        combine = logical[key]
-        return lambda document: combine(applies(document) for applies in subfilters)
+        return _LOGICAL[key](subfilters)
     if key.startswith("$") or (isinstance(search, dict) and "$all" in search):
         return _as_is(key, search)
     return _field_clause(key, search)
+
+
+def _any_of(subfilters):
+    def any_applies(document):
+        for applies in subfilters:  # noqa: SIM110 - as any() over a generator, without one
+            if applies(document):
+                return True
+        return False
+
+    return any_applies
+
+
+def _all_of(subfilters):
+    def all_apply(document):
+        for applies in subfilters:  # noqa: SIM110 - as all() over a generator, without one
+            if not applies(document):
+                return False
+        return True
+
+    return all_apply
+
+
+def _none_of(subfilters):
+    def none_applies(document):
+        for applies in subfilters:  # noqa: SIM110 - as all(not ...) over a generator
+            if applies(document):
+                return False
+        return True
+
+    return none_applies
+
+
+_LOGICAL = {"$or": _any_of, "$and": _all_of, "$nor": _none_of}
 
 
 def _field_clause(key, search):
@@ -398,6 +432,29 @@ def _field_clause(key, search):
             if is_match and not negative:
                 break
         return not (not is_match and (has_candidates or positive))
+
+    if plain and positive and not negative and not exists_false:
+        # The usual clause: one field of a plain document, one operator or a plain value;
+        # the same steps as `clause` with the branches that cannot apply taken out.
+        if only is not None:
+
+            def one_operator(document):
+                if type(document) is not dict:
+                    return clause(document)
+                return bool(only(document.get(key, _NOTHING), document))
+
+            return one_operator
+        if tests is None and not is_regex and not is_id:
+
+            def equal(document):
+                if type(document) is not dict:
+                    return clause(document)
+                doc_val = document.get(key, _NOTHING)
+                if isinstance(doc_val, (list, tuple)):
+                    return bool(search in doc_val or search == doc_val)
+                return bool((doc_val == search) or (search is None and doc_val is _NOTHING))
+
+            return equal
 
     return clause
 
