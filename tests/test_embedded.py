@@ -1079,3 +1079,16 @@ def test_an_indexed_equality_sees_every_write_before_it():
         for value in ("a", "b", "z", "new", SOME_OID, str(SOME_OID), 1):
             found = [doc["_id"] for doc in collection.find({"k": value})]
             assert found == scanned(collection, {"k": value}), (write, value)
+
+
+def test_a_one_field_clause_answers_as_filter_applies_on_arrays_tuples_and_gaps():
+    # The short way a positive clause on a top-level field takes: a plain value to equal, or
+    # one operator, against a missing field, None, scalars, lists and tuples holding it.
+    stored = [None, "a", 1, 1.0, SOME_OID, str(SOME_OID), ["a"], ["a", 1], ("a", None), (), [["a"]]]
+    documents = [{}, *({"a": value} for value in stored), {"a": {"b": 1}}, "a", None]
+    conditions = [*stored[:6], ["a"], {"b": 1}, {}, {"$in": ["a", None]}, {"$gt": 0}]
+    conditions += [{"$not": {"$lt": 1}}, {"$size": 2}, {"$exists": True}, {"$eq": None}]
+    for condition in conditions:
+        for document in documents:
+            for search_filter in ({"a": condition}, {"a": condition, "b": {"$exists": False}}):
+                assert same_answer(search_filter, document), (search_filter, document)
