@@ -38,6 +38,12 @@ def setting(venue, name):
     return copy.deepcopy(SETTINGS[name]) if value is None else value
 
 
+def _read(venue, name):
+    # setting() for these rules, which only read it: the default itself, not a copy.
+    value = venue.get(name)
+    return SETTINGS[name] if value is None else value
+
+
 def price_on(venue, date):
     """The first override for the date, else the base price, else None (not bookable)."""
     pricing = venue.get("pricing") or {}
@@ -104,7 +110,7 @@ def weekday_of(date):
 
 def blacked_out(venue, date, slot_key=None):
     """A blackout covers the slot on the date; with no slot_key, covers the whole date."""
-    for blackout in setting(venue, "blackouts"):
+    for blackout in _read(venue, "blackouts"):
         covered = blackout.get("slots") or []  # none listed: the whole day
         if blackout.get("date") == date and (not covered or slot_key in covered):
             return True
@@ -113,9 +119,9 @@ def blacked_out(venue, date, slot_key=None):
 
 def calendar_refusal(venue, date, now=None):
     """Why the owner's calendar closes the whole date (weekday, window, blackout), or None."""
-    if weekday_of(date) not in setting(venue, "open_days"):
+    if weekday_of(date) not in _read(venue, "open_days"):
         return "date_unavailable"
-    window = dt.timedelta(days=setting(venue, "booking_window_days"))
+    window = dt.timedelta(days=_read(venue, "booking_window_days"))
     if date > (dt.date.fromisoformat(local_today(venue, now)) + window).isoformat():
         return "outside_booking_window"
     if blacked_out(venue, date):
@@ -151,7 +157,7 @@ def _slot_rules_refusal(venue, date, slot_key, now):
         return "unknown_slot"
     if blacked_out(venue, date, slot_key):
         return "blacked_out"
-    notice = dt.timedelta(hours=setting(venue, "min_notice_hours"))
+    notice = dt.timedelta(hours=_read(venue, "min_notice_hours"))
     if event_start(venue, date, [slot_key]) < (now or utc_now()) + notice:
         return "too_late_to_book"
     return None
@@ -172,10 +178,14 @@ def event_start(venue, date, slot_keys):
     earliest the event could be, so notice and cut-off rules err on the safe side).
     """
     starts = [slot["start"] for slot in slots_of(venue) if slot["key"] in slot_keys]
+    return _utc_start(venue.get("timezone") or DEFAULT_TIMEZONE, date, min(starts, default="00:00"))
+
+
+@functools.lru_cache(maxsize=4096)
+def _utc_start(zone, date, start):
+    # The same (zone, date, start) for many venues and slots: search asks it of every item.
     local = dt.datetime.combine(
-        dt.date.fromisoformat(date),
-        dt.time.fromisoformat(min(starts, default="00:00")),
-        tzinfo=_zone(venue.get("timezone") or DEFAULT_TIMEZONE),
+        dt.date.fromisoformat(date), dt.time.fromisoformat(start), tzinfo=_zone(zone)
     )
     return local.astimezone(dt.UTC)
 
@@ -193,9 +203,12 @@ def dates_between(first, last):
 
 def day_availability(venue, date, held, now=None):
     """The availability answer for one date, given the set of held slot keys."""
+    now = now or utc_now()
+    # slot_refusal of each slot, the day's part asked once.
+    refusal = day_refusal(venue, date, now)
     slots = []
     for slot in slots_of(venue):
-        reason = slot_refusal(venue, date, slot["key"], now)
+        reason = refusal or _slot_rules_refusal(venue, date, slot["key"], now)
         if reason is None and slot["key"] in held:
             reason = "slot_taken"
         slots.append({**slot, "available": reason is None, "reason": reason})
