@@ -1,16 +1,20 @@
 """GET /venues/search: every filter, geo distances, sorting, pagination and hostile input."""
 
 import datetime as dt
+import json
 import math
+import random
 
 import pytest
 from bson import ObjectId
+from marshmallow import Schema
 
 from halls import db
 from halls.bookings import claims
 from halls.venues import rules
 from halls.venues import search as venue_search
 from halls.venues import service as venue_service
+from halls.venues.schemas import VenueSearchItem
 from tests.helpers import TWO_SLOTS, assert_error, hold_slot, ok_data, today_plus
 
 MALL_ROAD_LAHORE = (74.3587, 31.5204)  # (lng, lat)
@@ -534,3 +538,86 @@ def test_a_venue_the_rules_close_leaves_the_page_and_the_total(
     ]
     # The day after, nothing is too soon and the blackouts are over: all ten are listed.
     assert search(client, "date=2031-03-13&limit=100")["total"] == 10
+
+
+def test_free_slots_agree_with_availability_over_many_calendars(client, venue_of, monkeypatch):
+    """Seeded random calendars, zones, claims, dates and clocks: every listed venue's free_slots
+    are the slots availability shows free, and every venue left out has none."""
+    rand = random.Random(4)
+    dates = ["2031-03-11", "2031-03-12", "2031-03-13", "2031-03-14"]
+    zones = ["Asia/Karachi", "Pacific/Kiritimati", "Pacific/Pago_Pago", "America/New_York"]
+    three = [*TWO_SLOTS, {"key": "brunch", "label": "Brunch", "start": "10:30", "end": "11:30"}]
+    venues = []
+    for n in range(32):
+        fields = {
+            "venue_name": f"Hall {n}",
+            "dates_available": rand.sample(dates, 3),
+            "timezone": rand.choice(zones),
+            "slots": rand.choice([TWO_SLOTS, three, None]),
+            "min_notice_hours": rand.choice([None, 0, 6, 24, 30, 60]),
+            "booking_window_days": rand.choice([None, 0, 1, 2, 3, 30]),
+            "open_days": rand.choice([None, list(rules.WEEKDAYS), ["wed", "thu", "sat"]]),
+        }
+        keys = [slot["key"] for slot in rules.slots_of(fields)]
+        if rand.random() < 0.3:
+            off = rand.sample(keys, rand.randint(0, len(keys)))
+            fields["blackouts"] = [{"id": "b", "date": rand.choice(dates), "slots": off}]
+        venue = venue_of(**fields)
+        held = {(rand.choice(dates), rand.choice(keys)) for _ in range(rand.randint(0, 2))}
+        for day, key in sorted(held):
+            hold_slot(venue, day, key)
+        venues.append(venue)
+    checked = 0
+    for now in (
+        dt.datetime(2031, 3, 10, 23, 30, tzinfo=dt.UTC),
+        dt.datetime(2031, 3, 11, 5, tzinfo=dt.UTC),
+        dt.datetime(2031, 3, 11, 11, 45, tzinfo=dt.UTC),
+        dt.datetime(2031, 3, 11, 20, 10, tzinfo=dt.UTC),
+    ):
+        monkeypatch.setattr(rules, "utc_now", lambda now=now: now)
+        monkeypatch.setattr(venue_service, "_now", lambda now=now: now)
+        for day in dates:
+            data = search(client, f"date={day}&limit=100")
+            listed = {item["id"]: item["free_slots"] for item in data["items"]}
+            assert data["total"] == len(listed)
+            for venue in venues:
+                free = available_slots(client, venue, day)
+                assert listed.get(str(venue["_id"]), []) == free, (now, day, venue)
+                checked += bool(free)
+    assert checked > 100  # most of them list something: not a vacuous comparison
+
+
+def test_items_dump_exactly_as_marshmallow_would():
+    """VenueSearchItem's quick dump gives marshmallow's own answer, key order included, for
+    plain stored values and for the odd ones it hands back to marshmallow."""
+    schema = VenueSearchItem()
+    plain = {
+        "_id": ObjectId(),
+        "owner_id": ObjectId(),
+        "venue_name": "Hall",
+        "city": None,
+        "maps_location": {"type": "Point", "coordinates": [74.3, 31.5]},
+        "capacity": 300,
+        "space_sqft": 4000.0,
+        "amenities": {"parking_valet": True, "stage": False},
+        "pictures": ["https://img.example/a.jpg"],
+        "slots": TWO_SLOTS,
+        "base_price": None,
+        "distance_km": 1.25,
+        "free_slots": ["lunch"],
+        "pricing": {"base_price": 5},  # not shown
+    }
+    odd = {
+        "_id": ObjectId(),
+        "venue_name": 7,
+        "maps_location": {"coordinates": [74, "31.5"]},
+        "capacity": 12.0,
+        "space_sqft": 4000,
+        "amenities": {"parking_valet": 1, "stage": "no"},
+        "pictures": ("a", None),
+        "slots": [{"key": "x", "start": "10:00", "extra": 1}, None],
+        "price_on_date": True,
+        "free_slots": None,
+    }
+    for doc in (plain, odd, {}):
+        assert json.dumps(schema.dump(doc)) == json.dumps(Schema._serialize(schema, doc))

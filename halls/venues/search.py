@@ -57,7 +57,14 @@ def search_venues(args):
     maybe_venues = []
     if maybe_ids:
         maybe_venues = db.venues().find(maybe_query, dict.fromkeys(CALENDAR_FIELDS, 1))
-    judged = [v["_id"] for v in maybe_venues if not _free_slots(v, date, held, now)]
+    # The venues whose calendars availability's rules must judge: any other the query lets
+    # through has every slot free that is not held (see _maybe_closed).
+    judge = set()
+    judged = []
+    for venue in maybe_venues:
+        judge.add(venue["_id"])
+        if not _free_slots(venue, date, held, now):
+            judged.append(venue["_id"])
     if judged:
         # Rare: a venue the query could only call "maybe" has no slot left to book (its
         # owner's rules close the rest). Ask again without it, so that the page and the total
@@ -65,7 +72,7 @@ def search_venues(args):
         (result,) = db.venues().aggregate(_pipeline(args, query, closed + judged, None))
     total = result["total"][0]["n"] if result["total"] else 0
     page, limit = args["page"], args["limit"]
-    items = [_summary(item, date, held, now) for item in result["items"]]
+    items = [_summary(item, date, held, now, judge) for item in result["items"]]
     return {"items": items, "page": page, "limit": limit, "total": total}
 
 
@@ -108,15 +115,20 @@ def _pipeline(args, query, closed, maybe):
     return [lead, {"$project": kept}, {"$facet": facets}]
 
 
-def _summary(item, date, held, now):
+def _summary(item, date, held, now, judge):
     """A page item as search shows it: its base price, its distance to the hundredth of a km
-    and, with a date, its price and the slots still free that day."""
+    and, with a date, its price and the slots still free that day (judge: the ids of the
+    venues whose calendar may close some slot)."""
     item["base_price"] = (item.get("pricing") or {}).get("base_price")
     if "distance_km" in item:
         item["distance_km"] = round(item["distance_km"], 2)
     if date:
         item["price_on_date"] = rules.price_on(item, date)
-        item["free_slots"] = _free_slots(item, date, held, now)
+        if item["_id"] in judge:
+            item["free_slots"] = _free_slots(item, date, held, now)
+        else:
+            taken = held.get(item["_id"], ())
+            item["free_slots"] = [s["key"] for s in rules.slots_of(item) if s["key"] not in taken]
     return item
 
 
