@@ -693,7 +693,13 @@ def filter_calls(monkeypatch):
 
         return test
 
+    def once(search_filter, document):
+        calls.append(document.get("_id"))
+        return test_once(search_filter, document)
+
+    test_once = embedded._test_once
     monkeypatch.setattr(embedded, "_compiled", counting)
+    monkeypatch.setattr(embedded, "_test_once", once)
     return calls
 
 
@@ -706,6 +712,16 @@ def test_a_read_by_id_tests_one_document(keyed, filter_calls):
     filter_calls.clear()
     assert keyed.find_one({"status": "draft"})["n"] == 3
     assert len(filter_calls) == 36  # no _id: every stored document, as before
+
+
+def test_a_document_found_by_id_still_answers_the_rest_of_the_filter(keyed, filter_calls):
+    assert keyed.find_one({"_id": SOME_ID, "status": "draft"}) is None
+    assert keyed.find_one({"_id": SOME_ID, "n": {"$gte": 1}})["n"] == 1
+    assert filter_calls == [SOME_ID, SOME_ID]
+    with pytest.raises(OperationFailure):
+        keyed.find_one({"_id": SOME_ID, "n": {"$bogus": 1}})
+    with pytest.raises(OperationFailure):
+        keyed.find_one({"_id": "nowhere", "n": {"$bogus": 1}})
 
 
 def test_an_expired_document_is_not_found_by_id():
