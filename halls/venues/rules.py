@@ -163,14 +163,6 @@ def _slot_rules_refusal(venue, date, slot_key, now):
     return None
 
 
-def closed_by_calendar(venue, date, now=None):
-    """The owner's rules leave no slot of the date bookable (status, dates offered and claims
-    aside): a closed weekday, the window, a blackout, or every slot too soon or blacked out."""
-    return calendar_refusal(venue, date, now) is not None or all(
-        _slot_rules_refusal(venue, date, slot["key"], now) for slot in slots_of(venue)
-    )
-
-
 def event_start(venue, date, slot_keys):
     """When the earliest of these slots starts, as an aware UTC datetime.
 
