@@ -92,6 +92,8 @@ def test_missing_token(client, headers):
         ("bearer {token}", 401, "token_missing"),  # the type is case-sensitive
         ("Basic abc, Bearer {token}", 200, None),  # other schemes beside it are ignored
         ("  Bearer {token} ,", 200, None),
+        (",  ,x", 401, "token_missing"),  # a blank piece has no scheme (was a 500)
+        (", \t, Bearer {token}", 200, None),
     ],
 )
 def test_how_the_authorization_header_is_read(client, customer, field, status, code):

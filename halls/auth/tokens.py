@@ -5,8 +5,9 @@ than the user's `token_version` (logout everywhere, password reset): one counter
 revokes every token issued before it moved, with no list to keep.
 
 flask-jwt-extended issues the tokens and answers every refusal (its error handlers call the
-loaders at the end of this module); `auth_required` checks the bearer token itself, with the
-same rules and exceptions as its `jwt_required` but one decode of the token instead of four.
+loaders at the end of this module); `auth_required` checks the bearer token of the
+`Authorization` header itself (halls reads tokens from that header only), with the same rules
+and exceptions as its `jwt_required` but one decode of the token instead of four.
 """
 
 import datetime as dt
@@ -162,7 +163,7 @@ def _verified(refresh):
     header, payload = token["header"], token["payload"]
     if "sub" not in payload:
         raise JWTDecodeError("Missing claim: sub")
-    for claim, default in (("type", "access"), ("fresh", False), ("jti", None)):
+    for claim, default in (("type", "access"), ("jti", None)):
         payload.setdefault(claim, default)
     wanted = "refresh" if refresh else "access"
     if payload["type"] != wanted:
@@ -175,9 +176,8 @@ def _bearer_token():
     field = request.headers.get("Authorization", "").strip().strip(",")
     if not field:
         raise NoAuthorizationError("Missing Authorization Header")
-    bearers = [
-        value for value in re.split(r",\s*", field) if value and value.split()[0] == "Bearer"
-    ]
+    # A blank piece (", ,") has no scheme at all: split()[:1] is [] for it, never an error.
+    bearers = [value for value in re.split(r",\s*", field) if value.split()[:1] == ["Bearer"]]
     if len(bearers) != 1:
         raise NoAuthorizationError(
             "Missing 'Bearer' type in 'Authorization' header. "
@@ -193,13 +193,13 @@ def _user_of(header, payload):
     """The token's user; refused when revoked (blocklist or token_version) or when gone."""
     user_id = object_id(payload["sub"])
     user = db.users().find_one({"_id": user_id}) if user_id else None
-    if user is not None and (
+    if user is None:
+        raise UserLookupError(f"No user for {payload['sub']}", header, payload)
+    if (
         payload.get("ver", 0) != user.get("token_version", 0)
         or db.revoked_tokens().find_one({"jti": payload["jti"]}, {"_id": 1}) is not None
     ):
         raise RevokedTokenError(header, payload)
-    if user is None:
-        raise UserLookupError(f"No user for {payload['sub']}", header, payload)
     g.user_id = str(user["_id"])  # for the request log line
     return user
 
