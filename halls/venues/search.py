@@ -1,5 +1,7 @@
-"""Venue search: one aggregation pipeline that matches, sorts, pages and counts the venues and
-carries the page's summaries; the same on mongomock and on a real server."""
+"""Venue search: an aggregation pipeline that matches, sorts, pages and counts the venues and
+carries the page's summaries, beside the day's held claims and the calendars of the venues
+only the rules can judge (the pipeline runs again without any they close); the same on
+mongomock and on a real server."""
 
 import datetime as dt
 import re
@@ -57,14 +59,10 @@ def search_venues(args):
     maybe_venues = []
     if maybe_ids:
         maybe_venues = db.venues().find(maybe_query, dict.fromkeys(CALENDAR_FIELDS, 1))
-    # The venues whose calendars availability's rules must judge: any other the query lets
-    # through has every slot free that is not held (see _maybe_closed).
-    judge = set()
-    judged = []
-    for venue in maybe_venues:
-        judge.add(venue["_id"])
-        if not _free_slots(venue, date, held, now):
-            judged.append(venue["_id"])
+    # The free slots of the venues whose calendars availability's rules must judge: any other
+    # the query lets through has every slot free that is not held (see _maybe_closed).
+    judged_free = {venue["_id"]: _free_slots(venue, date, held, now) for venue in maybe_venues}
+    judged = [venue_id for venue_id, free in judged_free.items() if not free]
     if judged:
         # Rare: a venue the query could only call "maybe" has no slot left to book (its
         # owner's rules close the rest). Ask again without it, so that the page and the total
@@ -72,7 +70,7 @@ def search_venues(args):
         (result,) = db.venues().aggregate(_pipeline(args, query, closed + judged, None))
     total = result["total"][0]["n"] if result["total"] else 0
     page, limit = args["page"], args["limit"]
-    items = [_summary(item, date, held, now, judge) for item in result["items"]]
+    items = [_summary(item, date, held, judged_free) for item in result["items"]]
     return {"items": items, "page": page, "limit": limit, "total": total}
 
 
@@ -115,17 +113,17 @@ def _pipeline(args, query, closed, maybe):
     return [lead, {"$project": kept}, {"$facet": facets}]
 
 
-def _summary(item, date, held, now, judge):
+def _summary(item, date, held, judged_free):
     """A page item as search shows it: its base price, its distance to the hundredth of a km
-    and, with a date, its price and the slots still free that day (judge: the ids of the
-    venues whose calendar may close some slot)."""
+    and, with a date, its price and the slots still free that day (judged_free: those of the
+    venues whose calendar may close some slot, as the rules judged them)."""
     item["base_price"] = (item.get("pricing") or {}).get("base_price")
     if "distance_km" in item:
         item["distance_km"] = round(item["distance_km"], 2)
     if date:
         item["price_on_date"] = rules.price_on(item, date)
-        if item["_id"] in judge:
-            item["free_slots"] = _free_slots(item, date, held, now)
+        if item["_id"] in judged_free:
+            item["free_slots"] = judged_free[item["_id"]]
         else:
             taken = held.get(item["_id"], ())
             item["free_slots"] = [s["key"] for s in rules.slots_of(item) if s["key"] not in taken]
