@@ -87,7 +87,8 @@ INDEXES = {
         ),
         # releasing a booking's claims finds them by booking.
         IndexModel([("booking_id", ASCENDING)], name="booking"),
-        # search with date: held_by_venue(date) reads one day's held claims across all venues.
+        # search with date: held_by_venue(date) reads one day's held claims across all venues;
+        # expire-holds: delete_past removes the claims of dates over (date $lt).
         IndexModel([("date", ASCENDING), ("state", ASCENDING)], name="date_state"),
         # the orphan sweep (expire-holds): held claims taken longer ago than the grace period.
         IndexModel([("state", ASCENDING), ("claimed_at", ASCENDING)], name="state_claimed_at"),

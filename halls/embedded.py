@@ -18,15 +18,17 @@
    first asked and dropped by any write to the collection, so only documents in the cells a
    point that near can lie in are tested (all of them for a circle over a pole or across the
    antimeridian, without a maxDistance, or in a collection whose documents may expire).
+3. The positional `$` in a find-and-modify (`addons.$.price`) updates the array element the
+   filter matched, as on a server; mongomock updated the first element.
 4. A filter with a plain `_id` equality (or an `_id` `$in` list) finds its documents by key, as
    a server finds them by the `_id` index, and tests the rest of the filter on those documents
    alone; mongomock tested every stored document. Every read and write path goes through it
-   (`_iter_documents`). Likewise a plain equality on the first field of a declared index
-   (`held_by_venue`'s `date`) tests only the documents holding that value: an index of the
-   field's values, built when first asked and dropped by any write to the collection (reads
-   during a write scan; a collection whose documents may expire is always scanned).
-3. The positional `$` in a find-and-modify (`addons.$.price`) updates the array element the
-   filter matched, as on a server; mongomock updated the first element.
+   (`_iter_documents`). Found by `$in`, they come in the list's order (neither mongomock's nor
+   a server's: halls sorts wherever order matters). Likewise a plain equality on the first
+   field of a declared index (`held_by_venue`'s `date`) tests only the documents holding that
+   value: an index of the field's values, built when first asked and dropped by any write to
+   the collection (reads during a write scan; a collection whose documents may expire is
+   always scanned).
 5. A filter is compiled once per read, write, `$geoNear` or `$match` stage (`_compiled`):
    mongomock's `_Filterer.apply` worked out for the filter (which clauses are operators,
    negative or positive, which operator functions; two numbers or two strings compared
@@ -38,7 +40,8 @@
    Likewise a `$sort` compares values of one kind (numbers, strings, ObjectIds, booleans,
    datetimes) directly, as mongomock's BsonComparable would.
 
-Nothing here changes a query; it only makes mongomock execute what a server executes.
+Nothing here changes a query; it only makes mongomock execute what a server executes, or run
+the same steps with less work (5).
 """
 
 import collections
@@ -121,7 +124,8 @@ def _atomic(method):
 
 
 def _writing(method):
-    """A write method, atomic, after which the collection's spatial indexes are rebuilt."""
+    """A write method, atomic, after which the collection's indexes of ours (spatial and
+    equality) are dropped, to be built again when next asked."""
 
     @functools.wraps(method)
     def write(self, *args, **kwargs):
