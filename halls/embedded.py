@@ -35,10 +35,14 @@
    directly) and run on each document, rather than the filter taken apart again for every
    document. It answers, and fails, as `filter_applies` does; what it does not take apart goes
    to `filter_applies` itself. A filter of one clause is that clause; `$and`/`$or`/`$nor`
-   loop over their compiled parts; a positive clause on one top-level field of a plain dict
-   (one operator, or a plain value to equal) skips the steps that cannot apply to it.
+   loop over their compiled parts; a positive clause on a field of plain dicts (one
+   operator, or a plain value to equal) skips the steps that cannot apply to it; a path whose
+   last part is read in each document of an array reads them directly; an `$elemMatch` whose
+   first clause equals a string or an integer passes over the documents that clause refuses.
    Likewise a `$sort` compares values of one kind (numbers, strings, ObjectIds, booleans,
-   datetimes) directly, as mongomock's BsonComparable would.
+   datetimes) directly, as mongomock's BsonComparable would; a `$project` that only includes
+   top-level fields keeps them without taking the spec apart for every document; and the
+   datetime patch a `$match` applies to each document shares the values it leaves alone.
 
 Nothing here changes a query; it only makes mongomock execute what a server executes, or run
 the same steps with less work (5).
@@ -109,6 +113,7 @@ def teach():
     cursor._compute_results = _atomic(cursor._compute_results)
     mm_aggregate._PIPELINE_HANDLERS["$geoNear"] = _geo_near_stage
     mm_aggregate._PIPELINE_HANDLERS["$match"] = _match_stage
+    mm_aggregate._PIPELINE_HANDLERS["$project"] = _project_stage
     mm_aggregate._PIPELINE_HANDLERS["$sort"] = _sort_stage
     mongomock.Collection._find_and_modify = _positional_aware(mongomock.Collection._find_and_modify)
     _taught = True
@@ -421,6 +426,7 @@ def _field_clause(key, search):
     is_id = isinstance(search, ObjectId)
     parts = key.split(".") if key else None
     plain = parts is not None and len(parts) == 1
+    last_name = _name_in_arrays(parts[-1]) if parts else None
 
     def clause(document):
         if exists_false and not mm_filtering.iter_key_candidates(key, document):
@@ -428,7 +434,7 @@ def _field_clause(key, search):
         if plain and type(document) is dict:
             candidates = (document.get(key, _NOTHING),)
         else:
-            candidates = _candidates(key, parts, document)
+            candidates = _candidates(key, parts, document, last_name)
         is_match = False
         has_candidates = False
         for doc_val in candidates:
@@ -451,23 +457,27 @@ def _field_clause(key, search):
                 break
         return not (not is_match and (has_candidates or positive))
 
-    if plain and positive and not negative and not exists_false:
-        # The usual clause: one field of a plain document, one operator or a plain value;
-        # the same steps as `clause` with the branches that cannot apply taken out.
+    if positive and not negative and not exists_false and parts and parts[-1]:
+        # The usual clause: one operator or a plain value, on a field of a plain document or
+        # of plain documents inside it; the same steps as `clause` with the branches that
+        # cannot apply taken out (anything else on the way, e.g. an array, goes to `clause`).
+        head, last = parts[:-1], parts[-1]
         if only is not None:
 
             def one_operator(document):
-                if type(document) is not dict:
+                parent = document if plain else _parent(document, head)
+                if type(parent) is not dict:
                     return clause(document)
-                return bool(only(document.get(key, _NOTHING), document))
+                return bool(only(parent.get(last, _NOTHING), document))
 
             return one_operator
         if tests is None and not is_regex and not is_id:
 
             def equal(document):
-                if type(document) is not dict:
+                parent = document if plain else _parent(document, head)
+                if type(parent) is not dict:
                     return clause(document)
-                doc_val = document.get(key, _NOTHING)
+                doc_val = parent.get(last, _NOTHING)
                 if isinstance(doc_val, (list, tuple)):
                     return bool(search in doc_val or search == doc_val)
                 return bool((doc_val == search) or (search is None and doc_val is _NOTHING))
@@ -477,18 +487,48 @@ def _field_clause(key, search):
     return clause
 
 
-def _candidates(key, parts, document):
-    """mongomock's iter_key_candidates(key, document), walking plain dicts itself."""
+def _parent(document, head):
+    """The plain dict the last part of a dotted key is read in (mongomock's walk, reading a
+    missing part as {}), or None when the walk meets anything but a plain dict."""
     value = document
+    for part in head:
+        if type(value) is not dict:
+            return None
+        value = value.get(part, {})
+    return value if type(value) is dict else None
+
+
+def _candidates(key, parts, document, last_name=None):
+    """mongomock's iter_key_candidates(key, document), walking plain dicts itself, and a list
+    of documents when the key's last part (`last_name`, see _name_in_arrays) is next."""
+    value = document
+    last = len(parts) - 1 if parts else -1
     for depth, part in enumerate(parts or ()):
         if type(value) is not dict:
             break
-        if depth == len(parts) - 1:
-            return (value.get(part, _NOTHING),)
+        if depth == last:
+            # An empty last part leaves mongomock an empty key: the document itself.
+            return (value.get(part, _NOTHING) if part else value,)
         value = value.get(part, {})
     else:
         return mm_filtering.iter_key_candidates(key, document)  # an empty key
+    if depth == last and last_name is not None and type(value) is list:
+        # _iter_key_candidates_sublist: each document's value, or NOTHING where it has none.
+        return [item.get(last_name, _NOTHING) for item in value if isinstance(item, dict)]
     return mm_filtering.iter_key_candidates(".".join(parts[depth:]), value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _name_in_arrays(part):
+    """The part, if mongomock reads it in each document of an array (not as an index, not
+    as the whole value: an empty part); else None."""
+    if not part:
+        return None
+    try:
+        int(part)  # what _iter_key_candidates_sublist tries
+    except ValueError:
+        return part
+    return None
 
 
 class _Unsupported(Exception):
@@ -527,11 +567,23 @@ def _elem_match_test(query):
     if not isinstance(query, dict):
         raise _Unsupported("$elemMatch")
     applies, wrapped = _compiled(query), _compiled({"field": query})
+    # A first clause `name: string or integer` answers False, and ends the test, for a
+    # document whose value there is neither equal nor an array: such items are passed over.
+    name, wanted = next(iter(query.items()), (None, None))
+    if not (isinstance(name, str) and name and name[0] != "$" and "." not in name):
+        name = None
+    if type(wanted) not in (str, int):
+        name = None
 
     def elem_match(doc_val, document):
         if not isinstance(doc_val, list):
             return False
         for item in doc_val:
+            if name is not None and type(item) is dict:
+                value = item.get(name, _NOTHING)
+                # `not ==`, as `equal` decides, rather than `!=`
+                if not isinstance(value, (list, tuple)) and not (value == wanted):  # noqa: SIM201
+                    continue
             try:
                 if applies(item):
                     return True
@@ -576,7 +628,7 @@ class _Lead:
         return None
 
     def __init__(self, options):
-        self.spec = mm_helpers.patch_datetime_awareness_in_document(options)
+        self.spec = _patched(options)
 
     def keep(self, collection):
         """(distance or None, stored document) of every document the stage keeps, in order."""
@@ -776,7 +828,7 @@ class _Near:
             else math.degrees(self.max_distance / EARTH_RADIUS_M) * (1 + 1e-6) + 1e-9
         )
         # Read as a $match reads its filter: datetimes in UTC to the millisecond, as stored.
-        self.query = mm_helpers.patch_datetime_awareness_in_document(options.get("query") or {})
+        self.query = _patched(options.get("query") or {})
         self.matches = _compiled(self.query)
 
     def distance_m(self, document):
@@ -806,9 +858,51 @@ def _key_value(document, key, plain):
 
 def _match_stage(in_collection, database, options):
     """mongomock's $match stage (_handle_match_stage), its filter compiled once."""
-    patched = mm_helpers.patch_datetime_awareness_in_document
-    applies = _compiled(patched(options))
-    return [document for document in in_collection if applies(patched(document))]
+    applies = _compiled(_patched(options))
+    return [document for document in in_collection if applies(_patched(document))]
+
+
+def _patched(value):
+    """mongomock's patch_datetime_awareness_in_document(value) (datetimes as stored: naive
+    UTC to the millisecond), sharing the immutable values it would return as they are."""
+    kind = type(value)
+    if kind in _IMMUTABLE:
+        return value
+    if kind is dict:
+        return {
+            key: item if type(item) in _IMMUTABLE else _patched(item) for key, item in value.items()
+        }
+    if kind is list:
+        return [item if type(item) in _IMMUTABLE else _patched(item) for item in value]
+    return mm_helpers.patch_datetime_awareness_in_document(value)
+
+
+def _project_stage(in_collection, database, options):
+    """mongomock's $project stage (_handle_project_stage); one that only includes top-level
+    fields keeps each document's own fields among them, in its order, as it would."""
+    fields = _top_level_inclusion(options)
+    if fields is None:
+        return mm_aggregate._handle_project_stage(in_collection, database, options)
+    return [{key: value for key, value in doc.items() if key in fields} for doc in in_collection]
+
+
+def _top_level_inclusion(spec):
+    """The fields a $project spec includes when it only includes top-level fields (with or
+    without `_id`), else None (mongomock answers an empty spec with no documents at all)."""
+    if not isinstance(spec, dict) or not spec:
+        return None
+    fields = {"_id"}
+    for path, value in spec.items():
+        if path == "_id" and type(value) in (int, bool) and value in (0, 1):
+            if not value:
+                fields.discard("_id")
+            continue
+        if not isinstance(path, str) or path[:1] in ("", "$") or "." in path:
+            return None
+        if not (value is True or (type(value) is int and value == 1)):
+            return None
+        fields.add(path)
+    return fields or None  # none: `_id: 0` alone, an exclusion
 
 
 # Types bson_compare orders as Python does when both sides are of the same kind.

@@ -1,5 +1,6 @@
 """What halls teaches mongomock: $geoNear, single-document atomic writes, reads that copy less."""
 
+import collections
 import contextlib
 import datetime as dt
 import math
@@ -10,11 +11,12 @@ import threading
 
 import mongomock
 import pytest
-from bson import ObjectId
+from bson import ObjectId, Timestamp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mongomock import aggregate as mm_aggregate
 from mongomock import filtering as mm_filtering
+from mongomock import helpers as mm_helpers
 from pymongo import ASCENDING, GEOSPHERE, DeleteOne, IndexModel, InsertOne, ReturnDocument
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
@@ -904,7 +906,7 @@ DOC_VALUES = st.recursive(
     max_leaves=6,
 )
 DOCUMENTS = st.one_of(st.dictionaries(KEYS, DOC_VALUES, max_size=3), LEAVES)
-PATHS = st.sampled_from(["a", "b", "a.b", "a.0", "a.b.c", "c.a", "a.1.b", ""])
+PATHS = st.sampled_from(["a", "b", "a.b", "a.0", "a.b.c", "c.a", "a.1.b", "", "a.", "a. 1", "b.c"])
 REGEXES = st.sampled_from([re.compile("a"), "^a", "B", "[", 5])
 
 
@@ -1108,3 +1110,93 @@ def test_a_one_field_clause_answers_as_filter_applies_on_arrays_tuples_and_gaps(
         for document in documents:
             for search_filter in ({"a": condition}, {"a": condition, "b": {"$exists": False}}):
                 assert same_answer(search_filter, document), (search_filter, document)
+
+
+def test_a_path_through_an_array_answers_as_filter_applies():
+    # The last part of a path read in each document of an array: missing there, in a
+    # non-document element, a number-like part (an index), an empty part.
+    arrays = [[], [{"b": 1}], [{"c": 1}, {"b": None}], [3, {"b": [1, 2]}, [{"b": 1}]], ({"b": 1},)]
+    documents = [{"a": array} for array in arrays] + [{"a": {"x": array}} for array in arrays]
+    paths = ["a.b", "a.x.b", "a.0", "a. 0", "a.", "a.x.", "a.+0", "a.x.c"]
+    for path in paths:
+        for condition in (1, None, {"$exists": False}, {"$ne": 1}, {"$in": [None, 2]}, [1, 2]):
+            for document in documents:
+                assert same_answer({path: condition}, document), (path, condition, document)
+
+
+# --- mongomock's datetime patch and $project, taught to do less work -------------------------
+
+PATCHED_LEAVES = st.one_of(
+    LEAVES,
+    st.datetimes(timezones=st.sampled_from([None, dt.UTC, dt.timezone(dt.timedelta(hours=5))])),
+    st.just(Timestamp(5, 3)),
+    st.just(b"bytes"),
+)
+PATCHED_VALUES = st.recursive(
+    PATCHED_LEAVES,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.lists(inner, max_size=3).map(tuple),
+        st.dictionaries(KEYS, inner, max_size=3),
+        st.dictionaries(KEYS, inner, max_size=3).map(collections.OrderedDict),
+    ),
+    max_leaves=8,
+)
+
+
+def shape(value):
+    """The value with the type of every part of it, so equal shapes mean identical values."""
+    if isinstance(value, dict):
+        return type(value), [(key, shape(item)) for key, item in value.items()]
+    if isinstance(value, (list, tuple)):
+        return type(value), [shape(item) for item in value]
+    return type(value), repr(value)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(PATCHED_VALUES)
+def test_a_taught_datetime_patch_answers_as_mongomocks(value):
+    expected = mm_helpers.patch_datetime_awareness_in_document(value)
+    assert shape(embedded._patched(value)) == shape(expected)
+
+
+PROJECTED_DOCUMENTS = st.lists(
+    st.dictionaries(st.sampled_from(["_id", "a", "b", "c"]), DOC_VALUES, max_size=4), max_size=3
+)
+PROJECTIONS = st.one_of(
+    st.dictionaries(
+        st.sampled_from(["_id", "a", "b", "a.b", "$a", ""]),
+        st.sampled_from([0, 1, True, False, 1.0, 2, "$a", {"$literal": 1}]),
+        max_size=3,
+    ),
+    st.lists(st.sampled_from(["a", "b"]), max_size=2),
+)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(PROJECTED_DOCUMENTS, PROJECTIONS)
+def test_a_taught_project_answers_as_mongomocks(documents, spec):
+    expected = outcome(lambda: mm_aggregate._handle_project_stage(documents, None, spec))
+    taught = outcome(lambda: embedded._project_stage(documents, None, spec))
+    assert taught == expected
+    if expected[0] == "answers":
+        before = mm_aggregate._handle_project_stage(documents, None, spec)
+        assert shape(embedded._project_stage(documents, None, spec)) == shape(before)
+
+
+def test_an_inclusion_project_is_taught_and_others_go_to_mongomock(monkeypatch):
+    calls = []
+    original = mm_aggregate._handle_project_stage
+
+    def counting(*args):
+        calls.append(args[2])
+        return original(*args)
+
+    monkeypatch.setattr(mm_aggregate, "_handle_project_stage", counting)
+    documents = [{"_id": 1, "a": 2, "b": {"c": 3}}]
+    assert embedded._project_stage(documents, None, {"b": 1, "_id": 0}) == [{"b": {"c": 3}}]
+    assert embedded._project_stage(documents, None, {"_id": True}) == [{"_id": 1}]
+    assert calls == []
+    assert embedded._project_stage(documents, None, {"b.c": 1}) == [{"_id": 1, "b": {"c": 3}}]
+    assert embedded._project_stage(documents, None, {"a": 0}) == [{"_id": 1, "b": {"c": 3}}]
+    assert calls == [{"b.c": 1}, {"a": 0}]
