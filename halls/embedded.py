@@ -88,6 +88,9 @@ _READ_METHODS = ("count_documents", "estimated_document_count", "distinct", "agg
 _KEY_TYPES = (ObjectId, str, int)
 # Values a copy may share with the store: nothing in them can change.
 _IMMUTABLE = frozenset({str, int, float, bool, type(None), bytes, ObjectId})
+# mongomock's own datetime conversions, which ours stand in for (see _patched and _aware).
+_mm_patch = mm_helpers.patch_datetime_awareness_in_document
+_mm_aware = mm_helpers.make_datetime_timezone_aware_in_document
 # The grid of the spatial index: cells this many degrees of latitude and longitude across.
 CELL_DEGREES = 0.1
 _write_lock = threading.RLock()
@@ -114,6 +117,8 @@ def teach():
     mm_aggregate._PIPELINE_HANDLERS["$geoNear"] = _geo_near_stage
     mm_aggregate._PIPELINE_HANDLERS["$match"] = _match_stage
     mm_aggregate._PIPELINE_HANDLERS["$project"] = _project_stage
+    mm_helpers.patch_datetime_awareness_in_document = _patched
+    mm_helpers.make_datetime_timezone_aware_in_document = _aware
     mm_aggregate._PIPELINE_HANDLERS["$sort"] = _sort_stage
     mongomock.Collection._find_and_modify = _positional_aware(mongomock.Collection._find_and_modify)
     _taught = True
@@ -862,19 +867,32 @@ def _match_stage(in_collection, database, options):
     return [document for document in in_collection if applies(_patched(document))]
 
 
-def _patched(value):
-    """mongomock's patch_datetime_awareness_in_document(value) (datetimes as stored: naive
-    UTC to the millisecond), sharing the immutable values it would return as they are."""
-    kind = type(value)
-    if kind in _IMMUTABLE:
-        return value
-    if kind is dict:
-        return {
-            key: item if type(item) in _IMMUTABLE else _patched(item) for key, item in value.items()
-        }
-    if kind is list:
-        return [item if type(item) in _IMMUTABLE else _patched(item) for item in value]
-    return mm_helpers.patch_datetime_awareness_in_document(value)
+def _sharing_immutables(convert_rest):
+    """One of mongomock's datetime conversions (`convert_rest`), rebuilding plain dicts and
+    lists itself and sharing their immutable values, which the original returns unchanged;
+    anything else goes to the original."""
+
+    def convert(value):
+        kind = type(value)
+        if kind in _IMMUTABLE:
+            return value
+        if kind is dict:
+            return {
+                key: item if type(item) in _IMMUTABLE else convert(item)
+                for key, item in value.items()
+            }
+        if kind is list:
+            return [item if type(item) in _IMMUTABLE else convert(item) for item in value]
+        return convert_rest(value)
+
+    return convert
+
+
+# patch_datetime_awareness_in_document: datetimes as stored, naive UTC to the millisecond
+# (inserts, updates, filters); make_datetime_timezone_aware_in_document: what a tz-aware
+# client's reads return. mongomock itself uses these in place of its own (teach).
+_patched = _sharing_immutables(_mm_patch)
+_aware = _sharing_immutables(_mm_aware)
 
 
 def _project_stage(in_collection, database, options):
