@@ -204,40 +204,53 @@ def database():
     return current_app.extensions["halls_db"]
 
 
+def _collection(name):
+    """The current database's collection of that name, made once per database (a Collection
+    is a thread-safe handle; making one per call cost each request several)."""
+    database_now = database()
+    made = current_app.extensions.get("halls_collections")
+    if made is None or made[0] is not database_now:  # a first call, or another database since
+        made = current_app.extensions["halls_collections"] = (database_now, {})
+    collection = made[1].get(name)
+    if collection is None:
+        collection = made[1][name] = database_now[name]
+    return collection
+
+
 def users():
-    return database()["users"]
+    return _collection("users")
 
 
 def password_resets():
-    return database()["password_resets"]
+    return _collection("password_resets")
 
 
 def revoked_tokens():
-    return database()["revoked_tokens"]
+    return _collection("revoked_tokens")
 
 
 def venues():
-    return database()["venues"]
+    return _collection("venues")
 
 
 def bookings():
-    return database()["bookings"]
+    return _collection("bookings")
 
 
 def slot_claims():
-    return database()["slot_claims"]
+    return _collection("slot_claims")
 
 
 def outbox():
-    return database()["outbox"]
+    return _collection("outbox")
 
 
 def idempotency_keys():
-    return database()["idempotency_keys"]
+    return _collection("idempotency_keys")
 
 
 def wallet_transactions():
-    return database()["wallet_transactions"]
+    return _collection("wallet_transactions")
 
 
 NEWEST_FIRST = [("created_at", DESCENDING), ("_id", DESCENDING)]

@@ -391,3 +391,18 @@ def test_held_slots_by_key_agree_with_the_query_by_venue_and_date(venue_id, monk
     assert claims.held_slots(venue_id, dates) == expected
     assert claims.held_slots(venue_id, dates, own) == expected
     assert claims.held_slots(venue_id, [DATE], ["evening"]) == {DATE: {"evening"}}
+
+
+def test_a_collection_handle_is_made_once_per_database(app):
+    first = db.venues()
+    assert db.venues() is first
+    assert first.full_name == f"{db.database().name}.venues"
+    assert db.slot_claims() is not first
+    other = db.database().client["halls_other_database"]
+    app.extensions["halls_db"], before = other, app.extensions["halls_db"]
+    try:
+        # Another database (as the state machine's worlds use): handles of that one.
+        assert db.venues().full_name == "halls_other_database.venues"
+    finally:
+        app.extensions["halls_db"] = before
+    assert db.venues().full_name == first.full_name
