@@ -54,12 +54,14 @@ import datetime as dt
 import functools
 import math
 import threading
+import types
 import weakref
 
 import mongomock
 from bson import ObjectId
 from mongomock import OperationFailure
 from mongomock import aggregate as mm_aggregate
+from mongomock import collection as mm_collection
 from mongomock import filtering as mm_filtering
 from mongomock import helpers as mm_helpers
 from pymongo import ReturnDocument
@@ -91,6 +93,12 @@ _IMMUTABLE = frozenset({str, int, float, bool, type(None), bytes, ObjectId})
 # mongomock's own datetime conversions, which ours stand in for (see _patched and _aware).
 _mm_patch = mm_helpers.patch_datetime_awareness_in_document
 _mm_aware = mm_helpers.make_datetime_timezone_aware_in_document
+_mm_copy_field = mm_collection._copy_field
+# mongomock compares pymongo's version with a constant (version.parse('3.6')) on every insert
+# and every $set field: the same immutable Version each time, so parsed once.
+_versions = types.SimpleNamespace(
+    parse=functools.lru_cache(maxsize=None)(mm_collection.version.parse)
+)
 # The grid of the spatial index: cells this many degrees of latitude and longitude across.
 CELL_DEGREES = 0.1
 _write_lock = threading.RLock()
@@ -119,6 +127,8 @@ def teach():
     mm_aggregate._PIPELINE_HANDLERS["$project"] = _project_stage
     mm_helpers.patch_datetime_awareness_in_document = _patched
     mm_helpers.make_datetime_timezone_aware_in_document = _aware
+    mm_collection._copy_field = _copy_field
+    mm_collection.version = mm_aggregate.version = _versions
     mm_aggregate._PIPELINE_HANDLERS["$sort"] = _sort_stage
     mongomock.Collection._find_and_modify = _positional_aware(mongomock.Collection._find_and_modify)
     _taught = True
@@ -893,6 +903,17 @@ def _sharing_immutables(convert_rest):
 # client's reads return. mongomock itself uses these in place of its own (teach).
 _patched = _sharing_immutables(_mm_patch)
 _aware = _sharing_immutables(_mm_aware)
+
+
+def _copy_field(value, container):
+    """mongomock's _copy_field (how find copies a stored document out): plain dicts and lists
+    rebuilt here, immutable values shared (it copy.copy'd each: an equal value, or itself)."""
+    if container is not dict:
+        return _mm_copy_field(value, container)
+    return _copy_plain(value)
+
+
+_copy_plain = _sharing_immutables(functools.partial(_mm_copy_field, container=dict))
 
 
 def _project_stage(in_collection, database, options):

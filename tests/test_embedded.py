@@ -15,8 +15,10 @@ from bson import ObjectId, Timestamp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mongomock import aggregate as mm_aggregate
+from mongomock import collection as mm_collection
 from mongomock import filtering as mm_filtering
 from mongomock import helpers as mm_helpers
+from packaging import version as packaging_version
 from pymongo import ASCENDING, GEOSPHERE, DeleteOne, IndexModel, InsertOne, ReturnDocument
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
@@ -1153,19 +1155,51 @@ def shape(value):
     return type(value), repr(value)
 
 
+@contextlib.contextmanager
+def untaught():
+    """mongomock's own conversions and copy in place again: they call themselves by name."""
+    names = [
+        (mm_helpers, "patch_datetime_awareness_in_document", embedded._mm_patch),
+        (mm_helpers, "make_datetime_timezone_aware_in_document", embedded._mm_aware),
+        (mm_collection, "_copy_field", embedded._mm_copy_field),
+    ]
+    taught = [getattr(module, name) for module, name, _ in names]
+    for module, name, original in names:
+        setattr(module, name, original)
+    try:
+        yield
+    finally:
+        for (module, name, _), now in zip(names, taught, strict=True):
+            setattr(module, name, now)
+
+
 @settings(max_examples=2000, deadline=None)
 @given(PATCHED_VALUES)
-def test_the_taught_datetime_conversions_answer_as_mongomocks(value):
-    # mongomock's own functions, kept by embedded before it put these in their place.
-    assert embedded._mm_patch.__module__ == embedded._mm_aware.__module__ == "mongomock.helpers"
-    assert shape(embedded._patched(value)) == shape(embedded._mm_patch(value))
-    assert shape(embedded._aware(value)) == shape(embedded._mm_aware(value))
+def test_the_taught_conversions_and_copy_answer_as_mongomocks(value):
+    with untaught():
+        expected = [
+            shape(embedded._mm_patch(value)),
+            shape(embedded._mm_aware(value)),
+            shape(embedded._mm_copy_field(value, dict)),
+            shape(embedded._mm_copy_field(value, collections.OrderedDict)),
+        ]
+    assert [
+        shape(embedded._patched(value)),
+        shape(embedded._aware(value)),
+        shape(embedded._copy_field(value, dict)),
+        shape(embedded._copy_field(value, collections.OrderedDict)),
+    ] == expected
 
 
-def test_mongomock_converts_datetimes_with_the_taught_functions():
+def test_mongomock_uses_the_taught_functions():
     embedded.new_client()
     assert mm_helpers.patch_datetime_awareness_in_document is embedded._patched
     assert mm_helpers.make_datetime_timezone_aware_in_document is embedded._aware
+    assert mm_collection._copy_field is embedded._copy_field
+    # Its version checks get the same Version, parsed once.
+    assert mm_collection.version.parse("3.6") == packaging_version.parse("3.6")
+    assert mm_collection.version.parse("3.6") is mm_collection.version.parse("3.6")
+    assert mm_aggregate.version is mm_collection.version
 
 
 PROJECTED_DOCUMENTS = st.lists(
