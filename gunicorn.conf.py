@@ -1,5 +1,6 @@
 """Gunicorn settings, read from the environment: `gunicorn -c gunicorn.conf.py wsgi:app`."""
 
+import gc
 import os
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")
@@ -26,3 +27,17 @@ def on_starting(server):
     """Say so when WEB_CONCURRENCY is overridden by the embedded backend's one worker."""
     if not os.environ.get("MONGO_URI") and int(os.environ.get("WEB_CONCURRENCY", 1)) > 1:
         server.log.warning("WEB_CONCURRENCY ignored: the embedded database runs in one worker")
+
+
+# Python runs its cyclic garbage collector after every 700 net new container objects. One
+# search or booking makes thousands, so each set off collections of the objects then in
+# flight on every thread, which promoted them, and every few hundred requests a collection of
+# the whole heap (on the embedded backend, the database too: ~75 ms each). Measured in the
+# worker during 1,536 searches: 0.36 ms of collections per search, none at 20,000. Reference
+# counting frees the rest as before; only cycles wait for a collection.
+GC_THRESHOLD = (20_000, 10, 10)
+
+
+def post_fork(server, worker):
+    """Each worker collects garbage at GC_THRESHOLD."""
+    gc.set_threshold(*GC_THRESHOLD)

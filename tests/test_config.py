@@ -1,3 +1,4 @@
+import gc
 import logging
 import re
 import runpy
@@ -187,6 +188,16 @@ def test_gunicorn_defaults(monkeypatch):
     assert (settings["timeout"], settings["graceful_timeout"]) == (30, 30)
     assert settings["accesslog"] is None  # halls logs each request itself, once
     assert _gunicorn(monkeypatch, GUNICORN_ACCESS_LOG="-")["accesslog"] == "-"
+
+
+def test_gunicorn_workers_collect_garbage_less_often(monkeypatch):
+    settings = _gunicorn(monkeypatch)
+    before = gc.get_threshold()
+    try:
+        settings["post_fork"](None, None)
+        assert gc.get_threshold() == settings["GC_THRESHOLD"] == (20_000, 10, 10)
+    finally:
+        gc.set_threshold(*before)
 
 
 def test_gunicorn_keeps_one_worker_on_the_embedded_database(monkeypatch):
