@@ -94,6 +94,7 @@ _IMMUTABLE = frozenset({str, int, float, bool, type(None), bytes, ObjectId})
 _mm_patch = mm_helpers.patch_datetime_awareness_in_document
 _mm_aware = mm_helpers.make_datetime_timezone_aware_in_document
 _mm_copy_field = mm_collection._copy_field
+_mm_copy_only_fields = mongomock.Collection._copy_only_fields
 # mongomock compares pymongo's version with a constant (version.parse('3.6')) on every insert
 # and every $set field: the same immutable Version each time, so parsed once.
 _versions = types.SimpleNamespace(
@@ -128,6 +129,7 @@ def teach():
     mm_helpers.patch_datetime_awareness_in_document = _patched
     mm_helpers.make_datetime_timezone_aware_in_document = _aware
     mm_collection._copy_field = _copy_field
+    mongomock.Collection._copy_only_fields = _copy_only_fields
     mm_collection.version = mm_aggregate.version = _versions
     mm_aggregate._PIPELINE_HANDLERS["$sort"] = _sort_stage
     mongomock.Collection._find_and_modify = _positional_aware(mongomock.Collection._find_and_modify)
@@ -567,6 +569,11 @@ def _operator_test(key, name, value):
 
             return ordered
         return lambda doc_val, document: slow(doc_val, value)
+    if name in ("$in", "$nin") and _of_one_kind(value):
+        contains = _member_test(value)
+        if name == "$in":
+            return lambda doc_val, document: contains(doc_val)
+        return lambda doc_val, document: not contains(doc_val)
     if name in _OPERATORS:
         test = _OPERATORS[name]
         return lambda doc_val, document: test(doc_val, value)
@@ -575,6 +582,34 @@ def _operator_test(key, name, value):
         inner = _compiled({key: value})
         return lambda doc_val, document: not inner(document)
     raise _Unsupported(name)
+
+
+def _of_one_kind(values):
+    """A non-empty list of ObjectIds only, or of strings only."""
+    return (
+        isinstance(values, (list, tuple))
+        and bool(values)
+        and type(values[0]) in (ObjectId, str)
+        and all(type(value) is type(values[0]) for value in values)
+    )
+
+
+def _member_test(values):
+    """mongomock's _in_op(doc_val, values) for values of one kind (_of_one_kind): a value of
+    that kind is looked up in a set (equal exactly when its hash-equal), any other in the list
+    as before."""
+    kind, members = type(values[0]), frozenset(values)
+
+    def contains(doc_val):
+        for item in doc_val if isinstance(doc_val, (list, tuple)) else (doc_val,):
+            if type(item) is kind:
+                if item in members:
+                    return True
+            elif item in values:
+                return True
+        return False
+
+    return contains
 
 
 def _elem_match_test(query):
@@ -916,32 +951,50 @@ def _copy_field(value, container):
 _copy_plain = _sharing_immutables(functools.partial(_mm_copy_field, container=dict))
 
 
-def _project_stage(in_collection, database, options):
-    """mongomock's $project stage (_handle_project_stage); one that only includes top-level
-    fields keeps each document's own fields among them, in its order, as it would."""
-    fields = _top_level_inclusion(options)
-    if fields is None:
-        return mm_aggregate._handle_project_stage(in_collection, database, options)
-    return [{key: value for key, value in doc.items() if key in fields} for doc in in_collection]
+def _copy_only_fields(self, document, fields, container):
+    """mongomock's Collection._copy_only_fields (a find's projection); one that only includes
+    top-level fields keeps them as it would: in the document's order, with `_id` last (unless
+    excluded), and, as it does, `_id` moved to the end of the caller's projection."""
+    included = _top_level_inclusion(fields) if container is dict else None
+    if not (included and included[0]):  # not such a projection, or `_id` alone
+        return _mm_copy_only_fields(self, document, fields, container)
+    names, id_value = included
+    copied = {key: _copy_plain(value) for key, value in document.items() if key in names}
+    if id_value != 0 and "_id" in document:
+        copied["_id"] = document["_id"]
+    fields.pop("_id", None)
+    fields["_id"] = id_value
+    return copied
 
 
 def _top_level_inclusion(spec):
-    """The fields a $project spec includes when it only includes top-level fields (with or
-    without `_id`), else None (mongomock answers an empty spec with no documents at all)."""
-    if not isinstance(spec, dict) or not spec:
+    """(the top-level fields included, the `_id` value 0 or 1) of a projection that includes
+    top-level fields and nothing else, `_id` aside; else None."""
+    if not isinstance(spec, dict):
         return None
-    fields = {"_id"}
-    for path, value in spec.items():
-        if path == "_id" and type(value) in (int, bool) and value in (0, 1):
-            if not value:
-                fields.discard("_id")
+    id_value = spec.get("_id", 1)
+    if type(id_value) not in (int, bool) or id_value not in (0, 1):
+        return None
+    names = set()
+    for name, value in spec.items():
+        if name == "_id":
             continue
-        if not isinstance(path, str) or path[:1] in ("", "$") or "." in path:
+        if not isinstance(name, str) or name[:1] in ("", "$") or "." in name:
             return None
         if not (value is True or (type(value) is int and value == 1)):
             return None
-        fields.add(path)
-    return fields or None  # none: `_id: 0` alone, an exclusion
+        names.add(name)
+    return names, id_value
+
+
+def _project_stage(in_collection, database, options):
+    """mongomock's $project stage (_handle_project_stage); one that only includes top-level
+    fields keeps each document's own fields among them, in its order, as it would."""
+    included = _top_level_inclusion(options) if options else None  # {}: no documents at all
+    fields = included and included[0] | ({"_id"} if included[1] else set())
+    if not fields:  # not such a spec, or `_id: 0` alone (an exclusion)
+        return mm_aggregate._handle_project_stage(in_collection, database, options)
+    return [{key: value for key, value in doc.items() if key in fields} for doc in in_collection]
 
 
 # Types bson_compare orders as Python does when both sides are of the same kind.

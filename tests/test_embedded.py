@@ -1162,6 +1162,7 @@ def untaught():
         (mm_helpers, "patch_datetime_awareness_in_document", embedded._mm_patch),
         (mm_helpers, "make_datetime_timezone_aware_in_document", embedded._mm_aware),
         (mm_collection, "_copy_field", embedded._mm_copy_field),
+        (mongomock.Collection, "_copy_only_fields", embedded._mm_copy_only_fields),
     ]
     taught = [getattr(module, name) for module, name, _ in names]
     for module, name, original in names:
@@ -1196,6 +1197,7 @@ def test_mongomock_uses_the_taught_functions():
     assert mm_helpers.patch_datetime_awareness_in_document is embedded._patched
     assert mm_helpers.make_datetime_timezone_aware_in_document is embedded._aware
     assert mm_collection._copy_field is embedded._copy_field
+    assert mongomock.Collection._copy_only_fields is embedded._copy_only_fields
     # Its version checks get the same Version, parsed once.
     assert mm_collection.version.parse("3.6") == packaging_version.parse("3.6")
     assert mm_collection.version.parse("3.6") is mm_collection.version.parse("3.6")
@@ -1242,3 +1244,43 @@ def test_an_inclusion_project_is_taught_and_others_go_to_mongomock(monkeypatch):
     assert embedded._project_stage(documents, None, {"b.c": 1}) == [{"_id": 1, "b": {"c": 3}}]
     assert embedded._project_stage(documents, None, {"a": 0}) == [{"_id": 1, "b": {"c": 3}}]
     assert calls == [{"b.c": 1}, {"a": 0}]
+
+
+def test_an_in_list_of_one_kind_answers_as_filter_applies():
+    other = ObjectId("65a000000000000000000001")
+    lists = [[SOME_OID], [SOME_OID, other], [str(SOME_OID)], ["a", "b"], ("a",), [SOME_OID, "a"]]
+    stored = [SOME_OID, other, str(SOME_OID), "a", "c", None, 1, [SOME_OID], ["c", "a"], []]
+    documents = [{}, *({"a": value} for value in stored), {"a": {"b": SOME_OID}}, "a"]
+    for values in lists:
+        for operator in ("$in", "$nin"):
+            for document in documents:
+                for path in ("a", "a.b"):
+                    search_filter = {path: {operator: values}}
+                    assert same_answer(search_filter, document), (search_filter, document)
+
+
+FOUND_DOCUMENTS = st.dictionaries(st.sampled_from(["_id", "a", "b", "c"]), DOC_VALUES, max_size=4)
+FIND_PROJECTIONS = st.dictionaries(
+    st.sampled_from(["_id", "a", "b", "a.b", "$a", ""]),
+    st.sampled_from([0, 1, True, False, 1.0, 2, {"$slice": 1}]),
+    max_size=3,
+)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(FOUND_DOCUMENTS, FIND_PROJECTIONS)
+def test_a_taught_find_projection_answers_as_mongomocks(document, projection):
+    collection = embedded.new_client()["embedded_test"]["projected"]
+    asked_before, asked_now = dict(projection), dict(projection)
+    with untaught():
+        before = outcome(
+            lambda: embedded._mm_copy_only_fields(collection, document, asked_before, dict)
+        )
+    now = outcome(lambda: embedded._copy_only_fields(collection, document, asked_now, dict))
+    assert now == before
+    assert shape(asked_now) == shape(asked_before)  # the same change to the caller's projection
+    if before[0] == "answers":
+        with untaught():
+            expected = embedded._mm_copy_only_fields(collection, document, dict(projection), dict)
+        taught = embedded._copy_only_fields(collection, document, dict(projection), dict)
+        assert shape(taught) == shape(expected)
