@@ -475,9 +475,10 @@ def _field_clause(key, search):
         return not (not is_match and (has_candidates or positive))
 
     if positive and not negative and not exists_false and parts and parts[-1]:
-        # The usual clause: one operator or a plain value, on a field of a plain document or
-        # of plain documents inside it; the same steps as `clause` with the branches that
-        # cannot apply taken out (anything else on the way, e.g. an array, goes to `clause`).
+        # The usual clause: operators or a plain value, on a field of a plain document or of
+        # plain documents inside it; the same steps as `clause` with the branches that cannot
+        # apply taken out (anything else on the way, e.g. an array, goes to `clause`, or for
+        # a plain value to its candidates, any of which may equal it).
         head, last = parts[:-1], parts[-1]
         if only is not None:
 
@@ -488,12 +489,27 @@ def _field_clause(key, search):
                 return bool(only(parent.get(last, _NOTHING), document))
 
             return one_operator
-        if tests is None and not is_regex and not is_id:
+        if tests is not None:
+
+            def operators(document):
+                parent = document if plain else _parent(document, head)
+                if type(parent) is not dict:
+                    return clause(document)
+                doc_val = parent.get(last, _NOTHING)
+                for test in tests:  # noqa: SIM110 - as all() over a generator, without one
+                    if not test(doc_val, document):
+                        return False
+                return True
+
+            return operators
+        if not is_regex and not is_id:
 
             def equal(document):
                 parent = document if plain else _parent(document, head)
                 if type(parent) is not dict:
-                    return clause(document)
+                    if plain:
+                        return clause(document)
+                    return _any_equal(_candidates(key, parts, document, last_name), search)
                 doc_val = parent.get(last, _NOTHING)
                 if isinstance(doc_val, (list, tuple)):
                     return bool(search in doc_val or search == doc_val)
@@ -502,6 +518,17 @@ def _field_clause(key, search):
             return equal
 
     return clause
+
+
+def _any_equal(candidates, search):
+    """Whether a candidate equals the plain value, as `clause` decides for a positive one."""
+    for doc_val in candidates:
+        if isinstance(doc_val, (list, tuple)):
+            if search in doc_val or search == doc_val:
+                return True
+        elif (doc_val == search) or (search is None and doc_val is _NOTHING):
+            return True
+    return False
 
 
 def _parent(document, head):
