@@ -612,22 +612,24 @@ def _operator_test(key, name, value):
 
 
 def _of_one_kind(values):
-    """A non-empty list of ObjectIds only, or of strings only."""
-    return (
-        isinstance(values, (list, tuple))
-        and bool(values)
-        and type(values[0]) in (ObjectId, str)
-        and all(type(value) is type(values[0]) for value in values)
-    )
+    """A list of ObjectIds only, or of strings only, perhaps with None among them."""
+    if not isinstance(values, (list, tuple)):
+        return False
+    kinds = {type(value) for value in values if value is not None}
+    return len(kinds) == 1 and kinds <= {ObjectId, str}
 
 
 def _member_test(values):
     """mongomock's _in_op(doc_val, values) for values of one kind (_of_one_kind): a value of
     that kind is looked up in a set (equal exactly when its hash-equal), any other in the list
     as before."""
-    kind, members = type(values[0]), frozenset(values)
+    members = frozenset(values)
+    (kind,) = {type(value) for value in values if value is not None}
+    missing_matches = None in members  # a missing field matches a None
 
     def contains(doc_val):
+        if doc_val is _NOTHING and missing_matches:
+            return True
         for item in doc_val if isinstance(doc_val, (list, tuple)) else (doc_val,):
             if type(item) is kind:
                 if item in members:

@@ -1249,6 +1249,7 @@ def test_an_inclusion_project_is_taught_and_others_go_to_mongomock(monkeypatch):
 def test_an_in_list_of_one_kind_answers_as_filter_applies():
     other = ObjectId("65a000000000000000000001")
     lists = [[SOME_OID], [SOME_OID, other], [str(SOME_OID)], ["a", "b"], ("a",), [SOME_OID, "a"]]
+    lists += [["a", None], [None, SOME_OID], [None], []]
     stored = [SOME_OID, other, str(SOME_OID), "a", "c", None, 1, [SOME_OID], ["c", "a"], []]
     documents = [{}, *({"a": value} for value in stored), {"a": {"b": SOME_OID}}, "a"]
     for values in lists:
