@@ -5,7 +5,7 @@ import functools
 
 from bson import ObjectId
 from bson.errors import InvalidId
-from marshmallow import Schema, fields, pre_dump, validate
+from marshmallow import Schema, fields, missing, pre_dump, validate
 
 DATE_FORMAT = "%Y-%m-%d"
 
@@ -80,6 +80,79 @@ class Meta(Schema):
     id = ObjectIdField(attribute="_id", dump_only=True)
     created_at = Timestamp(dump_only=True)
     updated_at = Timestamp(dump_only=True)
+
+
+class QuickDump:
+    """A schema whose dump of a plain dict (a stored document) takes the quick way: the same
+    answer as marshmallow's, key order included (see _fast_value). Its hooks still run:
+    Schema.dump calls them around _serialize. Search dumps ~20 venues a request, and every
+    booking answer is a booking."""
+
+    def _serialize(self, obj, *, many=False):
+        if many or type(obj) is not dict:
+            return super()._serialize(obj, many=many)
+        if self.__dict__.get("_dump") is None:
+            self._dump = _fast_dump(self)
+        return self._dump(obj)
+
+
+def _fast_value(field):
+    """What field._serialize(value) gives, without marshmallow's work for the plain values a
+    stored venue holds: a str for a String, an int for an Integer, a list for a List, a dict
+    for a Dict or a hook-free Nested... Any other value (or field) goes to field._serialize."""
+
+    def slow(value):
+        return field._serialize(value, None, None)
+
+    kind = type(field)
+    if kind is fields.String:
+        return lambda value: value if type(value) is str else slow(value)
+    if kind in (fields.Integer, fields.Float) and not field.as_string:
+        num = field.num_type
+        return lambda value: value if type(value) is num else slow(value)
+    if kind is fields.Boolean:
+        return lambda value: value if value is True or value is False else slow(value)
+    if kind is fields.List:
+        inner = _fast_value(field.inner)
+        return lambda value: [inner(each) for each in value] if type(value) is list else slow(value)
+    if kind is fields.Dict and field.key_field and field.value_field:
+        keys, values = _fast_value(field.key_field), _fast_value(field.value_field)
+        return lambda value: (
+            {keys(k): values(v) for k, v in value.items()} if type(value) is dict else slow(value)
+        )
+    schema = field.schema if kind is fields.Nested else None
+    if schema is not None and not (schema.many or field.many or any(schema._hooks.values())):
+        dump = _fast_dump(schema)
+        return lambda value: dump(value) if type(value) is dict else slow(value)
+    return slow
+
+
+def _fast_dump(schema):
+    """schema.dump(obj) of a dict, as marshmallow gives it (see _fast_value); a field whose
+    key the dict lacks goes through field.serialize (its default, or left out)."""
+    plan = [
+        (
+            name,
+            field.data_key if field.data_key is not None else name,
+            field.attribute if field.attribute is not None else name,
+            field,
+            _fast_value(field),
+        )
+        for name, field in schema.dump_fields.items()
+    ]
+
+    def dump(obj):
+        ret = schema.dict_class()
+        for name, key, attribute, field, value_of in plan:
+            if type(obj) is dict and attribute in obj and "." not in attribute:
+                ret[key] = value_of(obj[attribute])
+                continue
+            value = field.serialize(name, obj, accessor=schema.get_attribute)
+            if value is not missing:
+                ret[key] = value
+        return ret
+
+    return dump
 
 
 class PageArgs(StrictSchema):

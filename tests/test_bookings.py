@@ -1,13 +1,16 @@
 """POST/GET/PATCH/DELETE /bookings: bodies, status codes, and the database afterwards."""
 
 import datetime as dt
+import json
 
 import pytest
 from bson import ObjectId
+from marshmallow import Schema
 from pymongo.errors import ServerSelectionTimeoutError
 
 from halls import db
 from halls.bookings import service
+from halls.bookings.schemas import BookingOut
 from halls.errors import NotFound
 from tests.booking_helpers import (
     SLOTS,
@@ -22,7 +25,7 @@ from tests.booking_helpers import (
     snapshot,
     stored,
 )
-from tests.helpers import assert_error, ok_data, other_id, today_plus
+from tests.helpers import DECOR, assert_error, ok_data, other_id, today_plus
 
 
 @pytest.fixture
@@ -770,3 +773,37 @@ def test_bookings_are_documented(client):
     assert {"get", "patch", "delete"} <= set(spec["paths"]["/bookings/{booking_id}"])
     schemas = spec["components"]["schemas"]
     assert "BookingIn" in schemas and "BookingOut" in schemas
+
+
+def test_bookings_dump_exactly_as_marshmallow_would(client, customer, owner, make_venue):
+    """BookingOut's quick dump (QuickDump) gives marshmallow's own answer, key order included,
+    for bookings in every shape the service writes and for odd stored values."""
+    venue = make_venue(owner[0], slots=SLOTS, addons=[dict(DECOR)])
+    headers, owner_headers = customer[1], owner[1]
+    booked(
+        client, headers, venue, slots=["morning", "evening"], addons=[{"key": "decor", "qty": 1}]
+    )
+    confirmed = booked(client, headers, venue, slot="morning", date=today_plus(4))
+    client.patch(
+        f"/bookings/{confirmed['id']}", json={"status": "confirmed"}, headers=owner_headers
+    )
+    cancelled = booked(client, headers, venue, slot="evening", date=today_plus(5))
+    client.delete(f"/bookings/{cancelled['id']}", headers=headers)
+    moved = booked(client, headers, venue, slot="morning", date=today_plus(6))
+    body = {"date": today_plus(7), "slots": ["evening"]}
+    ok_data(client.post(f"/bookings/{moved['id']}/reschedule", json=body, headers=headers))
+    documents = list(db.bookings().find())
+    assert {doc["status"] for doc in documents} == {"pending", "confirmed", "cancelled"}
+    assert any(doc.get("history") for doc in documents) and any(doc["addons"] for doc in documents)
+    issue_two = {"_id": ObjectId(), "slot": "morning", "price_locked": 5000, "date": "2030-01-01"}
+    odd = {**documents[0], "guests": 5.0, "slots": ("morning", 3), "venue": None, "date": 7}
+    schema, plain = BookingOut(), _MarshmallowBookingOut()
+    for doc in [*documents, issue_two, odd, {}]:
+        assert json.dumps(schema.dump(doc)) == json.dumps(plain.dump(doc)), doc
+
+
+class _MarshmallowBookingOut(BookingOut):
+    """BookingOut dumped by marshmallow alone (its hooks included)."""
+
+    def _serialize(self, obj, *, many=False):
+        return Schema._serialize(self, obj, many=many)

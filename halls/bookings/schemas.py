@@ -9,7 +9,15 @@ from marshmallow import (
     validates_schema,
 )
 
-from halls.schemas import DateField, Meta, ObjectIdField, PageArgs, StrictSchema, Timestamp
+from halls.schemas import (
+    DateField,
+    Meta,
+    ObjectIdField,
+    PageArgs,
+    QuickDump,
+    StrictSchema,
+    Timestamp,
+)
 from halls.venues.schemas import CancellationTierOut, PriceBreakdownOut
 
 STATUSES = ("pending", "confirmed", "rejected", "cancelled", "expired", "completed")
@@ -153,7 +161,7 @@ class BookingMoveOut(Schema):
     price_delta = fields.Integer()
 
 
-class BookingOut(Meta):
+class BookingOut(QuickDump, Meta):
     venue_id = ObjectIdField()
     venue = fields.Nested(BookingVenueOut)
     user_id = ObjectIdField()

@@ -7,7 +7,6 @@ from marshmallow import (
     Schema,
     ValidationError,
     fields,
-    missing,
     post_load,
     validate,
     validates_schema,
@@ -18,6 +17,7 @@ from halls.schemas import (
     Meta,
     ObjectIdField,
     PageArgs,
+    QuickDump,
     StrictSchema,
     Timestamp,
     parse_date,
@@ -405,77 +405,11 @@ SUMMARY_FIELDS = (
 )
 
 
-def _fast_value(field):
-    """What field._serialize(value) gives, without marshmallow's work for the plain values a
-    stored venue holds: a str for a String, an int for an Integer, a list for a List, a dict
-    for a Dict or a hook-free Nested... Any other value (or field) goes to field._serialize."""
-
-    def slow(value):
-        return field._serialize(value, None, None)
-
-    kind = type(field)
-    if kind is fields.String:
-        return lambda value: value if type(value) is str else slow(value)
-    if kind in (fields.Integer, fields.Float) and not field.as_string:
-        num = field.num_type
-        return lambda value: value if type(value) is num else slow(value)
-    if kind is fields.Boolean:
-        return lambda value: value if value is True or value is False else slow(value)
-    if kind is fields.List:
-        inner = _fast_value(field.inner)
-        return lambda value: [inner(each) for each in value] if type(value) is list else slow(value)
-    if kind is fields.Dict and field.key_field and field.value_field:
-        keys, values = _fast_value(field.key_field), _fast_value(field.value_field)
-        return lambda value: (
-            {keys(k): values(v) for k, v in value.items()} if type(value) is dict else slow(value)
-        )
-    schema = field.schema if kind is fields.Nested else None
-    if schema is not None and not (schema.many or field.many or any(schema._hooks.values())):
-        dump = _fast_dump(schema)
-        return lambda value: dump(value) if type(value) is dict else slow(value)
-    return slow
-
-
-def _fast_dump(schema):
-    """schema.dump(obj) of a dict, as marshmallow gives it (see _fast_value); a field whose
-    key the dict lacks goes through field.serialize (its default, or left out)."""
-    plan = [
-        (
-            name,
-            field.data_key if field.data_key is not None else name,
-            field.attribute if field.attribute is not None else name,
-            field,
-            _fast_value(field),
-        )
-        for name, field in schema.dump_fields.items()
-    ]
-
-    def dump(obj):
-        ret = schema.dict_class()
-        for name, key, attribute, field, value_of in plan:
-            if type(obj) is dict and attribute in obj and "." not in attribute:
-                ret[key] = value_of(obj[attribute])
-                continue
-            value = field.serialize(name, obj, accessor=schema.get_attribute)
-            if value is not missing:
-                ret[key] = value
-        return ret
-
-    return dump
-
-
 class VenueSearchItem(
-    Schema.from_dict({name: VenueOut._declared_fields[name] for name in SUMMARY_FIELDS})
+    QuickDump,
+    Schema.from_dict({name: VenueOut._declared_fields[name] for name in SUMMARY_FIELDS}),
 ):
     """A search result: a summary of the venue, not the whole venue."""
-
-    def _serialize(self, obj, *, many=False):
-        # Search dumps ~20 of these per request: the same answer as marshmallow's, faster.
-        if many or type(obj) is not dict:
-            return super()._serialize(obj, many=many)
-        if self.__dict__.get("_dump") is None:
-            self._dump = _fast_dump(self)
-        return self._dump(obj)
 
     class Meta:
         description = (
