@@ -320,3 +320,37 @@ def test_revoke_token_string_ignores_foreign_tokens(app, customer):
     assert db.revoked_tokens().count_documents({}) == 0
     payload = decode_token(customer[1]["Authorization"].split()[1])
     assert payload["type"] == "access"
+
+
+def test_a_token_is_verified_once_until_it_expires(app, client, customer, monkeypatch):
+    user, _ = customer
+    token = create_access_token(
+        str(user["_id"]),
+        additional_claims={"email": user["email"], "ver": 0},
+        expires_delta=dt.timedelta(seconds=30),
+    )
+    decodes = []
+    real_decode = pyjwt.decode_complete
+    monkeypatch.setattr(
+        pyjwt, "decode_complete", lambda *a, **k: decodes.append(1) or real_decode(*a, **k)
+    )
+    assert ok_data(me(client, token))["user"]["email"] == user["email"]
+    assert ok_data(me(client, token))["user"]["email"] == user["email"]
+    assert len(decodes) == 1  # the second use did not verify it again
+
+    # Another secret: verified afresh, and refused.
+    monkeypatch.setitem(app.config, "JWT_SECRET_KEY", "another-secret-" + "x" * 40)
+    assert_error(me(client, token), 401, "token_invalid")
+    monkeypatch.setitem(app.config, "JWT_SECRET_KEY", SECRET)
+
+    # Past its expiry (on PyJWT's clock and ours): refused, though verified before.
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=60)
+
+    class Later(dt.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return later if tz else later.replace(tzinfo=None)
+
+    monkeypatch.setattr(pyjwt.api_jwt, "datetime", Later)
+    monkeypatch.setattr(tokens.time, "time", lambda: later.timestamp())
+    assert_error(me(client, token), 401, "token_expired")

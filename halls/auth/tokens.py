@@ -13,6 +13,7 @@ and exceptions as its `jwt_required` but one decode of the token instead of four
 import datetime as dt
 import functools
 import re
+import time
 
 import jwt as pyjwt
 from flask import current_app, g, request
@@ -148,19 +149,16 @@ def _verified(refresh):
     """
     encoded = _bearer_token()
     config = current_app.config
+    leeway = config.get("JWT_DECODE_LEEWAY", 0)
+    algorithms = tuple(config["JWT_DECODE_ALGORITHMS"])
     try:
-        token = pyjwt.decode_complete(
-            encoded,
-            config["JWT_SECRET_KEY"],
-            algorithms=config["JWT_DECODE_ALGORITHMS"],
-            leeway=config.get("JWT_DECODE_LEEWAY", 0),
-        )
+        header, payload = _decoded(encoded, config["JWT_SECRET_KEY"], algorithms, leeway)
     except pyjwt.ExpiredSignatureError as error:
         # Signed by us, only too old: its handler shows the expired token to our loader.
         error.jwt_header = pyjwt.get_unverified_header(encoded)
         error.jwt_data = pyjwt.decode(encoded, options={"verify_signature": False})
         raise
-    header, payload = token["header"], token["payload"]
+    header, payload = dict(header), dict(payload)  # the caller's own copies
     if "sub" not in payload:
         raise JWTDecodeError("Missing claim: sub")
     for claim, default in (("type", "access"), ("jti", None)):
@@ -169,6 +167,28 @@ def _verified(refresh):
     if payload["type"] != wanted:
         raise WrongTokenError(f"Only {wanted} tokens are allowed")
     return _user_of(header, payload), payload
+
+
+def _decoded(encoded, secret, algorithms, leeway):
+    """(header, payload) of a token PyJWT verifies with this secret; a token verified before
+    is not verified again while it has not expired (the signature cannot have changed, and
+    its not-before and issued-at times only grow older). Expiry is checked on every use:
+    when it may have passed, PyJWT decides again. Refused tokens are never remembered."""
+    header, payload = _verified_once(encoded, secret, algorithms, leeway)
+    expires = payload.get("exp")
+    seconds = leeway.total_seconds() if isinstance(leeway, dt.timedelta) else leeway
+    if expires is not None and int(expires) <= time.time() - seconds:
+        # PyJWT's own test (_validate_exp, on the same clock): it decides again, and raises
+        # ExpiredSignatureError.
+        token = pyjwt.decode_complete(encoded, secret, algorithms=list(algorithms), leeway=leeway)
+        return token["header"], token["payload"]
+    return header, payload
+
+
+@functools.lru_cache(maxsize=1024)
+def _verified_once(encoded, secret, algorithms, leeway):
+    token = pyjwt.decode_complete(encoded, secret, algorithms=list(algorithms), leeway=leeway)
+    return token["header"], token["payload"]
 
 
 def _bearer_token():
