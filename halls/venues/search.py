@@ -186,8 +186,9 @@ def _open_on(date, now):
     return query
 
 
-# What the clauses of _maybe_closed read.
-MAYBE_FIELDS = ("blackouts.date", "min_notice_hours", "booking_window_days")
+# What the clauses of _maybe_closed read (whole top-level fields: a server reads the
+# document either way, and mongomock keeps them without taking the spec apart).
+MAYBE_FIELDS = ("blackouts", "min_notice_hours", "booking_window_days")
 
 
 def _maybe_closed(date, now):
