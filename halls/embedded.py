@@ -242,9 +242,14 @@ def _copy_out(document, fields, aware):
     """A stored document as a read returns it (its `fields` only, when given): copied, with
     datetimes made UTC-aware when the client asks for that (mongomock's copy, then its
     make_datetime_timezone_aware_in_document, in one walk)."""
-    if fields is not None:
-        document = {name: value for name, value in document.items() if name in fields}
-    return _copied(document, aware)
+    if fields is None:
+        return _copied(document, aware)
+    # _copied of the narrowed document, built in one go.
+    return {
+        name: value if type(value) in _IMMUTABLE else _copied(value, aware)
+        for name, value in document.items()
+        if name in fields
+    }
 
 
 def _copied(value, aware):
