@@ -49,7 +49,6 @@ the same steps with less work (5).
 """
 
 import collections
-import copy
 import datetime as dt
 import functools
 import math
@@ -240,33 +239,16 @@ def _aggregate(self, pipeline, session=None, **unused_kwargs):
 
 def _copy_out(document, fields, aware):
     """A stored document as a read returns it (its `fields` only, when given): copied, with
-    datetimes made UTC-aware when the client asks for that (mongomock's copy, then its
-    make_datetime_timezone_aware_in_document, in one walk)."""
+    datetimes made UTC-aware when the client asks for that (_copy_aware)."""
+    copied = _copy_aware if aware else _copy_plain
     if fields is None:
-        return _copied(document, aware)
-    # _copied of the narrowed document, built in one go.
+        return copied(document)
+    # The narrowed document, copied in one go.
     return {
-        name: value if type(value) in _IMMUTABLE else _copied(value, aware)
+        name: value if type(value) in _IMMUTABLE else copied(value)
         for name, value in document.items()
         if name in fields
     }
-
-
-def _copied(value, aware):
-    kind = type(value)
-    if kind in _IMMUTABLE:
-        return value
-    # Immutable items are shared here rather than in a call each: most of a venue is strings.
-    if isinstance(value, dict):
-        return {
-            key: item if type(item) in _IMMUTABLE else _copied(item, aware)
-            for key, item in value.items()
-        }
-    if isinstance(value, list) or (aware and isinstance(value, tuple)):
-        return [item if type(item) in _IMMUTABLE else _copied(item, aware) for item in value]
-    if aware and isinstance(value, dt.datetime):
-        return value.replace(tzinfo=mm_helpers.utc)
-    return copy.copy(value)
 
 
 def _included_fields(stage):
@@ -601,8 +583,9 @@ def _operator_test(key, name, value):
 
             return ordered
         return lambda doc_val, document: slow(doc_val, value)
-    if name in ("$in", "$nin") and _of_one_kind(value):
-        contains = _member_test(value)
+    kind = _kind_of(value) if name in ("$in", "$nin") else None
+    if kind is not None:
+        contains = _member_test(value, kind)
         if name == "$in":
             return lambda doc_val, document: contains(doc_val)
         return lambda doc_val, document: not contains(doc_val)
@@ -616,20 +599,19 @@ def _operator_test(key, name, value):
     raise _Unsupported(name)
 
 
-def _of_one_kind(values):
-    """A list of ObjectIds only, or of strings only, perhaps with None among them."""
+def _kind_of(values):
+    """ObjectId or str, when the list holds values of that type only (None aside); else None."""
     if not isinstance(values, (list, tuple)):
-        return False
+        return None
     kinds = {type(value) for value in values if value is not None}
-    return len(kinds) == 1 and kinds <= {ObjectId, str}
+    return kinds.pop() if len(kinds) == 1 and kinds <= {ObjectId, str} else None
 
 
-def _member_test(values):
-    """mongomock's _in_op(doc_val, values) for values of one kind (_of_one_kind): a value of
-    that kind is looked up in a set (equal exactly when its hash-equal), any other in the list
-    as before."""
+def _member_test(values, kind):
+    """mongomock's _in_op(doc_val, values) for values of one kind (_kind_of): a value of that
+    kind is looked up in a set (equal exactly when its hash-equal), any other in the list as
+    before."""
     members = frozenset(values)
-    (kind,) = {type(value) for value in values if value is not None}
     missing_matches = None in members  # a missing field matches a None
 
     def contains(doc_val):
@@ -983,6 +965,9 @@ def _copy_field(value, container):
 
 
 _copy_plain = _sharing_immutables(functools.partial(_mm_copy_field, container=dict))
+# A read of a tz-aware client: mongomock's copy, then its make_datetime_timezone_aware_in_document,
+# in one walk.
+_copy_aware = _sharing_immutables(lambda value: _mm_aware(_mm_copy_field(value, dict)))
 
 
 def _copy_only_fields(self, document, fields, container):

@@ -98,7 +98,7 @@ class QuickDump:
 
 def _fast_value(field):
     """What field._serialize(value) gives, without marshmallow's work for the plain values a
-    stored venue holds: a str for a String, an int for an Integer, a list for a List, a dict
+    stored document holds: a str for a String, an int for an Integer, a list for a List, a dict
     for a Dict or a hook-free Nested... Any other value (or field) goes to field._serialize."""
 
     def slow(value):

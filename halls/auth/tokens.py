@@ -180,15 +180,16 @@ def _decoded(encoded, secret, algorithms, leeway):
     if expires is not None and int(expires) <= time.time() - seconds:
         # PyJWT's own test (_validate_exp, on the same clock): it decides again, and raises
         # ExpiredSignatureError.
-        token = pyjwt.decode_complete(encoded, secret, algorithms=list(algorithms), leeway=leeway)
-        return token["header"], token["payload"]
+        return _verify(encoded, secret, algorithms, leeway)
     return header, payload
 
 
-@functools.lru_cache(maxsize=1024)
-def _verified_once(encoded, secret, algorithms, leeway):
+def _verify(encoded, secret, algorithms, leeway):
     token = pyjwt.decode_complete(encoded, secret, algorithms=list(algorithms), leeway=leeway)
     return token["header"], token["payload"]
+
+
+_verified_once = functools.lru_cache(maxsize=1024)(_verify)
 
 
 def _bearer_token():
