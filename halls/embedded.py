@@ -12,7 +12,9 @@
    mongomock does not implement. Search sends the same pipeline to both backends.
    An aggregation applies its leading `$match` or `$geoNear` to the store once and copies only
    the documents it keeps (only the fields an inclusion `$project` next in line reads), as a
-   server reads from its indexes; mongomock copied the whole collection first.
+   server reads from its indexes; mongomock copied the whole collection first. When the
+   stages after it only read their documents (match, sort, page, count, a top-level
+   `$project`, a `$facet` of those), only the documents that leave the pipeline are copied.
    A `$geoNear` with a `maxDistance` walks a spatial index, as a server walks its 2dsphere
    index: the stored documents bucketed by the grid cell of their `key` point, built when
    first asked and dropped by any write to the collection, so only documents in the cells a
@@ -61,6 +63,7 @@ from bson import ObjectId
 from mongomock import OperationFailure
 from mongomock import aggregate as mm_aggregate
 from mongomock import collection as mm_collection
+from mongomock import command_cursor as mm_command_cursor
 from mongomock import filtering as mm_filtering
 from mongomock import helpers as mm_helpers
 from pymongo import ReturnDocument
@@ -216,25 +219,82 @@ def client():
 def _aggregate(self, pipeline, session=None, **unused_kwargs):
     """Collection.aggregate that reads from the store only what the pipeline needs of it.
 
-    A leading `$match` or `$geoNear` is applied once, to the stored documents, and only those
-    it keeps are copied, as a server reads them from its indexes; mongomock copied every
-    document and ran the stage on the copies. A `$project` next in line that only includes
-    fields narrows each copy to those fields, as a server reads no more of a document than the
-    pipeline uses. The rest of the pipeline runs on the copies, so the answer is the one
-    mongomock gave when it copied every document first.
+    A leading `$match` or `$geoNear` is applied once, to the stored documents, as a server
+    reads them from its indexes; mongomock copied every document and ran the stage on the
+    copies. A `$project` next in line that only includes fields narrows each document to those
+    fields, as a server reads no more of a document than the pipeline uses (and when it only
+    includes top-level fields, the narrowed documents are its answer). When the stages after
+    that only read their documents (_reads_only), they run on the stored values and only the
+    documents that leave the pipeline are copied; otherwise what the leading stage keeps is
+    copied first. Either way the answer is the one mongomock gave when it copied every
+    document first.
     """
     lead = _Lead.of(pipeline)
     rest = pipeline[1:] if lead else pipeline
     fields = _included_fields(rest[0]) if rest else None
+    if fields is not None and _narrowing_is(rest[0], fields, lead):
+        rest = rest[1:]
+    copy_last = _reads_only(rest)
     aware = self.codec_options.tz_aware
     found = lead.keep(self) if lead else ((None, doc) for doc in self._iter_documents({}))
     in_collection = []
     for distance, document in found:
-        copied = _copy_out(document, fields, aware)
+        copied = _narrowed(document, fields) if copy_last else _copy_out(document, fields, aware)
         if distance is not None:
             _set_path(copied, lead.distance_field, distance * lead.multiplier)
         in_collection.append(copied)
-    return mm_aggregate.process_pipeline(in_collection, self.database, rest, session)
+    result = mm_aggregate.process_pipeline(in_collection, self.database, rest, session)
+    if not copy_last:
+        return result
+    return mm_command_cursor.CommandCursor([_copy_out(doc, None, aware) for doc in result])
+
+
+def _narrowed(document, fields):
+    """The stored document's `fields` (all when None) in a dict of its own, their values
+    still the stored ones: for stages that only read them (_reads_only)."""
+    if fields is None:
+        return dict(document)
+    return {name: value for name, value in document.items() if name in fields}
+
+
+def _narrowing_is(stage, fields, lead):
+    """Whether the `$project` stage keeps exactly the `fields` _aggregate narrows each
+    document to (top-level inclusions, with `_id`, and the lead's distance field among them),
+    in the document's order as the narrowing does: it would change nothing."""
+    included = _top_level_inclusion(stage["$project"])
+    distance = lead.distance_field if lead else None
+    return (
+        included is not None
+        and bool(included[1])
+        and included[0] | {"_id"} == fields
+        and (distance is None or distance in fields)
+    )
+
+
+def _reads_only(pipeline):
+    """Whether every stage of the pipeline reads its documents without changing them or
+    handing on what it has not built itself, and reads datetimes alike in UTC, naive or aware:
+    `$match` (which tests a converted copy), `$sort`, `$skip`, `$limit`, `$count`, a `$project`
+    of top-level fields (new documents, the values shared), and a `$facet` of such pipelines."""
+    for stage in pipeline:
+        if not isinstance(stage, dict) or len(stage) != 1:
+            return False
+        ((operator, options),) = stage.items()
+        if operator == "$facet":
+            if not isinstance(options, dict) or not all(
+                isinstance(inner, list) and _reads_only(inner) for inner in options.values()
+            ):
+                return False
+        elif operator == "$project":
+            included = _top_level_inclusion(options) if options else None
+            if not (included and (included[0] or included[1])):  # _project_stage's own way
+                return False
+        elif operator not in _READING_STAGES:
+            return False
+    return True
+
+
+_READING_STAGES = frozenset({"$match", "$sort", "$skip", "$limit", "$count"})
 
 
 def _copy_out(document, fields, aware):

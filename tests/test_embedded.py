@@ -427,13 +427,13 @@ def test_the_pipelines_do_select(venues):
 
 @pytest.fixture
 def copies(monkeypatch):
-    """The stored documents an aggregation copies out of the store: (_id, fields copied)."""
+    """The documents an aggregation copies out of the store: (_id or None, fields copied)."""
     made = []
     copy_out = embedded._copy_out
 
     def counting(document, *args):
         copied = copy_out(document, *args)
-        made.append((document["_id"], tuple(sorted(copied))))
+        made.append((document.get("_id"), tuple(sorted(copied))))
         return copied
 
     monkeypatch.setattr(embedded, "_copy_out", counting)
@@ -449,8 +449,62 @@ def test_only_the_kept_documents_are_copied(venues, copies):
     active = list(venues.aggregate([{"$match": {"status": "active"}}]))
     assert len(copies) == len(active) == 72
     copies.clear()
-    venues.aggregate([{"$sort": {"_id": 1}}, {"$match": {"status": "active"}}])
-    assert len(copies) == 90  # no leading filter: every document, as before
+    # A stage that adds to its documents works on copies: of every document, with no lead.
+    venues.aggregate([{"$addFields": {"n": 1}}, {"$match": {"status": "active"}}])
+    assert len(copies) == 90
+
+
+def test_after_stages_that_only_read_only_what_leaves_is_copied(venues, copies):
+    page = [{"$sort": {"_id": 1}}, {"$match": {"status": "active"}}, {"$skip": 1}, {"$limit": 4}]
+    found = list(venues.aggregate(page))
+    assert [copied for copied, _ in copies] == [doc["_id"] for doc in found]
+    assert len(found) == 4 and found == unoptimised(venues, page)
+    copies.clear()
+    near = near_lahore(maxDistance=30_000, query={"status": "active"})
+    facet = {
+        "$facet": {
+            "items": [{"$sort": {"distance_km": 1, "_id": 1}}, {"$limit": 3}],
+            "total": [{"$count": "n"}],
+            "ids": [{"$project": {"blackouts": 1}}, {"$match": {"blackouts": {"$exists": True}}}],
+        }
+    }
+    (result,) = venues.aggregate([near, facet])
+    # One document leaves, the page inside it; the facet read all the venues kept.
+    assert copies == [(None, ("ids", "items", "total"))]
+    assert len(result["items"]) == 3 and result["total"][0]["n"] > 10 and result["ids"]
+    assert [result] == unoptimised(venues, [near, facet])
+
+
+def _empty_every_container(value):
+    if isinstance(value, dict):
+        for item in value.values():
+            _empty_every_container(item)
+        value.clear()
+    elif isinstance(value, list):
+        for item in value:
+            _empty_every_container(item)
+        value.clear()
+
+
+READING_PIPELINES = [
+    [{"$match": {"status": "active"}}],
+    [near_lahore(maxDistance=30_000), {"$sort": {"capacity": 1, "_id": 1}}, {"$limit": 9}],
+    [
+        {"$match": {"status": "active"}},
+        {"$project": {"pricing": 1, "slots": 1, "maps_location": 1, "created_at": 1}},
+        {"$facet": {"all": [{"$skip": 0}], "first": [{"$limit": 2}], "n": [{"$count": "n"}]}},
+    ],
+]
+
+
+@pytest.mark.parametrize("pipeline", READING_PIPELINES)
+def test_what_an_aggregation_returns_is_the_readers_own(venues, pipeline):
+    before = list(venues.find())
+    found = list(venues.aggregate(pipeline))
+    assert found and found == unoptimised(venues, pipeline)
+    for document in found:
+        _empty_every_container(document)  # anything shared with the store empties it too
+    assert list(venues.find()) == before
 
 
 def test_a_project_next_in_line_narrows_the_copies(venues, copies):
