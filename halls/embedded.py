@@ -550,12 +550,23 @@ def _field_clause(key, search):
 
             return operators
         if not is_regex and not is_id:
+            # Found in a list exactly when _any_equal finds it: == both ways, no NaN, no None.
+            by_value = type(search) in (str, int)
 
             def equal(document):
                 parent = document if plain else _parent(document, head)
                 if type(parent) is not dict:
                     if plain:
                         return clause(document)
+                    if type(parent) is list and last_name is not None and by_value:
+                        # The value of each document in the array (_candidates), equal to
+                        # the string or integer, or an array holding it (_any_equal).
+                        values = [
+                            item.get(last, _NOTHING) for item in parent if isinstance(item, dict)
+                        ]
+                        if search in values:
+                            return True
+                        return _holds_arrays(values) and _any_equal(values, search)
                     return _any_equal(_candidates(key, parts, document, last_name), search)
                 doc_val = parent.get(last, _NOTHING)
                 if isinstance(doc_val, (list, tuple)):
@@ -578,15 +589,24 @@ def _any_equal(candidates, search):
     return False
 
 
+def _holds_arrays(values):
+    """Whether any value is an array (looked at in C)."""
+    return not _NO_ARRAYS.isdisjoint(map(type, values))
+
+
+_NO_ARRAYS = frozenset({list, tuple})
+
+
 def _parent(document, head):
-    """The plain dict the last part of a dotted key is read in (mongomock's walk, reading a
-    missing part as {}), or None when the walk meets anything but a plain dict."""
+    """What the last part of a dotted key is read in, reached through plain dicts only
+    (mongomock's walk, reading a missing part as {}), or None when the walk meets anything
+    but a plain dict on the way."""
     value = document
     for part in head:
         if type(value) is not dict:
             return None
         value = value.get(part, {})
-    return value if type(value) is dict else None
+    return value
 
 
 def _candidates(key, parts, document, last_name=None):
@@ -704,12 +724,15 @@ def _elem_match_test(query):
     def elem_match(doc_val, document):
         if not isinstance(doc_val, list):
             return False
+        if name is not None:
+            doc_val = [
+                item
+                for item in doc_val
+                if type(item) is not dict
+                or isinstance(value := item.get(name, _NOTHING), (list, tuple))
+                or value == wanted  # as `equal` decides
+            ]
         for item in doc_val:
-            if name is not None and type(item) is dict:
-                value = item.get(name, _NOTHING)
-                # `not ==`, as `equal` decides, rather than `!=`
-                if not isinstance(value, (list, tuple)) and not (value == wanted):  # noqa: SIM201
-                    continue
             try:
                 if applies(item):
                     return True
@@ -998,11 +1021,15 @@ def _sharing_immutables(convert_rest):
         if kind in _IMMUTABLE:
             return value
         if kind is dict:
+            if _IMMUTABLE.issuperset(map(type, value.values())):  # a flat one, copied in C
+                return value.copy()
             return {
                 key: item if type(item) in _IMMUTABLE else convert(item)
                 for key, item in value.items()
             }
         if kind is list:
+            if _IMMUTABLE.issuperset(map(type, value)):
+                return value.copy()
             return [item if type(item) in _IMMUTABLE else convert(item) for item in value]
         return convert_rest(value)
 

@@ -2,6 +2,7 @@
 
 import collections
 import contextlib
+import copy
 import datetime as dt
 import math
 import random
@@ -499,7 +500,7 @@ READING_PIPELINES = [
 
 @pytest.mark.parametrize("pipeline", READING_PIPELINES)
 def test_what_an_aggregation_returns_is_the_readers_own(venues, pipeline):
-    before = list(venues.find())
+    before = copy.deepcopy(list(venues.find()))
     found = list(venues.aggregate(pipeline))
     assert found and found == unoptimised(venues, pipeline)
     for document in found:
@@ -1172,10 +1173,21 @@ def test_a_path_through_an_array_answers_as_filter_applies():
     # The last part of a path read in each document of an array: missing there, in a
     # non-document element, a number-like part (an index), an empty part.
     arrays = [[], [{"b": 1}], [{"c": 1}, {"b": None}], [3, {"b": [1, 2]}, [{"b": 1}]], ({"b": 1},)]
+    arrays += [[{"b": True}, {"b": 1.0}], [{"b": "x"}], [{"b": "y"}, {"b": ("x", 1)}, "x"]]
     documents = [{"a": array} for array in arrays] + [{"a": {"x": array}} for array in arrays]
     paths = ["a.b", "a.x.b", "a.0", "a. 0", "a.", "a.x.", "a.+0", "a.x.c"]
     for path in paths:
-        for condition in (1, None, {"$exists": False}, {"$ne": 1}, {"$in": [None, 2]}, [1, 2]):
+        conditions = (
+            1,
+            "x",
+            True,
+            None,
+            {"$exists": False},
+            {"$ne": 1},
+            {"$in": [None, 2]},
+            [1, 2],
+        )
+        for condition in conditions:
             for document in documents:
                 assert same_answer({path: condition}, document), (path, condition, document)
 
@@ -1232,18 +1244,36 @@ def untaught():
 @given(PATCHED_VALUES)
 def test_the_taught_conversions_and_copy_answer_as_mongomocks(value):
     with untaught():
-        expected = [
-            shape(embedded._mm_patch(value)),
-            shape(embedded._mm_aware(value)),
-            shape(embedded._mm_copy_field(value, dict)),
-            shape(embedded._mm_copy_field(value, collections.OrderedDict)),
-        ]
-    assert [
-        shape(embedded._patched(value)),
-        shape(embedded._aware(value)),
-        shape(embedded._copy_field(value, dict)),
-        shape(embedded._copy_field(value, collections.OrderedDict)),
-    ] == expected
+        expected = conversions(
+            value, embedded._mm_patch, embedded._mm_aware, embedded._mm_copy_field
+        )
+    assert conversions(value, embedded._patched, embedded._aware, embedded._copy_field) == expected
+
+
+def conversions(value, patch, aware, copy_field):
+    """Each conversion of the value: its shape, and how many containers it shares with it."""
+    converted = [
+        patch(value),
+        aware(value),
+        copy_field(value, dict),
+        copy_field(value, collections.OrderedDict),
+    ]
+    return [(shape(each), shared_containers(each, value)) for each in converted]
+
+
+def shared_containers(converted, value):
+    """How many dicts and lists of the converted value are the value's own objects."""
+    return len(containers(converted) & containers(value))
+
+
+def containers(value):
+    """The ids of the dicts and lists in the value (itself included), tuples looked into."""
+    if not isinstance(value, (dict, list, tuple)):
+        return set()
+    found = set() if isinstance(value, tuple) else {id(value)}
+    for item in value.values() if isinstance(value, dict) else value:
+        found |= containers(item)
+    return found
 
 
 def test_mongomock_uses_the_taught_functions():
