@@ -15,7 +15,7 @@ DEFAULT_NEAR_KM = 10
 NO_PRICE = "_no_price"
 CALENDAR_SETTINGS = ("open_days", "booking_window_days", "min_notice_hours", "blackouts")
 # What the pipeline keeps of each matched venue besides its summary: its sort keys, and with
-# a date what the calendar rules judge.
+# a date what its "maybe closed" facet reads (MAYBE_FIELDS).
 DECIDING_FIELDS = ("capacity", "created_at", "distance_km")
 CALENDAR_FIELDS = ("timezone", "slots", *CALENDAR_SETTINGS)
 # What the pipeline carries of each venue for the page besides its price: what it shows.
@@ -86,7 +86,7 @@ def _pipeline(args, query, closed, maybe):
     # With a date the price that day is rules.price_on of the whole pricing.
     kept = dict.fromkeys((*DECIDING_FIELDS, *SUMMARY_FIELDS, "pricing" if date else BASE_PRICE), 1)
     if date:
-        kept.update(dict.fromkeys(CALENDAR_FIELDS, 1))
+        kept.update(dict.fromkeys(MAYBE_FIELDS, 1))
     price_field = BASE_PRICE
     if date and sort in PRICE_SORTS:
         # Only a price sort needs the price that day inside the pipeline.
