@@ -129,30 +129,49 @@ def _fast_value(field):
 
 def _fast_dump(schema):
     """schema.dump(obj) of a dict, as marshmallow gives it (see _fast_value); a field whose
-    key the dict lacks goes through field.serialize (its default, or left out)."""
+    key the dict lacks, or whose attribute is a dotted path, goes through field.serialize (its
+    default, or left out). A value of the very type a String, Integer, Float or Boolean
+    field gives back is kept as it is (what _fast_value does, without the call)."""
     plan = [
         (
-            name,
             field.data_key if field.data_key is not None else name,
-            field.attribute if field.attribute is not None else name,
-            field,
+            attribute if "." not in attribute else _NO_KEY,
+            _KEPT_TYPES.get((type(field), getattr(field, "as_string", False)), _NO_TYPE),
             _fast_value(field),
+            functools.partial(field.serialize, name, accessor=schema.get_attribute),
         )
         for name, field in schema.dump_fields.items()
+        for attribute in [field.attribute if field.attribute is not None else name]
     ]
 
-    def dump(obj):
+    def dump(obj):  # obj: a plain dict (QuickDump and _fast_value look first)
         ret = schema.dict_class()
-        for name, key, attribute, field, value_of in plan:
-            if type(obj) is dict and attribute in obj and "." not in attribute:
-                ret[key] = value_of(obj[attribute])
-                continue
-            value = field.serialize(name, obj, accessor=schema.get_attribute)
-            if value is not missing:
-                ret[key] = value
+        for key, attribute, kept_type, value_of, serialize in plan:
+            if attribute in obj:
+                value = obj[attribute]
+                ret[key] = value if type(value) is kept_type else value_of(value)
+            else:
+                value = serialize(obj)
+                if value is not missing:
+                    ret[key] = value
         return ret
 
     return dump
+
+
+# The type of value each field gives back unchanged (field type, as_string): _fast_value's
+# String, Integer, Float and Boolean cases.
+_KEPT_TYPES = {
+    (fields.String, False): str,
+    (fields.Integer, False): int,
+    (fields.Float, False): float,
+    (fields.Boolean, False): bool,
+}
+_NO_KEY = object()  # no dict holds it: a dotted attribute goes to field.serialize
+
+
+class _NO_TYPE:
+    """The type of no value."""
 
 
 class PageArgs(StrictSchema):
