@@ -589,12 +589,18 @@ def _any_equal(candidates, search):
     return False
 
 
+def _only_dicts(items):
+    """Whether every item is a plain dict (looked at in C)."""
+    return _DICTS.issuperset(map(type, items))
+
+
 def _holds_arrays(values):
     """Whether any value is an array (looked at in C)."""
     return not _NO_ARRAYS.isdisjoint(map(type, values))
 
 
 _NO_ARRAYS = frozenset({list, tuple})
+_DICTS = frozenset({dict})
 
 
 def _parent(document, head):
@@ -725,6 +731,12 @@ def _elem_match_test(query):
         if not isinstance(doc_val, list):
             return False
         if name is not None:
+            if _only_dicts(doc_val):
+                # The usual array of documents: none holds the value, nor an array, so none
+                # can apply.
+                values = [item.get(name, _NOTHING) for item in doc_val]
+                if wanted not in values and not _holds_arrays(values):
+                    return False
             doc_val = [
                 item
                 for item in doc_val
