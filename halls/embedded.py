@@ -679,7 +679,13 @@ def _operator_test(key, name, value):
         test = _OPERATORS[name]
         return lambda doc_val, document: test(doc_val, value)
     if name == "$not":
-        mm_filtering._filterer_inst._not_op({}, key, value)  # refuses what _not_op refuses
+        # What _not_op refuses (on every document) goes to filter_applies; the rest is
+        # `not filter_applies({key: value}, document)`.
+        if isinstance(value, dict):
+            if not all(op in _OPERATORS or op in mm_filtering.LOGICAL_OPERATOR_MAP for op in value):
+                raise _Unsupported(name)
+        elif not isinstance(value, mm_filtering._RE_TYPES):
+            raise _Unsupported(name)
         inner = _compiled({key: value})
         return lambda doc_val, document: not inner(document)
     raise _Unsupported(name)
