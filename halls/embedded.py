@@ -16,10 +16,12 @@
    stages after it only read their documents (match, sort, page, count, a top-level
    `$project`, a `$facet` of those), only the documents that leave the pipeline are copied.
    A `$geoNear` with a `maxDistance` walks a spatial index, as a server walks its 2dsphere
-   index: the stored documents bucketed by the grid cell of their `key` point, built when
-   first asked and dropped by any write to the collection, so only documents in the cells a
-   point that near can lie in are tested (all of them for a circle over a pole or across the
-   antimeridian, without a maxDistance, or in a collection whose documents may expire).
+   index: the stored documents bucketed by the grid cell of their `key` point (kept with
+   the radians and cosine the distance needs), built when first asked and dropped by any
+   write to the collection, so only documents in the cells a point that near can lie in,
+   and within the circle's bounding box, are tested (all of them for a circle over a pole
+   or across the antimeridian, without a maxDistance, or in a collection whose documents
+   may expire).
 3. The positional `$` in a find-and-modify (`addons.$.price`) updates the array element the
    filter matched, as on a server; mongomock updated the first element.
 4. A filter with a plain `_id` equality (or an `_id` `$in` list) finds its documents by key, as
@@ -809,11 +811,20 @@ class _GeoLead(_Lead):
         self.multiplier = options.get("distanceMultiplier", 1)
 
     def keep(self, collection):
-        documents = _SpatialIndex.of(collection._store, self.near.key).near(self.near)
-        if documents is None:
+        located = _SpatialIndex.of(collection._store, self.near.key).near(self.near)
+        if located is None:
             # Every stored document: mongomock's _iter_documents({}) would test {} on each.
-            documents = list(collection._store.documents)
-        return _nearest(self.near, documents)
+            return _nearest(self.near, list(collection._store.documents))
+        found = []
+        for document, place in located:
+            if place is None:  # a location the index could not place
+                distance = self.near.distance_m(document)
+            else:
+                distance = self.near.distance_at(document, place)
+            if distance is not None:
+                found.append((distance, document))
+        found.sort(key=_first)
+        return found
 
 
 class _SpatialIndex:
@@ -829,6 +840,7 @@ class _SpatialIndex:
     def __init__(self, store, key):
         self.documents = store._documents
         self.ttl = bool(store._ttl_indexes)  # documents may expire without a write
+        # (position, document, place) by cell; place: _Place of its location.
         self.cells = collections.defaultdict(list)
         # Documents whose location fits no cell (a malformed one, a latitude beyond 90):
         # every search tests them, and fails on them, as a full scan does.
@@ -840,18 +852,19 @@ class _SpatialIndex:
             except KeyError:
                 continue  # no location: never near, as in a full scan
             except Exception:  # noqa: BLE001 - the full scan raises it again
-                self.elsewhere.append((position, document))
+                self.elsewhere.append((position, document, None))
                 continue
-            cell = _cell(location)
-            if cell is None:
-                self.elsewhere.append((position, document))
+            place = _Place.of(location)
+            if place is None:
+                self.elsewhere.append((position, document, None))
             else:
-                self.cells[cell].append((position, document))
+                self.cells[_cell_of(place.lat, place.lng)].append((position, document, place))
 
     def near(self, near):
-        """The documents that may be within `near`'s maxDistance, in store order; None when
-        every document must be tested (no maxDistance, a circle over a pole or across the
-        antimeridian, documents that expire)."""
+        """(document, its _Place or None) of the documents that may be within `near`'s
+        maxDistance, in store order; None when every document must be tested (no
+        maxDistance, a circle over a pole or across the antimeridian, documents that
+        expire)."""
         box = _box(near)
         if box is None or self.ttl:
             return None
@@ -871,8 +884,8 @@ class _SpatialIndex:
         found = [*self.elsewhere]
         for cell in cells:
             found.extend(self.cells.get(cell, ()))
-        found.sort(key=lambda pair: pair[0])
-        return [document for _, document in found]
+        found.sort(key=_first)
+        return [(document, place) for _, document, place in found]
 
 
 def _index_of(kind, store, field):
@@ -933,15 +946,21 @@ _BUCKETED = frozenset({str, int, float, bool, ObjectId, dict, list, type(None)})
 _UNEQUAL = frozenset({dict, list, type(None)})
 
 
-def _cell(location):
-    """The grid cell of a (lng, lat) point, or None if it fits none."""
-    try:
-        lng, lat = _point(location)
-    except (TypeError, ValueError, KeyError, IndexError):
-        return None
-    if not (-90 <= lat <= 90 and -180 <= lng <= 180):  # also refuses NaN
-        return None
-    return _cell_of(lat, lng)
+class _Place(collections.namedtuple("_Place", "lng lat lng_rad lat_rad cos_lat")):
+    """A located document's point as the index keeps it: in degrees, and what haversine_m
+    works out of it (the same floats, worked out once)."""
+
+    @classmethod
+    def of(cls, location):
+        """The place of a location, or None if it fits no cell of the grid."""
+        try:
+            lng, lat = _point(location)
+        except (TypeError, ValueError, KeyError, IndexError):
+            return None
+        if not (-90 <= lat <= 90 and -180 <= lng <= 180):  # also refuses NaN
+            return None
+        lng_rad, lat_rad = math.radians(lng), math.radians(lat)
+        return cls(lng, lat, lng_rad, lat_rad, math.cos(lat_rad))
 
 
 def _cell_of(lat, lng):
@@ -953,15 +972,21 @@ def _box(near):
     maxDistance, or None when no such box is simple (no maxDistance, a pole or the
     antimeridian inside the circle)."""
     lng, lat = near.point
-    apart = near.max_lat_apart  # degrees of arc, with a margin
-    if not (math.isfinite(apart) and -180 <= lng <= 180 and abs(lat) + apart < 90):
-        return None
-    # The widest a spherical cap of that radius spans in longitude.
-    ratio = math.sin(math.radians(apart)) / math.cos(math.radians(lat))
-    wide = math.degrees(math.asin(min(1.0, ratio))) * (1 + 1e-6) + 1e-9
-    if lng - wide < -180 or lng + wide > 180:
+    apart, wide = near.max_lat_apart, near.max_lng_apart
+    if wide is None or lng - wide < -180 or lng + wide > 180:
         return None
     return (lat - apart, lng - wide), (lat + apart, lng + wide)
+
+
+def _lng_apart(point, apart):
+    """The most degrees of longitude a point `apart` degrees of arc from `point` (lng, lat)
+    can lie from it (the widest a spherical cap of that radius spans), with a margin; None
+    when that is no bound (no maxDistance, a pole inside the cap, a point off the globe)."""
+    lng, lat = point
+    if not (math.isfinite(apart) and -180 <= lng <= 180 and abs(lat) + apart < 90):
+        return None
+    ratio = math.sin(math.radians(apart)) / math.cos(math.radians(lat))
+    return math.degrees(math.asin(min(1.0, ratio))) * (1 + 1e-6) + 1e-9
 
 
 def _nearest(near, documents, as_stored=None):
@@ -994,6 +1019,10 @@ class _Near:
             if self.max_distance is None
             else math.degrees(self.max_distance / EARTH_RADIUS_M) * (1 + 1e-6) + 1e-9
         )
+        self.max_lng_apart = _lng_apart(self.point, self.max_lat_apart)
+        # haversine_m's work on the point, done once (distance_at).
+        self.lng_rad, self.lat_rad = math.radians(self.point[0]), math.radians(self.point[1])
+        self.cos_lat = math.cos(self.lat_rad)
         # Read as a $match reads its filter: datetimes in UTC to the millisecond, as stored.
         self.query = _patched(options.get("query") or {})
         self.matches = _compiled(self.query)
@@ -1008,7 +1037,24 @@ class _Near:
         location = _point(location)
         if abs(location[1] - self.point[1]) > self.max_lat_apart and abs(location[1]) <= 90:
             return None
-        distance = haversine_m(self.point, location)
+        return self._kept_at(document, haversine_m(self.point, location))
+
+    def distance_at(self, document, place):
+        """distance_m of a document the spatial index placed (a _Place within a box
+        _box bounds: max_lng_apart is a bound): haversine_m's floats, from the place."""
+        lng, lat, lng_rad, lat_rad, cos_lat = place
+        if abs(lat - self.point[1]) > self.max_lat_apart:
+            return None
+        if abs(lng - self.point[0]) > self.max_lng_apart:
+            return None
+        h = (
+            math.sin((lat_rad - self.lat_rad) / 2) ** 2
+            + self.cos_lat * cos_lat * math.sin((lng_rad - self.lng_rad) / 2) ** 2
+        )
+        return self._kept_at(document, 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h))))
+
+    def _kept_at(self, document, distance):
+        """The distance if the stage keeps the document that far away, else None."""
         if self.max_distance is not None and distance > self.max_distance:
             return None
         if self.min_distance is not None and distance < self.min_distance:

@@ -897,14 +897,17 @@ def test_a_geo_near_sees_every_write_before_it(world, write):
 def distance_tests(monkeypatch):
     """How many documents each $geoNear tested the distance of."""
     tested = []
-    distance = embedded._Near.distance_m
-
-    def counting(near, document):
-        tested.append(document.get("_id"))
-        return distance(near, document)
-
-    monkeypatch.setattr(embedded._Near, "distance_m", counting)
+    for name in ("distance_m", "distance_at"):  # a document as stored, or as the index placed it
+        monkeypatch.setattr(embedded._Near, name, counted(getattr(embedded._Near, name), tested))
     return tested
+
+
+def counted(distance, tested):
+    def counting(near, document, *place):
+        tested.append(document.get("_id"))
+        return distance(near, document, *place)
+
+    return counting
 
 
 def test_a_geo_near_tests_only_nearby_cells(world, distance_tests):
