@@ -14,9 +14,10 @@ from halls.venues import rules, schemas
 DEFAULT_NEAR_KM = 10
 NO_PRICE = "_no_price"
 CALENDAR_SETTINGS = ("open_days", "booking_window_days", "min_notice_hours", "blackouts")
-# What the pipeline keeps of each matched venue besides its summary: its sort keys, and with
-# a date what its "maybe closed" facet reads (MAYBE_FIELDS).
-DECIDING_FIELDS = ("capacity", "created_at", "distance_km")
+# What the pipeline keeps of each matched venue besides its summary: its distance, the
+# fields its sort reads (ORDERS), and with a date what its "maybe closed" facet reads
+# (MAYBE_FIELDS).
+DECIDING_FIELDS = ("capacity", "distance_km")
 CALENDAR_FIELDS = ("timezone", "slots", *CALENDAR_SETTINGS)
 # What the pipeline carries of each venue for the page besides its price: what it shows.
 SUMMARY_FIELDS = schemas.SUMMARY_FIELDS
@@ -84,7 +85,10 @@ def _pipeline(args, query, closed, maybe):
     if closed:
         query = {**query, "_id": {"$nin": closed}}
     # With a date the price that day is rules.price_on of the whole pricing.
-    kept = dict.fromkeys((*DECIDING_FIELDS, *SUMMARY_FIELDS, "pricing" if date else BASE_PRICE), 1)
+    sorted_by = [key for key in ORDERS.get(sort, ()) if key != "_id"]
+    kept = dict.fromkeys(
+        (*DECIDING_FIELDS, *sorted_by, *SUMMARY_FIELDS, "pricing" if date else BASE_PRICE), 1
+    )
     if date:
         kept.update(dict.fromkeys(MAYBE_FIELDS, 1))
     price_field = BASE_PRICE
