@@ -1116,9 +1116,19 @@ def _copy_field(value, container):
 
 
 _copy_plain = _sharing_immutables(functools.partial(_mm_copy_field, container=dict))
+
+
+def _aware_copy(value):
+    """mongomock's copy of a value, then its aware conversion; a datetime (immutable, and
+    replaced by the conversion) is converted without the copy, which only made an equal one."""
+    if type(value) is dt.datetime:
+        return _mm_aware(value)
+    return _mm_aware(_mm_copy_field(value, dict))
+
+
 # A read of a tz-aware client: mongomock's copy, then its make_datetime_timezone_aware_in_document,
 # in one walk.
-_copy_aware = _sharing_immutables(lambda value: _mm_aware(_mm_copy_field(value, dict)))
+_copy_aware = _sharing_immutables(_aware_copy)
 
 
 def _copy_only_fields(self, document, fields, container):

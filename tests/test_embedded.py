@@ -1248,18 +1248,24 @@ def untaught():
 def test_the_taught_conversions_and_copy_answer_as_mongomocks(value):
     with untaught():
         expected = conversions(
-            value, embedded._mm_patch, embedded._mm_aware, embedded._mm_copy_field
+            value,
+            embedded._mm_patch,
+            embedded._mm_aware,
+            embedded._mm_copy_field,
+            lambda value: embedded._mm_aware(embedded._mm_copy_field(value, dict)),
         )
-    assert conversions(value, embedded._patched, embedded._aware, embedded._copy_field) == expected
+    taught = (embedded._patched, embedded._aware, embedded._copy_field, embedded._copy_aware)
+    assert conversions(value, *taught) == expected
 
 
-def conversions(value, patch, aware, copy_field):
+def conversions(value, patch, aware, copy_field, aware_copy):
     """Each conversion of the value: its shape, and how many containers it shares with it."""
     converted = [
         patch(value),
         aware(value),
         copy_field(value, dict),
         copy_field(value, collections.OrderedDict),
+        aware_copy(value),  # what a tz-aware client's aggregate returns
     ]
     return [(shape(each), shared_containers(each, value)) for each in converted]
 
