@@ -1187,7 +1187,11 @@ def _sort_stage(in_collection, database, options):
     directly, which is what its BsonComparable does for them; any other mix sorts as before."""
     ordered = in_collection
     for key, direction in reversed(list(options.items())):
-        values = [mm_filtering.resolve_key(key, document) for document in ordered]
+        if type(key) is str and key and "." not in key and _only_dicts(ordered):
+            # resolve_key of a top-level field of a plain dict
+            values = [document.get(key, _NOTHING) for document in ordered]
+        else:
+            values = [mm_filtering.resolve_key(key, document) for document in ordered]
         kinds = {_SORT_KINDS.get(type(value)) for value in values}
         if len(kinds) <= 1 and None not in kinds:
             pairs = sorted(zip(values, ordered, strict=True), key=_first, reverse=direction < 0)
