@@ -113,13 +113,30 @@ def _fast_value(field):
     if kind is fields.Boolean:
         return lambda value: value if value is True or value is False else slow(value)
     if kind is fields.List:
-        inner = _fast_value(field.inner)
-        return lambda value: [inner(each) for each in value] if type(value) is list else slow(value)
+        inner, kept = _fast_value(field.inner), _kept_types(field.inner)
+
+        def listed(value):
+            if type(value) is not list:
+                return slow(value)
+            if kept.issuperset(map(type, value)):  # each kept as it is: looked at in C
+                return list(value)
+            return [inner(each) for each in value]
+
+        return listed
     if kind is fields.Dict and field.key_field and field.value_field:
         keys, values = _fast_value(field.key_field), _fast_value(field.value_field)
-        return lambda value: (
-            {keys(k): values(v) for k, v in value.items()} if type(value) is dict else slow(value)
-        )
+        kept_keys, kept_values = _kept_types(field.key_field), _kept_types(field.value_field)
+
+        def mapped(value):
+            if type(value) is not dict:
+                return slow(value)
+            if kept_keys.issuperset(map(type, value)) and kept_values.issuperset(
+                map(type, value.values())
+            ):
+                return dict(value)
+            return {keys(k): values(v) for k, v in value.items()}
+
+        return mapped
     schema = field.schema if kind is fields.Nested else None
     if schema is not None and not (schema.many or field.many or any(schema._hooks.values())):
         dump = _fast_dump(schema)
@@ -136,7 +153,7 @@ def _fast_dump(schema):
         (
             field.data_key if field.data_key is not None else name,
             attribute if "." not in attribute else _NO_KEY,
-            _KEPT_TYPES.get((type(field), getattr(field, "as_string", False)), _NO_TYPE),
+            _kept_type(field),
             _fast_value(field),
             functools.partial(field.serialize, name, accessor=schema.get_attribute),
         )
@@ -168,6 +185,15 @@ _KEPT_TYPES = {
     (fields.Boolean, False): bool,
 }
 _NO_KEY = object()  # no dict holds it: a dotted attribute goes to field.serialize
+
+
+def _kept_type(field):
+    """The type of value the field gives back unchanged (_fast_value), else _NO_TYPE."""
+    return _KEPT_TYPES.get((type(field), getattr(field, "as_string", False)), _NO_TYPE)
+
+
+def _kept_types(field):
+    return frozenset({_kept_type(field)})
 
 
 class _NO_TYPE:
