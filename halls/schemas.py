@@ -7,8 +7,6 @@ from bson import ObjectId
 from bson.errors import InvalidId
 from marshmallow import Schema, fields, missing, pre_dump, validate
 
-DATE_FORMAT = "%Y-%m-%d"
-
 
 class StrictSchema(Schema):
     """An `In` schema: unknown fields are refused (marshmallow's default, said out loud)."""
@@ -53,10 +51,10 @@ class DateField(fields.String):
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
         try:
-            parsed = dt.datetime.strptime(text, DATE_FORMAT).date()
+            parsed = dt.date.fromisoformat(text)
         except ValueError as error:
             raise self.make_error("invalid_date") from error
-        if parsed.isoformat() != text:
+        if parsed.isoformat() != text:  # only YYYY-MM-DD itself (fromisoformat takes more)
             raise self.make_error("invalid_date")
         return text
 
@@ -253,7 +251,7 @@ def page_of(schema_cls):
 
 def parse_date(text):
     """A `YYYY-MM-DD` string as a date (the string was validated by DateField)."""
-    return dt.datetime.strptime(text, DATE_FORMAT).date()
+    return dt.date.fromisoformat(text)
 
 
 def object_id(value):

@@ -61,7 +61,13 @@ def test_huge_numbers_are_422(client, owner, changes):
     assert db.venues().count_documents({}) == 0
 
 
-@pytest.mark.parametrize("date", ["2025-02-30", "2026-13-01", "2026-1-5", "26-01-05", "", "null"])
+IMPOSSIBLE_DATES = ["2025-02-30", "2026-13-01", "2026-1-5", "26-01-05", "", "null"]
+# Other ISO 8601 spellings of a real day (basic, week, with a time, other digits): only
+# YYYY-MM-DD itself is a date here.
+IMPOSSIBLE_DATES += ["20260105", "2026-W02-1", "2026-01-05T00:00", "٢٠٢٦-٠١-٠٥", "+2026-01-05"]
+
+
+@pytest.mark.parametrize("date", IMPOSSIBLE_DATES)
 def test_impossible_dates_are_422_everywhere(client, owner, customer, make_venue, date):
     owner_user, headers = owner
     venue = make_venue(owner_user)
