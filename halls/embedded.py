@@ -1101,10 +1101,9 @@ def _sharing_immutables(convert_rest):
 
 
 # patch_datetime_awareness_in_document: datetimes as stored, naive UTC to the millisecond
-# (inserts, updates, filters); make_datetime_timezone_aware_in_document: what a tz-aware
-# client's reads return. mongomock itself uses these in place of its own (teach).
+# (inserts, updates, filters); make_datetime_timezone_aware_in_document (_aware, below): what
+# a tz-aware client's reads return. mongomock itself uses these in place of its own (teach).
 _patched = _sharing_immutables(_mm_patch)
-_aware = _sharing_immutables(_mm_aware)
 
 
 def _copy_field(value, container):
@@ -1127,44 +1126,83 @@ def _aware_copy(value):
 
 
 # A read of a tz-aware client: mongomock's copy, then its make_datetime_timezone_aware_in_document,
-# in one walk.
-_copy_aware = _sharing_immutables(_aware_copy)
+# in one walk. It is also the conversion a tz-aware cursor applies to what find hands it
+# (_aware): a copy of everything it converts, so that find may hand on stored values.
+_copy_aware = _aware = _sharing_immutables(_aware_copy)
 
 
 def _copy_only_fields(self, document, fields, container):
-    """mongomock's Collection._copy_only_fields (a find's projection); one that only includes
-    top-level fields keeps them as it would: in the document's order, with `_id` last (unless
-    excluded), and, as it does, `_id` moved to the end of the caller's projection."""
-    included = _top_level_inclusion(fields) if container is dict else None
-    if not (included and included[0]):  # not such a projection, or `_id` alone
+    """mongomock's Collection._copy_only_fields (how find copies a stored document out). A
+    projection that only includes, or only excludes, top-level fields keeps them as it would:
+    in the document's order, `_id` last when it includes them (unless `_id` is excluded),
+    and, as it does, `_id` moved to the end of the caller's projection.
+
+    A tz-aware client's cursor turns each document it gets from here into a converted copy of
+    its own at once (Cursor._compute_results, under the lock, with _aware): for it the
+    fields' values are handed on as stored rather than copied twice."""
+    if container is not dict:
         return _mm_copy_only_fields(self, document, fields, container)
-    names, id_value = included
-    copied = {key: _copy_plain(value) for key, value in document.items() if key in names}
-    if id_value != 0 and "_id" in document:
-        copied["_id"] = document["_id"]
+    aware = self.codec_options.tz_aware
+    if fields is None or (not fields and _EMPTY_PROJECTION_IS_NONE):
+        return document if aware else _copy_plain(document)
+    shape = _top_level_projection(fields)
+    if shape is None or not shape[0]:  # not such a projection, or `_id` alone
+        return _mm_copy_only_fields(self, document, fields, container)
+    names, include, id_value = shape
+    copy = _as_stored if aware else _copy_plain
+    if include:
+        copied = {key: copy(value) for key, value in document.items() if key in names}
+        if id_value != 0 and "_id" in document:
+            copied["_id"] = document["_id"]
+    else:
+        copied = {key: copy(value) for key, value in document.items() if key not in names}
+        if id_value == 0:
+            copied.pop("_id", None)
     fields.pop("_id", None)
     fields["_id"] = id_value
     return copied
 
 
+def _as_stored(value):
+    return value
+
+
+# mongomock reads an empty find projection as none (pymongo 4): the whole document.
+_EMPTY_PROJECTION_IS_NONE = mm_collection.version.parse("4.0") <= mm_helpers.PYMONGO_VERSION
+
+
 def _top_level_inclusion(spec):
     """(the top-level fields included, the `_id` value 0 or 1) of a projection that includes
     top-level fields and nothing else, `_id` aside; else None."""
+    shape = _top_level_projection(spec)
+    if shape is None or not shape[1]:
+        return None
+    return shape[0], shape[2]
+
+
+def _top_level_projection(spec):
+    """(the top-level fields named, whether it includes them, the `_id` value 0 or 1) of a
+    projection that includes top-level fields, or excludes them, and nothing else, `_id`
+    aside (with none: an inclusion); else None."""
     if not isinstance(spec, dict):
         return None
     id_value = spec.get("_id", 1)
     if type(id_value) not in (int, bool) or id_value not in (0, 1):
         return None
-    names = set()
+    names, kinds = set(), set()
     for name, value in spec.items():
         if name == "_id":
             continue
         if not isinstance(name, str) or name[:1] in ("", "$") or "." in name:
             return None
-        if not (value is True or (type(value) is int and value == 1)):
+        if value is True or value is False or (type(value) is int and value in (0, 1)):
+            kinds.add(bool(value))
+        else:
             return None
         names.add(name)
-    return names, id_value
+    if len(kinds) > 1:
+        return None  # both: mongomock refuses it
+    return names, kinds != {False}, id_value
 
 
 def _project_stage(in_collection, database, options):

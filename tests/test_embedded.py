@@ -538,6 +538,35 @@ def test_a_pipeline_changes_no_stored_document(venues):
     assert list(venues.find()) == before
 
 
+FIND_VIEWS = [
+    None,
+    {},
+    {"pricing": 1, "slots": True, "created_at": 1},
+    {"pricing": 1, "_id": 0},
+    {"dates_available": 0, "maps_location": False},
+    {"dates_available": 0, "_id": 0},
+    {"pricing.base_price": 1, "created_at": 1},  # mongomock's own way
+]
+
+
+@pytest.mark.parametrize("aware", [True, False], ids=["tz-aware", "naive"])
+@pytest.mark.parametrize("view", FIND_VIEWS)
+def test_what_a_find_returns_is_the_readers_own(aware, view):
+    collection = mongomock.MongoClient(tz_aware=aware)["embedded_test"]["venues"]
+    collection.insert_many(scattered_venues())
+    before = copy.deepcopy(list(collection.find()))
+    with untaught():
+        expected = list(collection.find({"status": "active"}, view and dict(view)))
+        expected += [collection.find_one({"_id": before[3]["_id"]}, view and dict(view))]
+    found = list(collection.find({"status": "active"}, view and dict(view)))
+    found += [collection.find_one({"_id": before[3]["_id"]}, view and dict(view))]
+    assert shape(found) == shape(expected)
+    assert len(found) > 50
+    for document in found:
+        _empty_every_container(document)  # anything shared with the store empties it too
+    assert list(collection.find()) == before
+
+
 @pytest.fixture
 def search_pipelines(venues, monkeypatch):
     """halls' search run over `venues`, recording every pipeline it sends."""
