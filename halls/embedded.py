@@ -670,6 +670,16 @@ def _operator_test(key, name, value):
                 return slow(doc_val, value)
 
             return ordered
+        if type(value) is dt.datetime:
+
+            def in_time(doc_val, document):
+                # bson_compare of two datetimes is the Python comparison (which refuses a
+                # naive one against an aware one, as there).
+                if type(doc_val) is dt.datetime:
+                    return compare(doc_val, value)
+                return slow(doc_val, value)
+
+            return in_time
         return lambda doc_val, document: slow(doc_val, value)
     kind = _kind_of(value) if name in ("$in", "$nin") else None
     if kind is not None:

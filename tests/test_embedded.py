@@ -1069,6 +1069,7 @@ def same_answer(search_filter, document):
 def test_a_compiled_comparison_answers_as_filter_applies_for_every_pair_of_values():
     values = [None, True, False, 0, 1, -1, 1.0, 2.5, math.nan, "", "a", "B", SOME_OID]
     values += [dt.datetime(2031, 3, 11), [1, "a"], [], {"b": 1}, str(SOME_OID), [str(SOME_OID)]]
+    values += [dt.datetime(2030, 1, 1, 5), dt.datetime(2031, 3, 11, tzinfo=dt.UTC)]
     for operator in ("$gt", "$gte", "$lt", "$lte", "$eq", "$ne", "$in", "$nin", None):
         for value in values:
             condition = {operator: [value] if operator in ("$in", "$nin") else value}
