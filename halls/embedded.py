@@ -236,7 +236,9 @@ def _aggregate(self, pipeline, session=None, **unused_kwargs):
     fields = _included_fields(rest[0]) if rest else None
     if fields is not None and _narrowing_is(rest[0], fields, lead):
         rest = rest[1:]
-    copy_last = _reads_only(rest)
+    # A dotted distance field is set inside the document's own sub-documents: copy them first.
+    dotted = lead is not None and "." in (lead.distance_field or "")
+    copy_last = _reads_only(rest) and not dotted
     aware = self.codec_options.tz_aware
     found = lead.keep(self) if lead else ((None, doc) for doc in self._iter_documents({}))
     in_collection = []
@@ -597,11 +599,12 @@ def _only_dicts(items):
 
 
 def _holds_arrays(values):
-    """Whether any value is an array (looked at in C)."""
-    return not _NO_ARRAYS.isdisjoint(map(type, values))
+    """Whether any value may be an array (a list, a tuple, or a subclass of either): not every
+    one is of a type that never is one (looked at in C)."""
+    return not _NEVER_ARRAYS.issuperset(map(type, values))
 
 
-_NO_ARRAYS = frozenset({list, tuple})
+_NEVER_ARRAYS = _IMMUTABLE | {dict, dt.datetime, type(_NOTHING)}
 _DICTS = frozenset({dict})
 
 

@@ -489,6 +489,9 @@ def _empty_every_container(value):
 
 READING_PIPELINES = [
     [{"$match": {"status": "active"}}],
+    # The distance set inside a sub-document (of the copy, never of the stored one).
+    [near_lahore(maxDistance=30_000, distanceField="pricing.km"), {"$limit": 5}],
+    [near_lahore(maxDistance=30_000, distanceField="maps_location.coordinates")],
     [near_lahore(maxDistance=30_000), {"$sort": {"capacity": 1, "_id": 1}}, {"$limit": 9}],
     [
         {"$match": {"status": "active"}},
@@ -1199,6 +1202,29 @@ def test_a_one_field_clause_answers_as_filter_applies_on_arrays_tuples_and_gaps(
     for condition in conditions:
         for document in documents:
             for search_filter in ({"a": condition}, {"a": condition, "b": {"$exists": False}}):
+                assert same_answer(search_filter, document), (search_filter, document)
+
+
+class Pair(collections.namedtuple("Pair", "x y")):
+    """A tuple of another type, as a raw document may hold one."""
+
+
+class Items(list):
+    """A list of another type."""
+
+
+def test_arrays_of_other_types_answer_as_filter_applies():
+    # The checks made in C (dicts only, no array among the values) look at exact types; a
+    # subclass of list or tuple takes the long way.
+    values = [Pair("x", 1), Items(["x"]), ("x",), ["y", "x"], "x", "y", None]
+    for value in values:
+        for array in ([{"b": value}], [{"b": "z"}, {"b": value}], Items([{"b": value}])):
+            document = {"a": array}
+            for search_filter in (
+                {"a.b": "x"},
+                {"a": {"$elemMatch": {"b": "x"}}},
+                {"a": {"$elemMatch": {"b": "x", "c": {"$exists": False}}}},
+            ):
                 assert same_answer(search_filter, document), (search_filter, document)
 
 
