@@ -35,18 +35,21 @@
    always scanned).
 5. A filter is compiled once per read, write, `$geoNear` or `$match` stage (`_compiled`):
    mongomock's `_Filterer.apply` worked out for the filter (which clauses are operators,
-   negative or positive, which operator functions; two numbers or two strings compared
-   directly) and run on each document, rather than the filter taken apart again for every
-   document. It answers, and fails, as `filter_applies` does; what it does not take apart goes
-   to `filter_applies` itself. A filter of one clause is that clause; `$and`/`$or`/`$nor`
-   loop over their compiled parts; a positive clause on a field of plain dicts (one
-   operator, or a plain value to equal) skips the steps that cannot apply to it; a path whose
-   last part is read in each document of an array reads them directly; an `$elemMatch` whose
-   first clause equals a string or an integer passes over the documents that clause refuses.
-   Likewise a `$sort` compares values of one kind (numbers, strings, ObjectIds, booleans,
-   datetimes) directly, as mongomock's BsonComparable would; a `$project` that only includes
-   top-level fields keeps them without taking the spec apart for every document; and the
-   datetime patch a `$match` applies to each document shares the values it leaves alone.
+   negative or positive, which operator functions; two numbers, two strings or two datetimes
+   compared directly) and run on each document, rather than the filter taken apart again for
+   every document. It answers, and fails, as `filter_applies` does; what it does not take apart
+   goes to `filter_applies` itself. A filter of one clause is that clause; `$and`/`$or`/`$nor`
+   loop over their compiled parts; a positive clause on a field of plain dicts (one operator, or
+   a plain value to equal) skips the steps that cannot apply to it; a path whose last part is
+   read in each document of an array reads them directly; an `$elemMatch` whose first clause
+   equals a string or an integer passes over the documents that clause refuses. Likewise a
+   `$sort` compares values of one kind (numbers, strings, ObjectIds, booleans, datetimes)
+   directly, as mongomock's BsonComparable would; a `$project` that only includes top-level
+   fields keeps them without taking the spec apart for every document; and the datetime patch a
+   `$match` applies to each document shares the values it leaves alone. Copies rebuild only what
+   holds something mutable (a flat dict or list is copied in C); a find's projection that only
+   includes, or only excludes, top-level fields is kept directly; and a tz-aware find copies
+   each document once (the cursor's conversion is the copy).
 
 Nothing here changes a query; it only makes mongomock execute what a server executes, or run
 the same steps with less work (5).
