@@ -403,7 +403,8 @@ def _test_once(search_filter, document):
 _NOTHING = mm_filtering.NOTHING
 _OPERATORS = mm_filtering._filterer_inst._operator_map
 _COMPARISONS = {name: _OPERATORS[name] for name in mm_filtering.SORTING_OPERATOR_MAP}
-_PLAIN_ORDERED = (int, float, str)  # exact types bson_compare orders as Python does
+# Exact types bson_compare orders as Python does, by the kind it compares them within.
+_ORDERED_KINDS = {int: "number", float: "number", str: "string", dt.datetime: "datetime"}
 _NEGATIVE = {"$ne", "$nin"}
 
 
@@ -666,26 +667,17 @@ def _operator_test(key, name, value):
         return _elem_match_test(value)
     if name in _COMPARISONS:
         compare, slow = mm_filtering.SORTING_OPERATOR_MAP[name], _COMPARISONS[name]
-        if type(value) in _PLAIN_ORDERED:
-            kind = type(value) is str
+        kind = _ORDERED_KINDS.get(type(value))
+        if kind is not None:
 
             def ordered(doc_val, document):
-                # bson_compare of two numbers, or of two strings, is the Python comparison.
-                if type(doc_val) in _PLAIN_ORDERED and (type(doc_val) is str) == kind:
+                # bson_compare of two numbers, two strings or two datetimes is the Python
+                # comparison (which refuses a naive datetime against an aware one, as there).
+                if _ORDERED_KINDS.get(type(doc_val)) == kind:
                     return compare(doc_val, value)
                 return slow(doc_val, value)
 
             return ordered
-        if type(value) is dt.datetime:
-
-            def in_time(doc_val, document):
-                # bson_compare of two datetimes is the Python comparison (which refuses a
-                # naive one against an aware one, as there).
-                if type(doc_val) is dt.datetime:
-                    return compare(doc_val, value)
-                return slow(doc_val, value)
-
-            return in_time
         return lambda doc_val, document: slow(doc_val, value)
     kind = _kind_of(value) if name in ("$in", "$nin") else None
     if kind is not None:

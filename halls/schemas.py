@@ -102,21 +102,16 @@ def _fast_value(field):
     def slow(value):
         return field._serialize(value, None, None)
 
-    kind = type(field)
-    if kind is fields.String:
-        return lambda value: value if type(value) is str else slow(value)
-    if kind in (fields.Integer, fields.Float) and not field.as_string:
-        num = field.num_type
-        return lambda value: value if type(value) is num else slow(value)
-    if kind is fields.Boolean:
-        return lambda value: value if value is True or value is False else slow(value)
+    kind, kept = type(field), _kept_type(field)
+    if kept is not _NO_TYPE:  # a String, Integer, Float or Boolean
+        return lambda value: value if type(value) is kept else slow(value)
     if kind is fields.List:
-        inner, kept = _fast_value(field.inner), _kept_types(field.inner)
+        inner, plain = _fast_value(field.inner), _kept_types(field.inner)
 
         def listed(value):
             if type(value) is not list:
                 return slow(value)
-            if kept.issuperset(map(type, value)):  # each kept as it is: looked at in C
+            if plain.issuperset(map(type, value)):  # each kept as it is: looked at in C
                 return list(value)
             return [inner(each) for each in value]
 
@@ -174,8 +169,7 @@ def _fast_dump(schema):
     return dump
 
 
-# The type of value each field gives back unchanged (field type, as_string): _fast_value's
-# String, Integer, Float and Boolean cases.
+# The type of value each field gives back unchanged (field type, as_string).
 _KEPT_TYPES = {
     (fields.String, False): str,
     (fields.Integer, False): int,
@@ -186,7 +180,7 @@ _NO_KEY = object()  # no dict holds it: a dotted attribute goes to field.seriali
 
 
 def _kept_type(field):
-    """The type of value the field gives back unchanged (_fast_value), else _NO_TYPE."""
+    """The type of value the field gives back unchanged, else _NO_TYPE."""
     return _KEPT_TYPES.get((type(field), getattr(field, "as_string", False)), _NO_TYPE)
 
 

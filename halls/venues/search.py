@@ -17,7 +17,7 @@ CALENDAR_SETTINGS = ("open_days", "booking_window_days", "min_notice_hours", "bl
 # What the pipeline keeps of each matched venue besides its summary: its distance, the
 # fields its sort reads (ORDERS), and with a date what its "maybe closed" facet reads
 # (MAYBE_FIELDS).
-DECIDING_FIELDS = ("capacity", "distance_km")
+DECIDING_FIELDS = ("distance_km",)
 CALENDAR_FIELDS = ("timezone", "slots", *CALENDAR_SETTINGS)
 # What the pipeline carries of each venue for the page besides its price: what it shows.
 SUMMARY_FIELDS = schemas.SUMMARY_FIELDS
