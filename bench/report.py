@@ -81,6 +81,7 @@ def render(report):
                     _fmt(result["rps"]),
                     _ratio(result["ratio_to_health"]),
                     _ratio(result.get("ratio_to_health_around")),
+                    _ratio((result.get("paired") or {}).get("median_ratio")),
                     _fmt(result["p50_ms"]),
                     _fmt(result["p95_ms"]),
                     _fmt(result["p99_ms"]),
@@ -96,6 +97,7 @@ def render(report):
             rows.append(
                 [
                     f"{run['venues']:>6} venues  contention: {one['clients']} clients, one slot",
+                    "-",
                     "-",
                     "-",
                     "-",
@@ -115,6 +117,7 @@ def render(report):
                     f"{run['venues']:>6} venues  contention: {spread['attempts']} bookings, "
                     f"{spread['slots']} slots, {spread['clients']} clients",
                     _fmt(spread["rps"]),
+                    "-",
                     "-",
                     "-",
                     _fmt(spread["p50_ms"]),
@@ -139,12 +142,12 @@ def render(report):
                 [
                     f"{run['venues']:>6} venues  peak RSS (VmHWM), MiB",
                     _fmt(memory["total_peak_rss_mib"]),
-                    *["-"] * 8,
+                    *["-"] * 9,
                     ", ".join(parts),
                 ]
             )
-    header = ["figure", "req/s", "x health", "x around", "p50 ms", "p95 ms", "p99 ms", "n",
-              "server cpu ms/req", "client cpu", "errors / notes"]  # fmt: skip
+    header = ["figure", "req/s", "x health", "x around", "x paired", "p50 ms", "p95 ms",
+              "p99 ms", "n", "server cpu ms/req", "client cpu", "errors / notes"]  # fmt: skip
     lines += _table(header, rows)
 
     measured = [run for run in report["runs"] if "endpoints" in run]
@@ -174,10 +177,18 @@ def render(report):
             if target.get("ratio_around") is not None:
                 met = "met" if target["met_around"] else "NOT met"
                 around = f"; by the /health around it {_ratio(target['ratio_around'])} -> {met}"
+            paired = ""
+            if target.get("ratio_paired") is not None:
+                met = "met" if target["met_paired"] else "NOT met"
+                rounds = " ".join(_ratio(r) for r in target["paired_ratios"])
+                paired = (
+                    f"; paired with /health, median {_ratio(target['ratio_paired'])} "
+                    f"({rounds}) -> {met}"
+                )
             lines.append(
                 f"target: {name} >= {target['target']} x /health at {target['venues']} venues: "
                 f"{_ratio(target['ratio'])} -> {verdict}{scope}; by server CPU per request "
-                f"{_ratio(target.get('cpu_ratio'))}{around}"
+                f"{_ratio(target.get('cpu_ratio'))}{around}{paired}"
             )
     lines.append(f"wall time {report['wall_seconds']} s")
     return "\n".join(lines)
