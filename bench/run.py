@@ -151,10 +151,8 @@ def endpoint_phases(server, loaded, args, rand):
         date = rand.choice(venue["body"]["dates_available"] or dates)
         availability.append(request_spec("GET", f"/venues/{venue['id']}/availability?date={date}"))
     # Enough distinct free slots for the fastest booking rate we could plausibly see.
-    free = sum(len(v["body"]["dates_available"]) * len(v["body"]["slots"]) for v in loaded.venues)
-    wanted = min(int(800 * (args.warmup + args.duration)), int(0.6 * (free - len(loaded.booked))))
+    bookings = booking_specs(loaded, rand, int(800 * (args.warmup + args.duration)))
     customers = loaded.customers
-    bookings = booking_specs(loaded, rand, wanted)
     logins = [
         request_spec("POST", "/auth/login", {"email": c["email"], "password": dataset.PASSWORD})
         for c in customers
@@ -213,7 +211,9 @@ def endpoint_phases(server, loaded, args, rand):
 
 def booking_specs(loaded, rand, count):
     """POST /bookings of `count` free slots nobody has booked or been sent yet (loaded.booked
-    grows with them), by the customers in turn."""
+    grows with them), by the customers in turn; fewer if a small dataset has not that many."""
+    free = sum(len(v["body"]["dates_available"]) * len(v["body"]["slots"]) for v in loaded.venues)
+    count = min(count, int(0.6 * (free - len(loaded.booked))))
     picks = dataset.pick_free_slots(
         rand, [v["body"] for v in loaded.venues], loaded.dates, count, loaded.booked
     )
