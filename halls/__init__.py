@@ -4,6 +4,7 @@ import logging
 import time
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 from pymongo.errors import ConnectionFailure
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -39,10 +40,23 @@ API_SPEC = {
 }
 
 
+class JSONProvider(DefaultJSONProvider):
+    """Flask's JSON, keys in the order the schemas give them, without the encoder's check for
+    circular references: every answer is a tree of plain values that a schema or the error
+    envelope built (a cycle would still fail, as a RecursionError: a logged 500), and the
+    check was a quarter of the work of encoding a page of search results."""
+
+    sort_keys = False
+
+    def dumps(self, obj, **kwargs):
+        kwargs.setdefault("check_circular", False)
+        return super().dumps(obj, **kwargs)
+
+
 def create_app(config=None):
     """Build the app: settings, database, extensions, blueprints, error handlers."""
     app = Flask(__name__)
-    app.json.sort_keys = False
+    app.json = JSONProvider(app)
     app.config.update(settings.from_env())
     app.config.update(API_SPEC)
     app.config.update(

@@ -2,6 +2,7 @@
 
 import json
 
+import flask
 import pytest
 from pymongo.errors import DuplicateKeyError, ServerSelectionTimeoutError
 
@@ -109,6 +110,22 @@ def test_unexpected_exception_is_a_generic_500(client, monkeypatch, caplog):
     assert "hunter2" not in text and "Traceback" not in text and "RuntimeError" not in text
     # ...but the operator's log has the trace.
     assert "RuntimeError" in caplog.text
+
+
+def test_an_answer_that_holds_a_cycle_is_a_logged_500(app, client, caplog):
+    # The JSON encoder does not look for cycles (no answer has one); one still fails cleanly.
+    cycle = {"name": "loop"}
+    cycle["self"] = cycle
+    app.add_url_rule("/cycle", "cycle", lambda: flask.jsonify(cycle))
+    response = client.get("/cycle")
+    error = assert_error(response, 500, "internal_error")
+    assert error["details"] == {}
+    assert "RecursionError" in caplog.text
+
+
+def test_answers_keep_the_schema_order_of_their_keys(client):
+    body = client.get("/health").get_data(as_text=True)
+    assert body.startswith('{"ok":true,"data":{')
 
 
 def test_duplicate_key_from_a_service_is_409(client, monkeypatch):
