@@ -254,7 +254,7 @@ def paired(server, requests, args, once=False):
         endpoint, base = windows["endpoint"], windows["health"]
         ratios.append(round(endpoint["rps"] / base["rps"], 3) if base["rps"] else None)
         cpu.append(endpoint["server_cpu_ms_per_request"])
-    measured = sorted(ratio for ratio in ratios if ratio is not None)
+    measured = [ratio for ratio in ratios if ratio is not None]
     return {
         "median_ratio": statistics.median(measured) if measured else None,
         "ratios": ratios,
