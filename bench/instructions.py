@@ -28,7 +28,6 @@ if __package__ in (None, ""):  # run as a file: import the package from the repo
 from bench import dataset
 from bench import profile as harness
 from bench.loader import GUESTS
-from halls import embedded
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = 3025  # the seed bench/run.py gives its 1,000-venue dataset
@@ -84,8 +83,7 @@ def requests(client, saved, what, count):
 def measure(path, what, count):
     """Inside callgrind: load the saved dataset, warm up, then count `count` requests."""
     logging.disable(logging.CRITICAL)
-    embedded.teach()
-    app = harness.build_app(SEED)
+    app = harness.build_app(SEED)  # its client is the taught mongomock (embedded.new_client)
     client = app.test_client()
     database = app.config["DATABASE"]
     saved = pickle.loads(Path(path).read_bytes())  # noqa: S301 - written by build() just now
@@ -109,7 +107,8 @@ def _checked(response):
 
 
 def _callgrind(option):
-    subprocess.run(["callgrind_control", option, str(os.getpid())], check=True, capture_output=True)  # noqa: S603, S607 - fixed
+    command = ["callgrind_control", option, str(os.getpid())]
+    subprocess.run(command, check=True, capture_output=True)  # noqa: S603, S607 - fixed arguments
 
 
 def main(argv=None):

@@ -44,7 +44,7 @@ class JSONProvider(DefaultJSONProvider):
     """Flask's JSON, keys in the order the schemas give them, without the encoder's check for
     circular references: every answer is a tree of plain values that a schema or the error
     envelope built (a cycle would still fail, as a RecursionError: a logged 500), and the
-    check was a quarter of the work of encoding a page of search results."""
+    check (an id() lookup and insert for every dict and list) was about 1 % of a search."""
 
     sort_keys = False
 
