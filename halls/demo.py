@@ -13,8 +13,8 @@ from halls import db
 from halls.auth import service as accounts
 from halls.config import ConfigError
 from halls.errors import Conflict
+from halls.rules import local_today
 from halls.venues import service as venues
-from halls.venues.rules import local_today
 from halls.venues.schemas import VenueIn
 
 log = logging.getLogger("halls.demo")

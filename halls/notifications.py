@@ -16,9 +16,8 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 
-from halls import db, mail
+from halls import db, mail, rules
 from halls.bookings.display import booked_slots, long_date, slots_by_key
-from halls.venues import rules
 
 log = logging.getLogger("halls.notifications")
 

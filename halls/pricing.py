@@ -7,9 +7,9 @@ snapshot: later edits of prices or add-ons never change what a booking already c
 
 import datetime as dt
 
+from halls import rules
 from halls.errors import Conflict, Unprocessable
 from halls.schemas import Timestamp
-from halls.venues import rules
 
 CURRENCY = "PKR"
 PER_EVENT, PER_GUEST = "per_event", "per_guest"

@@ -11,7 +11,7 @@ PASSWORD = "correct horse battery"
 
 def today_plus(days, venue=None):
     """A date `days` from today in the venue's zone (Asia/Karachi by default)."""
-    from halls.venues.rules import local_today
+    from halls.rules import local_today
 
     base = dt.date.fromisoformat(local_today(venue or {}))
     return (base + dt.timedelta(days=days)).isoformat()

@@ -4,9 +4,9 @@ import datetime as dt
 
 import pytest
 
-from halls import db
+from halls import db, rules
 from halls.bookings import claims
-from halls.venues import rules, service
+from halls.venues import service
 from tests.helpers import TWO_SLOTS, assert_error, hold_slot, ok_data, other_id, today_plus
 
 

@@ -8,8 +8,7 @@ import datetime as dt
 
 import pytest
 
-from halls import db
-from halls.venues import rules
+from halls import db, rules
 from tests.helpers import TWO_SLOTS, assert_error, hold_slot, ok_data, today_plus, venue_body
 
 # Tuesday 2031-03-11, 10:00 in Karachi (UTC+5, no daylight saving).

@@ -10,7 +10,7 @@ import pytest
 from halls import create_app, db, demo
 from halls.config import ConfigError
 from halls.errors import Conflict
-from halls.venues.rules import local_today, price_on
+from halls.rules import local_today, price_on
 from tests.helpers import ok_data
 
 CITY_CENTRES = {"Lahore": (31.5204, 74.3587), "Karachi": (24.8607, 67.0011)}

@@ -21,7 +21,7 @@ def wallet_paid(paid, refunded=0):
 
 def hours_before_start(booking, venue, hours):
     """The instant `hours` before the booking's event starts."""
-    from halls.venues import rules
+    from halls import rules
 
     start = rules.event_start(venue, booking["date"], booking["slots"])
     return start - dt.timedelta(hours=hours)

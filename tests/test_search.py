@@ -9,9 +9,8 @@ import pytest
 from bson import ObjectId
 from marshmallow import Schema
 
-from halls import db
+from halls import db, rules
 from halls.bookings import claims
-from halls.venues import rules
 from halls.venues import search as venue_search
 from halls.venues import service as venue_service
 from halls.venues.schemas import VenueSearchItem

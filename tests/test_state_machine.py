@@ -32,10 +32,10 @@ from hypothesis.stateful import (
 )
 
 from halls import create_app, db, embedded, idempotency, mail
+from halls import rules as venue_rules
 from halls.auth import tokens
 from halls.bookings import claims
 from halls.bookings import service as bookings
-from halls.venues import rules as venue_rules
 from halls.venues import service as venues
 from halls.wallet import service as wallet
 from tests.helpers import bearer, venue_body

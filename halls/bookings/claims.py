@@ -35,9 +35,8 @@ import time
 from flask import current_app
 from pymongo.errors import DuplicateKeyError
 
-from halls import db
+from halls import db, rules
 from halls.errors import Conflict
-from halls.venues import rules
 
 FREE = "free"
 TAKEN = "taken"

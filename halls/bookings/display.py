@@ -2,7 +2,7 @@
 
 import datetime as dt
 
-from halls.venues import rules
+from halls import rules
 
 
 def booked_slots(booking, venue=None):

@@ -14,9 +14,8 @@ nothing here, so it refunds 0 while the quote still shows the pct.
 
 import datetime as dt
 
-from halls import db
+from halls import db, rules
 from halls.errors import Conflict
-from halls.venues import rules
 
 CANCELLABLE = ("pending", "confirmed")
 

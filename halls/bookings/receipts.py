@@ -28,10 +28,9 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from halls import db
+from halls import db, rules
 from halls.bookings import service
 from halls.bookings.display import booked_slots, long_date
-from halls.venues import rules
 
 INK = colors.HexColor("#1f2933")
 MUTED = colors.HexColor("#616e7c")

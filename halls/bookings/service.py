@@ -17,11 +17,10 @@ import datetime as dt
 from bson import ObjectId
 from pymongo import ReturnDocument
 
-from halls import db, notifications, pricing
+from halls import db, notifications, pricing, rules
 from halls.bookings import claims, policy
 from halls.errors import Conflict, Forbidden, NotFound, Unprocessable
 from halls.schemas import object_id
-from halls.venues import rules
 from halls.wallet import service as wallet
 
 ACTIVE = ("pending", "confirmed")

@@ -10,10 +10,9 @@ import re
 
 from pymongo import ReturnDocument
 
-from halls import db, pricing
+from halls import db, pricing, rules
 from halls.bookings import claims
 from halls.errors import Conflict, NotFound
-from halls.venues import rules
 from halls.venues import service as venues
 from halls.venues.schemas import MAX_ADDONS, SNAKE_NAME
 

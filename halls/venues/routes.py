@@ -7,7 +7,7 @@ from marshmallow import RAISE
 from halls.auth.tokens import current_user, owner_required
 from halls.extensions import error_responses, follow, links
 from halls.schemas import PageArgs, envelope, page_of
-from halls.venues import calendar, search, service
+from halls.venues import ical_feed, search, service
 from halls.venues.schemas import (
     PATCH_FIELDS,
     AvailabilityArgs,
@@ -152,7 +152,7 @@ def remove_blackout(venue_id, blackout_id):
 )
 def calendar_token(venue_id):
     """Make (or replace) the venue's calendar feed token; it is shown only this once."""
-    token = calendar.rotate_calendar_token(current_user(), venue_id)
+    token = ical_feed.rotate_calendar_token(current_user(), venue_id)
     url = url_for("venues.calendar_feed", venue_id=venue_id, token=token, _external=True)
     return {"token": token, "feed_url": url}
 
@@ -162,5 +162,5 @@ def calendar_token(venue_id):
 @blp.response(200, {"type": "string"}, content_type="text/calendar")
 def calendar_feed(args, venue_id):
     """The venue's bookings as an iCalendar feed; the token in the URL stands in for a login."""
-    ics = calendar.venue_calendar(venue_id, args["token"])
-    return Response(ics, mimetype="text/calendar", headers=calendar.FEED_HEADERS)
+    ics = ical_feed.venue_calendar(venue_id, args["token"])
+    return Response(ics, mimetype="text/calendar", headers=ical_feed.FEED_HEADERS)

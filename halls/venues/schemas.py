@@ -12,6 +12,7 @@ from marshmallow import (
     validates_schema,
 )
 
+from halls import rules
 from halls.schemas import (
     DateField,
     Meta,
@@ -22,7 +23,6 @@ from halls.schemas import (
     Timestamp,
     parse_date,
 )
-from halls.venues import rules
 
 VENUE_TYPES = ("Hall", "Auditorium", "Banquet", "Lawn")
 EDITABLE_STATUSES = ("active", "inactive")

@@ -7,9 +7,9 @@ import datetime as dt
 import re
 from zoneinfo import ZoneInfo
 
-from halls import db
+from halls import db, rules
 from halls.bookings import claims
-from halls.venues import rules, schemas
+from halls.venues import schemas
 
 DEFAULT_NEAR_KM = 10
 NO_PRICE = "_no_price"

@@ -5,12 +5,11 @@ import datetime as dt
 from bson import ObjectId
 from pymongo import ReturnDocument
 
-from halls import db
+from halls import db, rules
 from halls.bookings import claims
 from halls.bookings import service as bookings
 from halls.errors import Conflict, Forbidden, NotFound, Unprocessable
 from halls.schemas import object_id
-from halls.venues import rules
 
 DELETED = "deleted"
 MAX_BLACKOUTS = 1000  # per venue: the list lives in the venue document

@@ -20,12 +20,11 @@ from zoneinfo import ZoneInfo
 import icalendar
 from pymongo import ASCENDING, ReturnDocument
 
-from halls import db
+from halls import db, rules
 from halls.bookings.display import booked_slots
 from halls.bookings.receipts import money, price_lines
 from halls.errors import NotFound
 from halls.schemas import object_id
-from halls.venues import rules
 from halls.venues.service import DELETED, owned_venue
 
 FEED_HISTORY_DAYS = 90
