@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-real lint format postman bench bench-profile clean
+.PHONY: install run test test-fast test-real lint format postman bench bench-profile clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m venv $(VENV)
@@ -18,8 +18,13 @@ install: $(STAMP)
 run: install
 	HALLS_DEMO_DATA=true $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
+# Everything, with branch coverage and its floor (pyproject.toml): what CI runs.
 test: install
 	$(BIN)/pytest
+
+# The inner loop: every test but the slow fuzzing and property suites, without coverage.
+test-fast: install
+	$(BIN)/pytest -m "not slow" --no-cov
 
 # The same suite against a real MongoDB: HALLS_TEST_MONGO_URI=mongodb://... make test-real
 test-real: install

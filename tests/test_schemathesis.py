@@ -38,6 +38,8 @@ from tests.helpers import bearer, key_and_certificate
 from tests.test_google import CLIENT_ID, KEY_ID, FakeTransport
 from tests.test_uploads import CLOUDINARY_URL, S3
 
+pytestmark = pytest.mark.slow
+
 CHECKS = [
     not_a_server_error,
     status_code_conformance,

@@ -20,6 +20,7 @@ import os
 import uuid
 from zoneinfo import ZoneInfo
 
+import pytest
 from bson import ObjectId
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -39,6 +40,8 @@ from halls.bookings import service as bookings
 from halls.venues import service as venues
 from halls.wallet import service as wallet
 from tests.helpers import bearer, venue_body
+
+pytestmark = pytest.mark.slow
 
 settings.register_profile(
     "booking-rules",
