@@ -112,12 +112,12 @@ def test_unexpected_exception_is_a_generic_500(client, monkeypatch, caplog):
     assert "RuntimeError" in caplog.text
 
 
-def test_an_answer_that_holds_a_cycle_is_a_logged_500(app, client, caplog):
+def test_an_answer_that_holds_a_cycle_is_a_logged_500(own_app, caplog):
     # The JSON encoder does not look for cycles (no answer has one); one still fails cleanly.
     cycle = {"name": "loop"}
     cycle["self"] = cycle
-    app.add_url_rule("/cycle", "cycle", lambda: flask.jsonify(cycle))
-    response = client.get("/cycle")
+    own_app.add_url_rule("/cycle", "cycle", lambda: flask.jsonify(cycle))
+    response = own_app.test_client().get("/cycle")
     error = assert_error(response, 500, "internal_error")
     assert error["details"] == {}
     assert "RecursionError" in caplog.text
