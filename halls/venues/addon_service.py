@@ -13,8 +13,9 @@ from pymongo import ReturnDocument
 from halls import db, pricing, rules
 from halls.bookings import claims
 from halls.errors import Conflict, NotFound
+from halls.schemas import SNAKE_NAME
 from halls.venues import service as venues
-from halls.venues.schemas import MAX_ADDONS, SNAKE_NAME
+from halls.venues.schemas import MAX_ADDONS
 
 LIVE = {"$ne": venues.DELETED}
 

@@ -1,6 +1,5 @@
 """Venue schemas: what an owner may send, what anyone may ask, and what we show."""
 
-import math
 import re
 
 from marshmallow import (
@@ -14,12 +13,20 @@ from marshmallow import (
 
 from halls import rules
 from halls.schemas import (
+    MAX_CAPACITY,
+    MAX_PRICE,
+    SNAKE_NAME,
+    CommaList,
     DateField,
+    GeoPoint,
+    HttpsUrl,
     Meta,
     ObjectIdField,
     PageArgs,
     QuickDump,
+    StrictBoolean,
     StrictSchema,
+    Text,
     Timestamp,
     parse_date,
 )
@@ -27,108 +34,9 @@ from halls.schemas import (
 VENUE_TYPES = ("Hall", "Auditorium", "Banquet", "Lawn")
 EDITABLE_STATUSES = ("active", "inactive")
 SORTS = ("distance", "price_asc", "price_desc", "capacity", "newest")
-MAX_CAPACITY = 100_000
-MAX_PRICE = 1_000_000_000  # PKR; keeps every sum far inside a 64-bit integer
 MAX_DATES = 731  # two years of dates
 MAX_RANGE_DAYS = 62
-# Amenity names and slot keys become parts of stored field paths and filters (amenities.<name>),
-# so they are plain snake_case: no "$", no ".".
-SNAKE_NAME = r"^[a-z][a-z0-9_]{0,39}$"
 HH_MM = r"^([01]\d|2[0-3]):[0-5]\d$"
-
-
-class StrictBoolean(fields.Boolean):
-    """true or false only: "yes" and 1 are not booleans in a JSON body."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, bool):
-            raise self.make_error("invalid")
-        return value
-
-
-class Text(fields.String):
-    """A string with surrounding whitespace removed before it is validated."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        return super()._deserialize(value, attr, data, **kwargs).strip()
-
-
-class HttpsUrl(fields.Url):
-    def __init__(self, **kwargs):
-        super().__init__(schemes={"https"}, validate=validate.Length(max=2048), **kwargs)
-
-
-# How GeoPoint reads in the OpenAPI document (a custom field shows as {} otherwise). No
-# examples: request bodies carry none, so the fuzz tests may draw their own (@schema.given).
-GEO_POINT_DOC = {
-    "oneOf": [
-        {
-            "type": "object",
-            "description": "A GeoJSON Point: coordinates are [longitude, latitude].",
-            "required": ["type", "coordinates"],
-            "additionalProperties": False,
-            "properties": {
-                "type": {"type": "string", "enum": ["Point"]},
-                "coordinates": {
-                    "type": "array",
-                    "items": {"type": "number", "minimum": -180, "maximum": 180},
-                    "minItems": 2,
-                    "maxItems": 2,
-                },
-            },
-        },
-        {
-            "type": "object",
-            "required": ["lat", "lng"],
-            "additionalProperties": False,
-            "properties": {
-                "lat": {"type": "number", "minimum": -90, "maximum": 90},
-                "lng": {"type": "number", "minimum": -180, "maximum": 180},
-            },
-        },
-    ]
-}
-
-
-class GeoPoint(fields.Field):
-    """A GeoJSON Point or {lat, lng} on the way in; always a GeoJSON Point when stored."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs, metadata={**GEO_POINT_DOC, **kwargs.pop("metadata", {})})
-
-    default_error_messages = {
-        "invalid": 'Send a GeoJSON Point ("coordinates": [lng, lat]) or "lat" and "lng".',
-        "range": "Latitude must be within -90..90 and longitude within -180..180.",
-    }
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, dict) and set(value) == {"type", "coordinates"}:
-            coordinates = value["coordinates"]
-            if value["type"] != "Point" or not isinstance(coordinates, list | tuple):
-                raise self.make_error("invalid")
-            if len(coordinates) != 2:
-                raise self.make_error("invalid")
-            lng, lat = coordinates
-        elif isinstance(value, dict) and set(value) == {"lat", "lng"}:
-            lat, lng = value["lat"], value["lng"]
-        else:
-            raise self.make_error("invalid")
-        lng, lat = _number(lng, self), _number(lat, self)
-        if not (-180 <= lng <= 180 and -90 <= lat <= 90):
-            raise self.make_error("range")
-        return {"type": "Point", "coordinates": [lng, lat]}
-
-
-def _number(value, field):
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise field.make_error("invalid")
-    try:
-        number = float(value)
-    except OverflowError as error:  # an integer with hundreds of digits
-        raise field.make_error("range") from error
-    if not math.isfinite(number):
-        raise field.make_error("invalid")
-    return number
 
 
 def _known_timezone(value):
@@ -608,24 +516,6 @@ class AddonChoiceIn(StrictSchema):
     qty = fields.Integer(strict=True, validate=validate.Range(1, MAX_CAPACITY))
 
 
-class CommaList(fields.String):
-    """A comma-separated list in a query string, each item checked by `parse_item`."""
-
-    default_error_messages = {"item": "Not a valid list."}
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs)
-        items = [item.strip() for item in text.split(",") if item.strip()]
-        if not items or len(items) > MAX_ADDONS:
-            raise self.make_error("item")
-        return [self.parse_item(item) for item in items]
-
-    def parse_item(self, item):
-        if not re.match(SNAKE_NAME, item):
-            raise self.make_error("item")
-        return item
-
-
 class SlotKeyList(CommaList):
     default_error_messages = {"item": "List slot keys separated by commas, e.g. lunch,dinner."}
 
@@ -636,6 +526,7 @@ class AddonChoiceList(CommaList):
     default_error_messages = {
         "item": "List add-ons as key:qty separated by commas, e.g. catering:150,decor:1."
     }
+    max_items = MAX_ADDONS
 
     def parse_item(self, item):
         key, sep, qty = item.partition(":")
