@@ -16,13 +16,12 @@ from halls.venues.schemas import (
     BlackoutIn,
     CalendarFeedArgs,
     CalendarTokenOut,
-    SearchArgs,
     VenueData,
     VenueIn,
     VenueOut,
     VenuePatch,
-    VenueSearchItem,
 )
+from halls.venues.search_schemas import SearchArgs, VenueSearchItem
 
 blp = Blueprint(
     "venues", __name__, url_prefix="/venues", description="Venues, search and availability"
