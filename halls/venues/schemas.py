@@ -406,13 +406,6 @@ class AddonData(Schema):
     addon = fields.Nested(AddonOut, required=True)
 
 
-class AddonChoiceIn(StrictSchema):
-    """One add-on a booking orders; qty defaults to the guests (per_guest) or to 1."""
-
-    key = fields.String(required=True, validate=validate.Regexp(SNAKE_NAME))
-    qty = fields.Integer(strict=True, validate=validate.Range(1, MAX_CAPACITY))
-
-
 class SlotKeyList(CommaList):
     default_error_messages = {"item": "List slot keys separated by commas, e.g. lunch,dinner."}
 
