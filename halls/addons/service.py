@@ -11,10 +11,10 @@ import re
 from pymongo import ReturnDocument
 
 from halls import db, pricing
+from halls.addons.schemas import MAX_ADDONS
 from halls.errors import Conflict, NotFound
 from halls.schemas import SNAKE_NAME
 from halls.venues import service as venues
-from halls.venues.schemas import MAX_ADDONS
 
 LIVE = {"$ne": venues.DELETED}
 

@@ -3,11 +3,11 @@
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
+from halls.addons import service
+from halls.addons.schemas import AddonData, AddonIn, AddonOut, AddonPatch
 from halls.auth.tokens import current_user, owner_required
 from halls.extensions import error_responses, follow, links
 from halls.schemas import PageArgs, envelope, page_of
-from halls.venues import addon_service as service
-from halls.venues.schemas import AddonData, AddonIn, AddonOut, AddonPatch
 
 blp = Blueprint(
     "addons",
