@@ -140,11 +140,11 @@ def _init_extensions(app):
 
 
 def _register_blueprints(api):
+    from halls.addons.routes import blp as addons
     from halls.auth.routes import blp as auth
     from halls.bookings.routes import blp as bookings
     from halls.health.routes import blp as health
     from halls.uploads.routes import blp as uploads
-    from halls.venues.addons import blp as addons
     from halls.venues.routes import blp as venues
     from halls.wallet.routes import blp as wallet
 

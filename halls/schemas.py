@@ -1,11 +1,20 @@
-"""Schemas and fields shared by every resource: ids, dates, the envelope, pages."""
+"""Schemas and fields shared by every resource: limits, ids, dates, text, places, the envelope,
+pages. A field type here knows no resource; a resource's own schemas live in its package."""
 
 import datetime as dt
 import functools
+import math
+import re
 
 from bson import ObjectId
 from bson.errors import InvalidId
 from marshmallow import Schema, fields, missing, pre_dump, validate
+
+MAX_CAPACITY = 100_000  # people: a venue's capacity, a booking's guests, an add-on's qty
+MAX_PRICE = 1_000_000_000  # PKR; keeps every sum far inside a 64-bit integer
+# Amenity names, slot keys and add-on keys become parts of stored field paths and filters
+# (amenities.<name>, addons.key), so they are plain snake_case: no "$", no ".".
+SNAKE_NAME = r"^[a-z][a-z0-9_]{0,39}$"
 
 
 class StrictSchema(Schema):
@@ -70,6 +79,122 @@ class Timestamp(fields.DateTime):
         # Fixed width, and MongoDB's own precision: the same instant always reads the same,
         # whether it comes from a fresh write or from the database.
         return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class StrictBoolean(fields.Boolean):
+    """true or false only: "yes" and 1 are not booleans in a JSON body."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+class Text(fields.String):
+    """A string with surrounding whitespace removed before it is validated."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).strip()
+
+
+class HttpsUrl(fields.Url):
+    """An https URL of at most 2048 characters."""
+
+    def __init__(self, **kwargs):
+        super().__init__(schemes={"https"}, validate=validate.Length(max=2048), **kwargs)
+
+
+# How GeoPoint reads in the OpenAPI document (a custom field shows as {} otherwise). No
+# examples: request bodies carry none, so the fuzz tests may draw their own (@schema.given).
+GEO_POINT_DOC = {
+    "oneOf": [
+        {
+            "type": "object",
+            "description": "A GeoJSON Point: coordinates are [longitude, latitude].",
+            "required": ["type", "coordinates"],
+            "additionalProperties": False,
+            "properties": {
+                "type": {"type": "string", "enum": ["Point"]},
+                "coordinates": {
+                    "type": "array",
+                    "items": {"type": "number", "minimum": -180, "maximum": 180},
+                    "minItems": 2,
+                    "maxItems": 2,
+                },
+            },
+        },
+        {
+            "type": "object",
+            "required": ["lat", "lng"],
+            "additionalProperties": False,
+            "properties": {
+                "lat": {"type": "number", "minimum": -90, "maximum": 90},
+                "lng": {"type": "number", "minimum": -180, "maximum": 180},
+            },
+        },
+    ]
+}
+
+
+class GeoPoint(fields.Field):
+    """A GeoJSON Point or {lat, lng} on the way in; always a GeoJSON Point when stored."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs, metadata={**GEO_POINT_DOC, **kwargs.pop("metadata", {})})
+
+    default_error_messages = {
+        "invalid": 'Send a GeoJSON Point ("coordinates": [lng, lat]) or "lat" and "lng".',
+        "range": "Latitude must be within -90..90 and longitude within -180..180.",
+    }
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, dict) and set(value) == {"type", "coordinates"}:
+            coordinates = value["coordinates"]
+            if value["type"] != "Point" or not isinstance(coordinates, list | tuple):
+                raise self.make_error("invalid")
+            if len(coordinates) != 2:
+                raise self.make_error("invalid")
+            lng, lat = coordinates
+        elif isinstance(value, dict) and set(value) == {"lat", "lng"}:
+            lat, lng = value["lat"], value["lng"]
+        else:
+            raise self.make_error("invalid")
+        lng, lat = _number(lng, self), _number(lat, self)
+        if not (-180 <= lng <= 180 and -90 <= lat <= 90):
+            raise self.make_error("range")
+        return {"type": "Point", "coordinates": [lng, lat]}
+
+
+def _number(value, field):
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise field.make_error("invalid")
+    try:
+        number = float(value)
+    except OverflowError as error:  # an integer with hundreds of digits
+        raise field.make_error("range") from error
+    if not math.isfinite(number):
+        raise field.make_error("invalid")
+    return number
+
+
+class CommaList(fields.String):
+    """A comma-separated list in a query string, each item checked by `parse_item` (a
+    snake_case name unless a subclass says otherwise), at most `max_items` of them."""
+
+    default_error_messages = {"item": "Not a valid list."}
+    max_items = 50
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        items = [item.strip() for item in text.split(",") if item.strip()]
+        if not items or len(items) > self.max_items:
+            raise self.make_error("item")
+        return [self.parse_item(item) for item in items]
+
+    def parse_item(self, item):
+        if not re.match(SNAKE_NAME, item):
+            raise self.make_error("item")
+        return item
 
 
 class Meta(Schema):

@@ -6,7 +6,7 @@ import pytest
 from bson import ObjectId
 
 from halls import db
-from halls.venues.schemas import MAX_ADDONS
+from halls.addons.schemas import MAX_ADDONS
 from tests.helpers import (
     CATERING,
     DECOR,

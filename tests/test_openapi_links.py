@@ -25,8 +25,8 @@ CHAINS = (
             "venues.availability",
             "venues.add_blackout",
             "venues.calendar_token",
+            "venues.quote",
             "addons.create",
-            "addons.quote",
             "bookings.create",
         )
     ]

@@ -13,7 +13,7 @@ from halls import db, rules
 from halls.bookings import claims
 from halls.venues import search as venue_search
 from halls.venues import service as venue_service
-from halls.venues.schemas import VenueSearchItem
+from halls.venues.search_schemas import VenueSearchItem
 from tests.helpers import TWO_SLOTS, assert_error, hold_slot, ok_data, today_plus
 
 MALL_ROAD_LAHORE = (74.3587, 31.5204)  # (lng, lat)

@@ -16,16 +16,17 @@ from halls.venues.schemas import (
     BlackoutIn,
     CalendarFeedArgs,
     CalendarTokenOut,
-    SearchArgs,
+    QuoteArgs,
+    QuoteOut,
     VenueData,
     VenueIn,
     VenueOut,
     VenuePatch,
-    VenueSearchItem,
 )
+from halls.venues.search_schemas import SearchArgs, VenueSearchItem
 
 blp = Blueprint(
-    "venues", __name__, url_prefix="/venues", description="Venues, search and availability"
+    "venues", __name__, url_prefix="/venues", description="Venues, search, availability and quotes"
 )
 
 VENUE_ID = "$response.body#/data/venue/id"
@@ -37,7 +38,7 @@ OWN_VENUE_OPERATIONS = (
     "venues.calendar_token",
     "addons.create",
 )
-VENUE_OPERATIONS = ("venues.show", "venues.availability", "addons.list_", "addons.quote")
+VENUE_OPERATIONS = ("venues.show", "venues.availability", "venues.quote", "addons.list_")
 REQUEST_VENUE_ID = "$request.path.venue_id"
 
 
@@ -109,6 +110,15 @@ def delete(venue_id):
 def availability(args, venue_id):
     """Free slots and the price on one date, or on each date from..to (at most 62 days)."""
     return service.venue_availability(venue_id, **args)
+
+
+@blp.route("/<venue_id>/quote")
+@blp.arguments(QuoteArgs(), location="query", unknown=RAISE)
+@blp.response(200, envelope(QuoteOut))
+@blp.doc(responses=error_responses(409))
+def quote(args, venue_id):
+    """Price a booking line by line without booking, and say if the slots are free now."""
+    return service.quote_venue(venue_id, **args)
 
 
 @blp.route("/<venue_id>/blackouts", methods=["POST"])

@@ -1,6 +1,5 @@
 """Venue schemas: what an owner may send, what anyone may ask, and what we show."""
 
-import math
 import re
 
 from marshmallow import (
@@ -13,122 +12,29 @@ from marshmallow import (
 )
 
 from halls import rules
+from halls.addons.schemas import MAX_ADDONS, AddonOut
 from halls.schemas import (
+    MAX_CAPACITY,
+    MAX_PRICE,
+    SNAKE_NAME,
+    CommaList,
     DateField,
+    GeoPoint,
+    HttpsUrl,
     Meta,
     ObjectIdField,
-    PageArgs,
-    QuickDump,
+    StrictBoolean,
     StrictSchema,
+    Text,
     Timestamp,
     parse_date,
 )
 
 VENUE_TYPES = ("Hall", "Auditorium", "Banquet", "Lawn")
 EDITABLE_STATUSES = ("active", "inactive")
-SORTS = ("distance", "price_asc", "price_desc", "capacity", "newest")
-MAX_CAPACITY = 100_000
-MAX_PRICE = 1_000_000_000  # PKR; keeps every sum far inside a 64-bit integer
 MAX_DATES = 731  # two years of dates
 MAX_RANGE_DAYS = 62
-# Amenity names and slot keys become parts of stored field paths and filters (amenities.<name>),
-# so they are plain snake_case: no "$", no ".".
-SNAKE_NAME = r"^[a-z][a-z0-9_]{0,39}$"
 HH_MM = r"^([01]\d|2[0-3]):[0-5]\d$"
-
-
-class StrictBoolean(fields.Boolean):
-    """true or false only: "yes" and 1 are not booleans in a JSON body."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, bool):
-            raise self.make_error("invalid")
-        return value
-
-
-class Text(fields.String):
-    """A string with surrounding whitespace removed before it is validated."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        return super()._deserialize(value, attr, data, **kwargs).strip()
-
-
-class HttpsUrl(fields.Url):
-    def __init__(self, **kwargs):
-        super().__init__(schemes={"https"}, validate=validate.Length(max=2048), **kwargs)
-
-
-# How GeoPoint reads in the OpenAPI document (a custom field shows as {} otherwise). No
-# examples: request bodies carry none, so the fuzz tests may draw their own (@schema.given).
-GEO_POINT_DOC = {
-    "oneOf": [
-        {
-            "type": "object",
-            "description": "A GeoJSON Point: coordinates are [longitude, latitude].",
-            "required": ["type", "coordinates"],
-            "additionalProperties": False,
-            "properties": {
-                "type": {"type": "string", "enum": ["Point"]},
-                "coordinates": {
-                    "type": "array",
-                    "items": {"type": "number", "minimum": -180, "maximum": 180},
-                    "minItems": 2,
-                    "maxItems": 2,
-                },
-            },
-        },
-        {
-            "type": "object",
-            "required": ["lat", "lng"],
-            "additionalProperties": False,
-            "properties": {
-                "lat": {"type": "number", "minimum": -90, "maximum": 90},
-                "lng": {"type": "number", "minimum": -180, "maximum": 180},
-            },
-        },
-    ]
-}
-
-
-class GeoPoint(fields.Field):
-    """A GeoJSON Point or {lat, lng} on the way in; always a GeoJSON Point when stored."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs, metadata={**GEO_POINT_DOC, **kwargs.pop("metadata", {})})
-
-    default_error_messages = {
-        "invalid": 'Send a GeoJSON Point ("coordinates": [lng, lat]) or "lat" and "lng".',
-        "range": "Latitude must be within -90..90 and longitude within -180..180.",
-    }
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, dict) and set(value) == {"type", "coordinates"}:
-            coordinates = value["coordinates"]
-            if value["type"] != "Point" or not isinstance(coordinates, list | tuple):
-                raise self.make_error("invalid")
-            if len(coordinates) != 2:
-                raise self.make_error("invalid")
-            lng, lat = coordinates
-        elif isinstance(value, dict) and set(value) == {"lat", "lng"}:
-            lat, lng = value["lat"], value["lng"]
-        else:
-            raise self.make_error("invalid")
-        lng, lat = _number(lng, self), _number(lat, self)
-        if not (-180 <= lng <= 180 and -90 <= lat <= 90):
-            raise self.make_error("range")
-        return {"type": "Point", "coordinates": [lng, lat]}
-
-
-def _number(value, field):
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise field.make_error("invalid")
-    try:
-        number = float(value)
-    except OverflowError as error:  # an integer with hundreds of digits
-        raise field.make_error("range") from error
-    if not math.isfinite(number):
-        raise field.make_error("invalid")
-    return number
 
 
 def _known_timezone(value):
@@ -366,7 +272,7 @@ class VenueOut(Meta):
     timezone = fields.String()
     currency = fields.String()
     status = fields.String()
-    addons = fields.List(fields.Nested("AddonOut"), dump_default=list)
+    addons = fields.List(fields.Nested(AddonOut), dump_default=list)
     deleted_at = Timestamp(metadata={"description": "only once deleted"})
 
 
@@ -385,106 +291,6 @@ class CalendarTokenOut(Schema):
 
 class CalendarFeedArgs(StrictSchema):
     token = fields.String(required=True, validate=validate.Length(min=1, max=128))
-
-
-# What a search item shows of VenueOut: a summary (GET /venues/<id> shows the rest).
-SUMMARY_FIELDS = (
-    "owner_id",
-    "venue_name",
-    "type",
-    "address",
-    "city",
-    "maps_location",
-    "capacity",
-    "space_sqft",
-    "amenities",
-    "pictures",
-    "currency",
-    "timezone",
-    "slots",
-)
-
-
-class VenueSearchItem(
-    QuickDump,
-    Schema.from_dict({name: VenueOut._declared_fields[name] for name in SUMMARY_FIELDS}),
-):
-    """A search result: a summary of the venue, not the whole venue."""
-
-    class Meta:
-        description = (
-            "A summary of the venue. GET /venues/{venue_id} shows the whole venue (its dates, "
-            "price overrides, calendar settings, videos and add-ons), and "
-            "GET /venues/{venue_id}/availability its slots and price on any date."
-        )
-
-    id = ObjectIdField(attribute="_id", dump_only=True)
-    base_price = fields.Integer(
-        allow_none=True, metadata={"description": "the venue's pricing.base_price"}
-    )
-    price_on_date = fields.Integer(
-        allow_none=True, metadata={"description": "with date: the override that day, else base"}
-    )
-    distance_km = fields.Float(metadata={"description": "with near_lat/near_lng"})
-    free_slots = fields.List(
-        fields.String(),
-        metadata={
-            "description": "with date: the keys of the slots that can still be booked that day, "
-            "those GET /venues/{venue_id}/availability shows available"
-        },
-    )
-
-
-class AmenityList(fields.String):
-    """A comma-separated list of amenity names (all of them required)."""
-
-    default_error_messages = {"amenity": "List amenity names in snake_case, separated by commas."}
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs)
-        names = list(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
-        if not names or len(names) > 20 or not all(re.match(SNAKE_NAME, n) for n in names):
-            raise self.make_error("amenity")
-        return names
-
-
-def _not_over_everywhere(date):
-    if rules.is_past_everywhere(date):
-        raise ValidationError("The date is in the past.")
-
-
-class SearchArgs(PageArgs):
-    type = fields.String(validate=validate.OneOf(VENUE_TYPES))
-    city = Text(validate=validate.Length(min=1, max=80))
-    capacity_min = fields.Integer(validate=validate.Range(1, MAX_CAPACITY))
-    capacity_max = fields.Integer(validate=validate.Range(1, MAX_CAPACITY))
-    date = DateField(validate=_not_over_everywhere)
-    price_min = fields.Integer(validate=validate.Range(0, MAX_PRICE))
-    price_max = fields.Integer(validate=validate.Range(0, MAX_PRICE))
-    near_lat = fields.Float(validate=validate.Range(-90, 90))
-    near_lng = fields.Float(validate=validate.Range(-180, 180))
-    near_km = fields.Float(validate=validate.Range(0, 500, min_inclusive=False))
-    amenities = AmenityList()
-    q = Text(validate=validate.Length(min=1, max=100))
-    sort = fields.String(validate=validate.OneOf(SORTS))
-
-    @validates_schema
-    def consistent(self, data, **kwargs):
-        errors = {}
-        near = "near_lat" in data and "near_lng" in data
-        if "near_lat" in data and not near:
-            errors["near_lng"] = ["Send near_lat and near_lng together."]
-        if "near_lng" in data and not near:
-            errors["near_lat"] = ["Send near_lat and near_lng together."]
-        if "near_km" in data and not near:
-            errors["near_km"] = ["near_km needs near_lat and near_lng."]
-        if data.get("sort") == "distance" and not near:
-            errors["sort"] = ["Sorting by distance needs near_lat and near_lng."]
-        for low, high in (("capacity_min", "capacity_max"), ("price_min", "price_max")):
-            if low in data and high in data and data[low] > data[high]:
-                errors[low] = [f"{low} is greater than {high}."]
-        if errors:
-            raise ValidationError(errors)
 
 
 class AvailabilityArgs(StrictSchema):
@@ -554,76 +360,7 @@ class AvailabilityOut(DayAvailabilityOut):
     days = fields.List(fields.Nested(DayAvailabilityOut))
 
 
-# --- Add-ons and quotes ----------------------------------------------------------------------
-
-ADDON_UNITS = ("per_event", "per_guest")
-MAX_ADDONS = 50  # per venue; a quote lists them all, so keep the list a person can read
-
-
-class AddonIn(StrictSchema):
-    """POST /venues/<id>/addons: something a venue sells with a booking."""
-
-    key = fields.String(required=True, validate=validate.Regexp(SNAKE_NAME))
-    name = Text(required=True, validate=validate.Length(min=1, max=80))
-    price = fields.Integer(strict=True, required=True, validate=validate.Range(0, MAX_PRICE))
-    unit = fields.String(
-        required=True,
-        validate=validate.OneOf(ADDON_UNITS),
-        metadata={"description": "per_event: a flat price; per_guest: price × guests."},
-    )
-    max_qty = fields.Integer(
-        strict=True,
-        load_default=None,
-        allow_none=True,
-        validate=validate.Range(1, MAX_CAPACITY),
-        metadata={"description": "The most one booking may order; null for no limit."},
-    )
-
-    @validates_schema
-    def not_empty(self, data, **kwargs):
-        if not data:
-            raise ValidationError("Send at least one field to change.")
-
-
-class AddonPatch(AddonIn):
-    """A PATCH body: load it with `AddonPatch(exclude=("key",), partial=True)` (keys stay)."""
-
-
-class AddonOut(Schema):
-    key = fields.String()
-    name = fields.String()
-    price = fields.Integer()
-    unit = fields.String()
-    max_qty = fields.Integer(allow_none=True)
-
-
-class AddonData(Schema):
-    addon = fields.Nested(AddonOut, required=True)
-
-
-class AddonChoiceIn(StrictSchema):
-    """One add-on a booking orders; qty defaults to the guests (per_guest) or to 1."""
-
-    key = fields.String(required=True, validate=validate.Regexp(SNAKE_NAME))
-    qty = fields.Integer(strict=True, validate=validate.Range(1, MAX_CAPACITY))
-
-
-class CommaList(fields.String):
-    """A comma-separated list in a query string, each item checked by `parse_item`."""
-
-    default_error_messages = {"item": "Not a valid list."}
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs)
-        items = [item.strip() for item in text.split(",") if item.strip()]
-        if not items or len(items) > MAX_ADDONS:
-            raise self.make_error("item")
-        return [self.parse_item(item) for item in items]
-
-    def parse_item(self, item):
-        if not re.match(SNAKE_NAME, item):
-            raise self.make_error("item")
-        return item
+# --- Quotes ----------------------------------------------------------------------------------
 
 
 class SlotKeyList(CommaList):
@@ -636,6 +373,7 @@ class AddonChoiceList(CommaList):
     default_error_messages = {
         "item": "List add-ons as key:qty separated by commas, e.g. catering:150,decor:1."
     }
+    max_items = MAX_ADDONS
 
     def parse_item(self, item):
         key, sep, qty = item.partition(":")

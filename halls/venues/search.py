@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from halls import db, rules
 from halls.bookings import claims
-from halls.venues import schemas
+from halls.venues import search_schemas
 
 DEFAULT_NEAR_KM = 10
 NO_PRICE = "_no_price"
@@ -20,7 +20,7 @@ CALENDAR_SETTINGS = ("open_days", "booking_window_days", "min_notice_hours", "bl
 DECIDING_FIELDS = ("distance_km",)
 CALENDAR_FIELDS = ("timezone", "slots", *CALENDAR_SETTINGS)
 # What the pipeline carries of each venue for the page besides its price: what it shows.
-SUMMARY_FIELDS = schemas.SUMMARY_FIELDS
+SUMMARY_FIELDS = search_schemas.SUMMARY_FIELDS
 BASE_PRICE = "pricing.base_price"
 PRICE_SORTS = ("price_asc", "price_desc")
 # The most "maybe closed" venues the pipeline returns in its result document (16 MB at most

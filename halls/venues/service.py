@@ -1,11 +1,11 @@
-"""Venues: register, read, update, soft-delete, blackouts, and availability."""
+"""Venues: register, read, update, soft-delete, blackouts, availability and quotes."""
 
 import datetime as dt
 
 from bson import ObjectId
 from pymongo import ReturnDocument
 
-from halls import db, rules
+from halls import db, pricing, rules
 from halls.bookings import claims
 from halls.bookings import service as bookings
 from halls.errors import Conflict, Forbidden, NotFound, Unprocessable
@@ -178,6 +178,32 @@ def venue_availability(venue_id, date=None, first=None, last=None):
     if date:
         return {"venue_id": venue["_id"], **days[0]}
     return {"venue_id": venue["_id"], "days": days}
+
+
+def quote_venue(venue_id, date, guests, slots=None, addons=None):
+    """The price of booking these slots and add-ons now, and whether the slots are free."""
+    venue = get_venue(venue_id)
+    quote = pricing.quote(venue, date, slots, guests, addons)
+    chosen = pricing.slot_details(venue, slots)
+    keys = {slot["key"] for slot in chosen}
+    own = [slot["key"] for slot in rules.slots_of(venue)]
+    held = claims.held_slots(venue["_id"], [date], own).get(date, set())
+    # The availability answer's own reasons: a quote never disagrees with availability.
+    day = rules.day_availability(venue, date, held)
+    refusals = [
+        {"key": slot["key"], "reason": slot["reason"]}
+        for slot in day["slots"]
+        if slot["key"] in keys and not slot["available"]
+    ]
+    return {
+        "venue_id": venue["_id"],
+        "date": date,
+        "guests": guests,
+        "slots": chosen,
+        **quote,
+        "available": not refusals,
+        "unavailable_slots": refusals,
+    }
 
 
 def add_blackout(user, venue_id, fields):

@@ -2,8 +2,7 @@
 
 from marshmallow import Schema, fields, validate
 
-from halls.schemas import ObjectIdField, PageArgs, StrictSchema, Timestamp
-from halls.venues.schemas import Text
+from halls.schemas import ObjectIdField, PageArgs, StrictSchema, Text, Timestamp
 from halls.wallet.service import KINDS
 
 

@@ -1,4 +1,4 @@
-"""Add-ons: what a venue sells with a booking, kept in the venue's `addons` array; and quotes.
+"""Add-ons: what a venue sells with a booking, kept in the venue's `addons` array.
 
 Every change is one atomic update of the venue whose filter states what must still be true
 (the key is new, the key exists), so two owners' tabs racing never leave two add-ons with one
@@ -10,11 +10,11 @@ import re
 
 from pymongo import ReturnDocument
 
-from halls import db, pricing, rules
-from halls.bookings import claims
+from halls import db, pricing
+from halls.addons.schemas import MAX_ADDONS
 from halls.errors import Conflict, NotFound
+from halls.schemas import SNAKE_NAME
 from halls.venues import service as venues
-from halls.venues.schemas import MAX_ADDONS, SNAKE_NAME
 
 LIVE = {"$ne": venues.DELETED}
 
@@ -109,29 +109,3 @@ def _addon_in(venue, key):
         if addon["key"] == key:
             return addon
     raise _not_found()
-
-
-def quote_venue(venue_id, date, guests, slots=None, addons=None):
-    """The price of booking these slots and add-ons now, and whether the slots are free."""
-    venue = venues.get_venue(venue_id)
-    quote = pricing.quote(venue, date, slots, guests, addons)
-    chosen = pricing.slot_details(venue, slots)
-    keys = {slot["key"] for slot in chosen}
-    own = [slot["key"] for slot in rules.slots_of(venue)]
-    held = claims.held_slots(venue["_id"], [date], own).get(date, set())
-    # The availability answer's own reasons: a quote never disagrees with availability.
-    day = rules.day_availability(venue, date, held)
-    refusals = [
-        {"key": slot["key"], "reason": slot["reason"]}
-        for slot in day["slots"]
-        if slot["key"] in keys and not slot["available"]
-    ]
-    return {
-        "venue_id": venue["_id"],
-        "date": date,
-        "guests": guests,
-        "slots": chosen,
-        **quote,
-        "available": not refusals,
-        "unavailable_slots": refusals,
-    }

@@ -1,19 +1,19 @@
-"""Add-ons and quotes: /venues/<id>/addons[/<key>] and /venues/<id>/quote."""
+"""Add-ons: /venues/<id>/addons[/<key>]."""
 
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
+from halls.addons import service
+from halls.addons.schemas import AddonData, AddonIn, AddonOut, AddonPatch
 from halls.auth.tokens import current_user, owner_required
 from halls.extensions import error_responses, follow, links
 from halls.schemas import PageArgs, envelope, page_of
-from halls.venues import addon_service as service
-from halls.venues.schemas import AddonData, AddonIn, AddonOut, AddonPatch, QuoteArgs, QuoteOut
 
 blp = Blueprint(
     "addons",
     __name__,
     url_prefix="/venues",
-    description="Add-ons a venue sells with a booking, and quotes that price a booking first",
+    description="Add-ons a venue sells with a booking",
 )
 
 
@@ -61,12 +61,3 @@ def update(changes, venue_id, key):
 def delete(venue_id, key):
     """Stop offering an add-on (bookings that have it keep it)."""
     return {"addon": service.delete_addon(current_user(), venue_id, key)}
-
-
-@blp.route("/<venue_id>/quote")
-@blp.arguments(QuoteArgs(), location="query", unknown=RAISE)
-@blp.response(200, envelope(QuoteOut))
-@blp.doc(responses=error_responses(409))
-def quote(args, venue_id):
-    """Price a booking line by line without booking, and say if the slots are free now."""
-    return service.quote_venue(venue_id, **args)
