@@ -13,7 +13,7 @@ from pathlib import Path
 from bson import json_util
 from bson.json_util import CANONICAL_JSON_OPTIONS
 
-from halls import db
+from halls import clock, db
 
 SUFFIX = ".jsonl"
 MANIFEST = "manifest.json"
@@ -40,7 +40,7 @@ def export_all(directory):
                 out.write("\n")
                 count += 1
         counts[name] = count
-    manifest = {"exported_at": dt.datetime.now(dt.UTC).isoformat(), "collections": counts}
+    manifest = {"exported_at": clock.now().isoformat(), "collections": counts}
     (target / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return counts
 

@@ -33,7 +33,7 @@ from flask import current_app, request
 from marshmallow import EXCLUDE, Schema, fields, validate
 from pymongo.errors import DuplicateKeyError
 
-from halls import db
+from halls import clock, db
 from halls.auth.tokens import current_user
 from halls.errors import Conflict, Unprocessable
 
@@ -125,10 +125,6 @@ def _canonical_body(raw):
         return raw
 
 
-def _now():
-    return dt.datetime.now(dt.UTC)
-
-
 def _fresh(user_id, key, fingerprint, now):
     return {
         "user_id": user_id,
@@ -144,7 +140,7 @@ def _fresh(user_id, key, fingerprint, now):
 def _reserve(user_id, key, fingerprint):
     """This request's reservation, or the finished record to replay; raises 409 or 422."""
     for _ in range(RESERVE_ATTEMPTS):
-        now = _now()
+        now = clock.now()
         record = _fresh(user_id, key, fingerprint, now)
         try:
             db.idempotency_keys().insert_one(record)
@@ -209,7 +205,7 @@ def _store(record, response):
                 "status": response.status_code,
                 "content_type": response.content_type,
                 "body": response.get_data(),
-                "finished_at": _now(),
+                "finished_at": clock.now(),
             }
         },
     )

@@ -27,7 +27,7 @@ from email.message import EmailMessage
 from flask import after_this_request, current_app, has_request_context, render_template, request
 from pymongo import ASCENDING, ReturnDocument
 
-from halls import db
+from halls import clock, db
 
 log = logging.getLogger("halls.mail")
 
@@ -38,10 +38,6 @@ MAX_RETRY_WAIT = dt.timedelta(hours=1)
 DUE = ("queued", "failed", "sending")
 # The server refused this one message; the connection is still good for the next.
 MESSAGE_ERRORS = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError)
-
-
-def _now():
-    return dt.datetime.now(dt.UTC)
 
 
 def send_mail(to, subject, text, html=None, kind="general", booking_id=None):
@@ -60,7 +56,7 @@ def queue(messages):
     """
     if not messages:
         return []
-    now = _now()
+    now = clock.now()
     for message in messages:
         message.update(
             status="queued", attempts=0, next_attempt_at=now, created_at=now, updated_at=now
@@ -124,7 +120,7 @@ def _deliver_quietly(app, message_ids):
 
 def send_outbox(limit=500, now=None):
     """Deliver every due message (queued, or failed and past its back-off); counts by result."""
-    now = now or _now()
+    now = now or clock.now()
     # Messages from before retries existed have no next_attempt_at: make them due once.
     db.outbox().update_many(
         {
@@ -147,7 +143,7 @@ def deliver(message_ids=None, limit=500, now=None):
     smtp = None
     try:
         for _ in range(limit):
-            at = now or _now()
+            at = now or clock.now()
             message = _claim(scope, at)
             if message is None:
                 break

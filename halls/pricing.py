@@ -7,7 +7,7 @@ snapshot: later edits of prices or add-ons never change what a booking already c
 
 import datetime as dt
 
-from halls import rules
+from halls import clock, rules
 from halls.errors import Conflict, Unprocessable
 from halls.schemas import Timestamp
 
@@ -65,7 +65,7 @@ def quote(venue, date, slot_keys, guests, addons, now=None):
     lines = [_line("slot", slot["key"], slot["label"], price, 1) for slot in slots]
     lines += addon_lines
     subtotal = sum(line["amount"] for line in lines)
-    now = now or dt.datetime.now(dt.UTC)
+    now = now or clock.now()
     return {
         "lines": lines,
         "subtotal": subtotal,

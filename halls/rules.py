@@ -11,6 +11,8 @@ import datetime as dt
 import functools
 from zoneinfo import ZoneInfo, available_timezones
 
+from halls import clock
+
 DEFAULT_TIMEZONE = "Asia/Karachi"
 DEFAULT_SLOTS = [{"key": "full_day", "label": "Full day", "start": "00:00", "end": "23:59"}]
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -53,11 +55,6 @@ def price_on(venue, date):
     return pricing.get("base_price")
 
 
-def utc_now():
-    """The current instant in UTC: the one clock these rules read (tests may fix it)."""
-    return dt.datetime.now(dt.UTC)
-
-
 def local_today(venue, now=None):
     """Today's date in the venue's time zone, as YYYY-MM-DD."""
     return today_in(venue.get("timezone") or DEFAULT_TIMEZONE, now)
@@ -65,7 +62,7 @@ def local_today(venue, now=None):
 
 def today_in(zone, now=None):
     """Today's date in the named IANA time zone, as YYYY-MM-DD."""
-    now = now or utc_now()
+    now = now or clock.now()
     return now.astimezone(_zone(zone)).date().isoformat()
 
 
@@ -158,7 +155,7 @@ def _slot_rules_refusal(venue, date, slot_key, now):
     if blacked_out(venue, date, slot_key):
         return "blacked_out"
     notice = dt.timedelta(hours=_read(venue, "min_notice_hours"))
-    if event_start(venue, date, [slot_key]) < (now or utc_now()) + notice:
+    if event_start(venue, date, [slot_key]) < (now or clock.now()) + notice:
         return "too_late_to_book"
     return None
 
@@ -195,7 +192,7 @@ def dates_between(first, last):
 
 def day_availability(venue, date, held, now=None):
     """The availability answer for one date, given the set of held slot keys."""
-    now = now or utc_now()
+    now = now or clock.now()
     # slot_refusal of each slot, the day's part asked once.
     refusal = day_refusal(venue, date, now)
     slots = []

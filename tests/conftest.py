@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 
+from halls import clock as halls_clock
 from halls import create_app, db, embedded
 from halls.auth import tokens
 from halls.extensions import limiter
@@ -85,6 +86,30 @@ def own_app(app_config, database):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+class FrozenClock:
+    """halls.clock.now, frozen where the test sets it (at first: when the test began)."""
+
+    def __init__(self, at):
+        self.at = at
+
+    def __call__(self):
+        return self.at
+
+    def set(self, at):
+        self.at = at
+
+    def advance(self, **delta):
+        self.at += dt.timedelta(**delta)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The one clock every module reads, frozen: `clock.set(at)`, `clock.advance(hours=1)`."""
+    frozen = FrozenClock(halls_clock.now())
+    monkeypatch.setattr(halls_clock, "now", frozen)
+    return frozen
 
 
 @pytest.fixture

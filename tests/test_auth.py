@@ -357,16 +357,15 @@ def test_expired_reset_token_is_refused(client, customer):
     assert db.users().find_one({"_id": user["_id"]})["token_version"] == 0
 
 
-def test_reset_token_past_its_hour_is_refused_before_any_ttl_cleanup(client, customer, monkeypatch):
+def test_reset_token_past_its_hour_is_refused_before_any_ttl_cleanup(client, customer, clock):
     # The stored token is still there (no TTL monitor has run): only the explicit check stops it.
     user, _ = customer
     ok_data(forgot(client, user["email"]))
     token = reset_token_of(user["email"])
-    later = service._now() + dt.timedelta(hours=1, seconds=1)
-    monkeypatch.setattr(service, "_now", lambda: later)
+    clock.advance(hours=1, seconds=1)
     assert_error(reset(client, token), 400, "invalid_reset_token")
     assert db.password_resets().find_one()["used_at"] is None
-    monkeypatch.undo()
+    clock.advance(hours=-1, seconds=-1)
     ok_data(login(client, user["email"]))
     ok_data(reset(client, token))
 

@@ -393,9 +393,9 @@ def test_search_by_date_drops_venues_the_calendar_closes(client, owner, make_ven
     assert ok_data(client.get("/venues/search"))["total"] == 9
 
 
-def test_search_reads_the_window_where_each_venue_is(client, owner, make_venue, monkeypatch):
+def test_search_reads_the_window_where_each_venue_is(client, owner, make_venue, clock):
     # 20:00 UTC: Karachi is a day ahead of New York, so a 1-day window reaches one date later.
-    monkeypatch.setattr(rules, "utc_now", lambda: dt.datetime(2031, 3, 11, 20, 0, tzinfo=dt.UTC))
+    clock.set(dt.datetime(2031, 3, 11, 20, 0, tzinfo=dt.UTC))
     dates = ["2031-03-12", "2031-03-13"]
     calendar = {"booking_window_days": 1, "min_notice_hours": 0, "slots": TWO_SLOTS}
     karachi = make_venue(owner[0], dates_available=dates, **calendar)
@@ -404,8 +404,8 @@ def test_search_reads_the_window_where_each_venue_is(client, owner, make_venue, 
     assert search_ids(client, "2031-03-12") == ({str(karachi["_id"]), str(new_york["_id"])}, 2)
 
 
-def test_search_drops_venues_whose_every_slot_is_too_soon(client, owner, make_venue, monkeypatch):
-    monkeypatch.setattr(rules, "utc_now", lambda: NOW)  # 10:00 in Karachi on TODAY
+def test_search_drops_venues_whose_every_slot_is_too_soon(client, owner, make_venue, clock):
+    clock.set(NOW)  # 10:00 in Karachi on TODAY
     dates = [TODAY, "2031-03-12", "2031-04-30"]
     two_slots = make_venue(owner[0], slots=TWO_SLOTS, dates_available=dates)
     full_day = make_venue(owner[0], dates_available=dates)  # 00:00 on each date

@@ -12,7 +12,6 @@ from marshmallow import Schema
 from halls import db, rules
 from halls.bookings import claims
 from halls.venues import search as venue_search
-from halls.venues import service as venue_service
 from halls.venues.search_schemas import VenueSearchItem
 from tests.helpers import TWO_SLOTS, assert_error, hold_slot, ok_data, today_plus
 
@@ -242,10 +241,10 @@ EVENING = [{"key": "evening", "label": "Evening", "start": "20:00", "end": "23:0
 
 
 @pytest.fixture
-def ten_in_karachi(monkeypatch):
-    """The rules' clock fixed at 05:00 UTC: 10:00 in Karachi, 17:00 the day before at UTC-12."""
+def ten_in_karachi(clock):
+    """The clock fixed at 05:00 UTC: 10:00 in Karachi, 17:00 the day before at UTC-12."""
     now = dt.datetime(2031, 3, 11, 5, 0, tzinfo=dt.UTC)
-    monkeypatch.setattr(rules, "utc_now", lambda: now)
+    clock.set(now)
     return now
 
 
@@ -451,10 +450,7 @@ def test_items_are_summaries_of_the_venue(client, venue_of):
     assert plain == {key: item[key] for key in SUMMARY_KEYS}
 
 
-def test_free_slots_are_the_slots_availability_shows_free(
-    client, venue_of, ten_in_karachi, monkeypatch
-):
-    monkeypatch.setattr(venue_service, "_now", lambda: ten_in_karachi)  # availability's clock
+def test_free_slots_are_the_slots_availability_shows_free(client, venue_of, ten_in_karachi):
     # 10:00 in Karachi: tomorrow's lunch (12:00) starts in 26 h, its dinner in 32 h.
     day, dates = "2031-03-12", ["2031-03-12", "2031-03-13"]
 
@@ -500,11 +496,11 @@ def test_settings_stored_as_null_read_as_the_defaults(client, venue_of):
 
 @pytest.mark.parametrize("in_facet", [1000, 2], ids=["maybes in the facet", "too many maybes"])
 def test_a_venue_the_rules_close_leaves_the_page_and_the_total(
-    client, venue_of, monkeypatch, in_facet
+    client, venue_of, monkeypatch, clock, in_facet
 ):
     monkeypatch.setattr(venue_search, "MAYBE_IN_FACET", in_facet)  # 4 maybes: 2 is too many
     # 10:00 in Karachi: tomorrow's lunch (12:00) starts in 26 h, its dinner in 32 h.
-    monkeypatch.setattr(rules, "utc_now", lambda: dt.datetime(2031, 3, 11, 5, tzinfo=dt.UTC))
+    clock.set(dt.datetime(2031, 3, 11, 5, tzinfo=dt.UTC))
     day, dates = "2031-03-12", ["2031-03-12", "2031-03-13"]
     made = {}
 
@@ -539,7 +535,7 @@ def test_a_venue_the_rules_close_leaves_the_page_and_the_total(
     assert search(client, "date=2031-03-13&limit=100")["total"] == 10
 
 
-def test_free_slots_agree_with_availability_over_many_calendars(client, venue_of, monkeypatch):
+def test_free_slots_agree_with_availability_over_many_calendars(client, venue_of, clock):
     """Seeded random calendars, zones, claims, dates and clocks: every listed venue's free_slots
     are the slots availability shows free, and every venue left out has none."""
     rand = random.Random(4)
@@ -573,8 +569,7 @@ def test_free_slots_agree_with_availability_over_many_calendars(client, venue_of
         dt.datetime(2031, 3, 11, 11, 45, tzinfo=dt.UTC),
         dt.datetime(2031, 3, 11, 20, 10, tzinfo=dt.UTC),
     ):
-        monkeypatch.setattr(rules, "utc_now", lambda now=now: now)
-        monkeypatch.setattr(venue_service, "_now", lambda now=now: now)
+        clock.set(now)
         for day in dates:
             data = search(client, f"date={day}&limit=100")
             listed = {item["id"]: item["free_slots"] for item in data["items"]}

@@ -32,13 +32,11 @@ from hypothesis.stateful import (
     rule,
 )
 
-from halls import create_app, db, embedded, idempotency, mail
+from halls import clock, create_app, db, embedded, idempotency
 from halls import rules as venue_rules
 from halls.auth import tokens
 from halls.bookings import claims
 from halls.bookings import service as bookings
-from halls.venues import service as venues
-from halls.wallet import service as wallet
 from tests.helpers import bearer, venue_body
 
 pytestmark = pytest.mark.slow
@@ -67,11 +65,7 @@ PROFILE = os.environ.get("HALLS_HYPOTHESIS_PROFILE", "booking-rules")
 CLOCKS = (
     (bookings, "_now"),
     (claims, "_now"),
-    (wallet, "_now"),
-    (venue_rules, "utc_now"),
-    (venues, "_now"),
-    (idempotency, "_now"),
-    (mail, "_now"),
+    (clock, "now"),
 )
 # A Monday; the machine draws the hour it starts at.
 EPOCH = dt.datetime(2031, 3, 10, tzinfo=dt.UTC)

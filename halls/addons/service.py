@@ -5,22 +5,17 @@ Every change is one atomic update of the venue whose filter states what must sti
 key. Bookings keep their own priced copy (`price_locked`): nothing here changes a booking.
 """
 
-import datetime as dt
 import re
 
 from pymongo import ReturnDocument
 
-from halls import db, pricing
+from halls import clock, db, pricing
 from halls.addons.schemas import MAX_ADDONS
 from halls.errors import Conflict, NotFound
 from halls.schemas import SNAKE_NAME
 from halls.venues import service as venues
 
 LIVE = {"$ne": venues.DELETED}
-
-
-def _now():
-    return dt.datetime.now(dt.UTC)
 
 
 def _not_found():
@@ -53,7 +48,7 @@ def add_addon(user, venue_id, fields):
             "addons.key": {"$ne": key},
             f"addons.{MAX_ADDONS - 1}": {"$exists": False},
         },
-        {"$push": {"addons": fields}, "$set": {"updated_at": _now()}},
+        {"$push": {"addons": fields}, "$set": {"updated_at": clock.now()}},
         return_document=ReturnDocument.AFTER,
     )
     if updated is None:
@@ -86,7 +81,7 @@ def update_addon(user, venue_id, key, changes):
     updated = db.venues().find_one_and_update(
         # The positional $ updates the element this filter's addons.key matched.
         {"_id": venue["_id"], "status": LIVE, "addons.key": key},
-        {"$set": {**update, "updated_at": _now()}},
+        {"$set": {**update, "updated_at": clock.now()}},
         return_document=ReturnDocument.AFTER,
     )
     return _addon_in(updated, key)
@@ -98,7 +93,7 @@ def delete_addon(user, venue_id, key):
     key = _path_key(key)
     before = db.venues().find_one_and_update(
         {"_id": venue["_id"], "status": LIVE, "addons.key": key},
-        {"$pull": {"addons": {"key": key}}, "$set": {"updated_at": _now()}},
+        {"$pull": {"addons": {"key": key}}, "$set": {"updated_at": clock.now()}},
         return_document=ReturnDocument.BEFORE,
     )
     return _addon_in(before, key)

@@ -11,7 +11,7 @@ from flask import current_app
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from halls import db, notifications
+from halls import clock, db, notifications
 from halls.auth import google, tokens
 from halls.errors import (
     BadRequest,
@@ -68,12 +68,6 @@ def create_user(full_name, email, password, contact_number, is_venue_owner):
     return tokens.issue_tokens(user)
 
 
-def _now():
-    # BSON keeps milliseconds: a document we answer with then equals the one read back later.
-    now = dt.datetime.now(dt.UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
-
-
 def _signup_role(is_venue_owner):
     return "owner" if is_venue_owner else "customer"
 
@@ -86,11 +80,11 @@ def set_admin(email, revoke=False):
     # Revoked, it is the role signup gave. The role is read from the account on every
     # request, so tokens already issued follow it at once.
     role = _signup_role(user.get("is_venue_owner")) if revoke else "admin"
-    db.users().update_one({"_id": user["_id"]}, {"$set": {"role": role, "updated_at": _now()}})
+    db.users().update_one({"_id": user["_id"]}, {"$set": {"role": role, "updated_at": clock.now()}})
 
 
 def _new_user(*, is_venue_owner, **fields):
-    now = _now()
+    now = clock.now()
     return {
         **fields,
         "is_venue_owner": is_venue_owner,
@@ -153,7 +147,7 @@ def _google_user(claims):
     # signed up with this email before its owner: Google proves ownership now, so the unproven
     # password and every session made with it are dropped (pre-account-takeover).
     email = claims["email"].strip().lower()
-    link = {"google_sub": claims["sub"], "updated_at": _now()}
+    link = {"google_sub": claims["sub"], "updated_at": clock.now()}
     proven = db.users().find_one_and_update(
         {"email": email, "google_sub": {"$exists": False}, "email_verified_at": {"$ne": None}},
         {"$set": link},
@@ -173,7 +167,7 @@ def _google_user(claims):
 
 def update_me(user, changes):
     """Change the profile; a new password needs the current one and revokes earlier tokens."""
-    now = _now()
+    now = clock.now()
     updates = {key: changes[key] for key in ("full_name", "contact_number") if key in changes}
     new_password = changes.get("new_password")
     if new_password is not None:
@@ -216,7 +210,7 @@ def request_password_reset(email):
     user = db.users().find_one({"email": email})
     if user is not None:
         token = secrets.token_urlsafe(32)
-        now = _now()
+        now = clock.now()
         db.password_resets().insert_one(
             {
                 "user_id": user["_id"],
@@ -237,7 +231,7 @@ def _token_hash(token):
 def reset_password(token, new_password):
     """Set a new password with a reset token; the token works once and earlier tokens die."""
     password_hash = hash_password(new_password)
-    now = _now()
+    now = clock.now()
     # Expiry is checked here, not left to the TTL index: a server deletes expired documents
     # only about once a minute.
     reset = db.password_resets().find_one_and_update(

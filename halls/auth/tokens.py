@@ -28,7 +28,7 @@ from flask_jwt_extended.exceptions import (
 )
 from flask_smorest import Blueprint
 
-from halls import db
+from halls import clock, db
 from halls.errors import Forbidden, envelope_error
 from halls.extensions import error_responses, jwt
 from halls.schemas import object_id
@@ -93,7 +93,7 @@ def revoke_token(payload):
                 "jti": payload["jti"],
                 "user_id": object_id(payload["sub"]),
                 "expires_at": expires_at,
-                "revoked_at": dt.datetime.now(dt.UTC),
+                "revoked_at": clock.now(),
             }
         },
         upsert=True,
@@ -178,7 +178,8 @@ def _decoded(encoded, secret, algorithms, leeway):
     expires = payload.get("exp")
     seconds = leeway.total_seconds() if isinstance(leeway, dt.timedelta) else leeway
     if expires is not None and int(expires) <= time.time() - seconds:
-        # PyJWT's own test (_validate_exp, on the same clock): it decides again, and raises
+        # PyJWT's own test (_validate_exp), on PyJWT's clock, not halls.clock: the one that
+        # decides must be the one asked. It decides again, and raises
         # ExpiredSignatureError.
         return _verify(encoded, secret, algorithms, leeway)
     return header, payload

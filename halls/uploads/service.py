@@ -8,7 +8,6 @@ import functools
 import hashlib
 import os
 import re
-import time
 import uuid
 from urllib.parse import unquote, urlsplit
 
@@ -16,6 +15,7 @@ import botocore.session
 from botocore.config import Config
 from flask import current_app
 
+from halls import clock
 from halls.errors import ServiceUnavailable
 
 CLOUDINARY_API = "https://api.cloudinary.com/v1_1"
@@ -119,7 +119,7 @@ def sign_cloudinary_upload(owner, upload):
             "folder": folder,
             # Cloudinary adds the extension itself from the detected format.
             "public_id": os.path.splitext(public_id)[0],
-            "timestamp": int(time.time()),
+            "timestamp": int(clock.now().timestamp()),
         }
         signature = cloudinary_signature(signed, api_secret)
         return {

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import icalendar
 from pymongo import ASCENDING, ReturnDocument
 
-from halls import db, rules
+from halls import clock, db, rules
 from halls.bookings.display import booked_slots
 from halls.bookings.receipts import money, price_lines
 from halls.errors import NotFound
@@ -46,7 +46,7 @@ def rotate_calendar_token(user, venue_id):
     """A new feed token for one of the owner's venues; the previous one stops working."""
     venue = owned_venue(user, venue_id)
     token = secrets.token_urlsafe(32)
-    now = dt.datetime.now(dt.UTC)
+    now = clock.now()
     updated = db.venues().find_one_and_update(
         {"_id": venue["_id"], "status": {"$ne": DELETED}},
         {"$set": {"calendar_token_hash": _hash(token), "calendar_token_at": now}},
@@ -69,7 +69,7 @@ def venue_calendar(venue_id, token, now=None):
         )
     if venue is None:
         raise NotFound("No calendar feed at this address.", error_code="calendar_not_found")
-    now = now or dt.datetime.now(dt.UTC)
+    now = now or clock.now()
     return calendar_ics(venue, _feed_bookings(venue, now), now)
 
 

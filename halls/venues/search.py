@@ -7,7 +7,7 @@ import datetime as dt
 import re
 from zoneinfo import ZoneInfo
 
-from halls import db, rules
+from halls import clock, db, rules
 from halls.bookings import claims
 from halls.venues import search_schemas
 
@@ -38,7 +38,7 @@ def search_venues(args):
     date = args.get("date")
     query = _filters(args)
     price_range = _range(args.get("price_min"), args.get("price_max"))
-    now = rules.utc_now()
+    now = clock.now()
     closed, held = [], {}
     if date:
         query.update(_open_on(date, now))

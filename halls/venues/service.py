@@ -1,11 +1,9 @@
 """Venues: register, read, update, soft-delete, blackouts, availability and quotes."""
 
-import datetime as dt
-
 from bson import ObjectId
 from pymongo import ReturnDocument
 
-from halls import db, pricing, rules
+from halls import clock, db, pricing, rules
 from halls.bookings import claims
 from halls.bookings import service as bookings
 from halls.errors import Conflict, Forbidden, NotFound, Unprocessable
@@ -14,10 +12,6 @@ from halls.schemas import object_id
 DELETED = "deleted"
 MAX_BLACKOUTS = 1000  # per venue: the list lives in the venue document
 FORCE_ROUNDS = 3  # cancel-then-claim rounds before a forced blackout gives up
-
-
-def _now():
-    return dt.datetime.now(dt.UTC)
 
 
 def get_venue(venue_id):
@@ -39,7 +33,7 @@ def owned_venue(user, venue_id):
 
 def register_venue(user, fields):
     """Store a new venue owned by the user."""
-    now = _now()
+    now = clock.now()
     venue = {
         "owner_id": user["_id"],
         **fields,
@@ -66,7 +60,7 @@ def update_venue(user, venue_id, changes):
     # Each part of pricing on its own path, so sending overrides keeps the base price.
     for name, value in changes.get("pricing", {}).items():
         update[f"pricing.{name}"] = value
-    update["updated_at"] = _now()
+    update["updated_at"] = clock.now()
     before = db.venues().find_one_and_update(
         {"_id": venue["_id"], "status": {"$ne": DELETED}},
         {"$set": update},
@@ -128,7 +122,7 @@ def delete_venue(user, venue_id):
     """Soft-delete one of the owner's venues unless it has upcoming bookings."""
     venue = owned_venue(user, venue_id)
     _refuse_live_bookings(venue)  # the plain case, before anything is written
-    now = _now()
+    now = clock.now()
     before = db.venues().find_one_and_update(
         {"_id": venue["_id"], "status": {"$ne": DELETED}},
         {"$set": {"status": DELETED, "deleted_at": now, "updated_at": now}},
@@ -149,7 +143,7 @@ def delete_venue(user, venue_id):
 
 def _refuse_live_bookings(venue):
     """409 `venue_has_bookings` while a booking still holds a date of the venue to come."""
-    now = _now()
+    now = clock.now()
     live = {
         "venue_id": venue["_id"],
         "date": {"$gte": rules.local_today(venue, now)},
@@ -173,7 +167,7 @@ def venue_availability(venue_id, date=None, first=None, last=None):
     dates = [date] if date else rules.dates_between(first, last)
     keys = [slot["key"] for slot in rules.slots_of(venue)]
     held = claims.held_slots(venue["_id"], dates, keys)  # one query for the whole range
-    now = _now()
+    now = clock.now()
     days = [rules.day_availability(venue, day, held.get(day, set()), now) for day in dates]
     if date:
         return {"venue_id": venue["_id"], **days[0]}
@@ -230,7 +224,7 @@ def add_blackout(user, venue_id, fields):
                 "status": {"$ne": DELETED},
                 f"blackouts.{MAX_BLACKOUTS - 1}": {"$exists": False},
             },
-            {"$push": {"blackouts": blackout}, "$set": {"updated_at": _now()}},
+            {"$push": {"blackouts": blackout}, "$set": {"updated_at": clock.now()}},
             return_document=ReturnDocument.AFTER,
         )
     except BaseException:
@@ -344,6 +338,6 @@ def remove_blackout(user, venue_id, blackout_id):
 def _pull_blackout(venue_id, blackout_id):
     return db.venues().find_one_and_update(
         {"_id": venue_id, "status": {"$ne": DELETED}, "blackouts.id": blackout_id},
-        {"$pull": {"blackouts": {"id": blackout_id}}, "$set": {"updated_at": _now()}},
+        {"$pull": {"blackouts": {"id": blackout_id}}, "$set": {"updated_at": clock.now()}},
         return_document=ReturnDocument.AFTER,
     )

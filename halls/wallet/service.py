@@ -48,7 +48,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from halls import db
+from halls import clock, db
 from halls.errors import ApiError, Conflict, NotFound, ServiceUnavailable
 
 log = logging.getLogger("halls.wallet")
@@ -64,12 +64,6 @@ RECONCILE_AFTER = dt.timedelta(minutes=10)
 # the bound only stops a pathological storm from spinning forever.
 MAX_ATTEMPTS = 100
 APPLIED_ORDER = [("seq", DESCENDING), ("_id", DESCENDING)]
-
-
-def _now():
-    # BSON keeps milliseconds: an entry we answer with equals the one read back later.
-    now = dt.datetime.now(dt.UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 def balance(user_id):
@@ -187,7 +181,7 @@ def refundable_for(user_id, booking_id):
 
 def _record(user_id, amount, kind, key, booking_id=None, **extra):
     """Insert, apply and settle one movement; a repeated key returns the first entry."""
-    now = _now()
+    now = clock.now()
     entry = {
         "_id": ObjectId(),
         "user_id": user_id,
@@ -241,7 +235,7 @@ def _apply(entry, ref, delta):
             "entry_id": entry["_id"],
             "balance_after": current + delta,
             "seq": seq + 1,
-            "at": _now(),
+            "at": clock.now(),
         }
         result = db.users().update_one(
             {"_id": user_id, "wallet_seq": _pinned(seq), "pending_txns.ref": {"$ne": ref}},
@@ -274,7 +268,7 @@ def _done(applied):
         "state": DONE,
         "balance_after": applied["balance_after"],
         "seq": applied["seq"],
-        "settled_at": _now(),
+        "settled_at": clock.now(),
     }
 
 
@@ -300,7 +294,7 @@ def _void_unapplied(entry):
 def _reverse(entry):
     """Put a settled payment's money back and void it; resumable from `voiding`."""
     db.wallet_transactions().update_one(
-        {"_id": entry["_id"]}, {"$set": {"state": VOIDING, "touched_at": _now()}}
+        {"_id": entry["_id"]}, {"$set": {"state": VOIDING, "touched_at": clock.now()}}
     )
     ref = f"void:{entry['key']}"
     _apply(entry, ref, -entry["amount"])
@@ -312,7 +306,7 @@ def _voided(entry):
     # A void entry gives its key up (keeping it as voided_key), so a retry may pay again.
     return {
         "state": VOID,
-        "voided_at": _now(),
+        "voided_at": clock.now(),
         "key": f"{entry['key']}:void:{entry['_id']}",
         "voided_key": entry["key"],
     }
@@ -320,7 +314,7 @@ def _voided(entry):
 
 def reconcile(now=None, older_than=RECONCILE_AFTER):
     """Finish or discard what crashes left half-done; counts of what was repaired."""
-    now = now or _now()
+    now = now or clock.now()
     cutoff = now - older_than
     summary = {"settled": 0, "applied": 0, "voided": 0, "reversed": 0, "failed": 0, "pulled": 0}
     while True:

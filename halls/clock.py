@@ -1,0 +1,18 @@
+"""The clock: `now()` is the only place halls reads the time.
+
+Modules call `clock.now()` through this module, never a copy of the function, so that the
+tests' `clock` fixture (tests/conftest.py), which replaces `now` here, moves every one of them
+at once. (PyJWT reads its own clock for token expiry; halls.auth.tokens checks expiry on that
+same clock, as PyJWT would.)
+"""
+
+import datetime as dt
+
+
+def now():
+    """The current UTC time, to the millisecond.
+
+    BSON keeps milliseconds: a document we answer with then equals the one read back later.
+    """
+    at = dt.datetime.now(dt.UTC)
+    return at.replace(microsecond=at.microsecond // 1000 * 1000)
