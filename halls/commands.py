@@ -1,5 +1,5 @@
 """Flask CLI commands (`flask --app wsgi <name>`): create-indexes, seed-demo, set-admin,
-send-outbox, wallet-reconcile, expire-holds, export, import."""
+send-outbox, wallet-reconcile, expire-holds, migrate, export, import."""
 
 import datetime as dt
 
@@ -84,6 +84,18 @@ def register(app):
             f"expired {expired}, completed {completed}, freed {freed} orphaned claims,"
             f" deleted {deleted} past claims"
         )
+
+    @app.cli.command("migrate")
+    def migrate():
+        """Bring bookings stored in an older shape to today's (safe to repeat)."""
+        from halls.bookings.migrate import CHANGES, migrate_bookings
+
+        counts = migrate_bookings()
+        changes = ", ".join(f"{counts[field]} {what}" for field, what in CHANGES.items())
+        report = f"migrated {counts['migrated']} bookings: {changes}; {counts['left']} left"
+        if counts["left"]:
+            raise click.ClickException(f"{report} in an older shape that migrate cannot read")
+        click.echo(report)
 
     @app.cli.command("export")
     @click.argument("directory", type=click.Path(file_okay=False))
