@@ -10,7 +10,7 @@ from pypdf import PdfReader
 from halls import db
 from halls.bookings import claims
 from halls.bookings import migrate as migration
-from tests.booking_helpers import Proxy, assert_free, booked, claim_of
+from tests.booking_helpers import Proxy, assert_free, assert_held_by, booked, claim_of
 from tests.helpers import TWO_SLOTS, ok_data, today_plus
 
 LUNCH, DINNER = TWO_SLOTS
@@ -146,6 +146,8 @@ def test_a_migrated_booking_reads_prints_moves_and_cancels(app, client, customer
 
     confirmed = ok_data(client.patch(path, json={"status": "confirmed"}, headers=owner[1]))
     assert confirmed["booking"]["status"] == "confirmed"
+    for slot in ("lunch", "dinner"):
+        assert_held_by(claim_of(venue, today_plus(8), slot), str(booking["_id"]))
     cancelled = ok_data(client.delete(path, headers=owner[1]))["booking"]
     assert cancelled["status"] == "cancelled" and cancelled["cancelled_by"] == "owner"
     assert cancelled["refund"] == {"pct": 100, "amount": 0}

@@ -205,7 +205,7 @@ def _orphaned(claim, settled):
     """No booking needs the claim: gone, over, or placed elsewhere for a while now."""
     booking = db.bookings().find_one(
         {"_id": claim["booking_id"]},
-        {"status": 1, "venue_id": 1, "date": 1, "slots": 1, "slot": 1, "updated_at": 1},
+        {"status": 1, "venue_id": 1, "date": 1, "slots": 1, "updated_at": 1},
     )
     if booking is None:
         # A blackout holds its slots under its own id (venues.service.add_blackout).
@@ -214,8 +214,7 @@ def _orphaned(claim, settled):
     if booking["status"] not in ("pending", "confirmed"):
         return True  # cancelled, rejected, expired, completed: it never needs a slot again
     place = (booking["venue_id"], booking["date"])
-    slots = booking.get("slots") or [booking.get("slot")]
-    if (claim["venue_id"], claim["date"]) == place and claim["slot"] in slots:
+    if (claim["venue_id"], claim["date"]) == place and claim["slot"] in booking["slots"]:
         # Kept even for a pending booking past its hold: expire_holds frees those, with a
         # guarded pending -> expired write that a confirm cannot cross; a plain release here
         # could free the slots of a booking a confirm is just marking confirmed.

@@ -23,14 +23,13 @@ CANCELLABLE = ("pending", "confirmed")
 def refund_quote(booking, venue, now=None, by_owner=False):
     """What cancelling now would refund: {refund_pct, refund_amount, hours_before, policy, ...}."""
     now = now or dt.datetime.now(dt.UTC)
-    start = rules.event_start(venue, booking["date"], booking.get("slots") or [booking["slot"]])
+    start = rules.event_start(venue, booking["date"], booking["slots"])
     hours_before = (start - now).total_seconds() / 3600
     policy = tiers_of(venue)
     pct = pct_for(policy, hours_before) if bound_by_policy(booking, by_owner) else 100
-    payment = booking.get("payment") or {}
-    paid = payment.get("paid", 0)
+    payment = booking["payment"]
     # What an earlier partial refund (a cheaper reschedule) gave back is no longer paid.
-    net_paid = max(paid - payment.get("refunded", 0), 0)
+    net_paid = max(payment["paid"] - payment["refunded"], 0)
     return {
         "refund_pct": pct,
         "refund_amount": net_paid * pct // 100,

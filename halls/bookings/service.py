@@ -330,7 +330,7 @@ def _confirm(booking, reason):
     # for another booking to take. This order, crashing between the two writes, leaves only a
     # pending booking holding its slots for good: confirming again finishes the job, and once
     # its hold is over it reads as expired and expire-holds frees them (_expire).
-    slots = _place(booking)["slots"]
+    slots = booking["slots"]
     if not claims.keep_live_claims(booking["_id"], booking["venue_id"], booking["date"], slots):
         current = db.bookings().find_one({"_id": booking["_id"]})
         if current["status"] in ("pending", "expired") and _place(current) == _place(booking):
@@ -367,7 +367,7 @@ def _move_status(booking, status, reason=None, refund_pct=None, unset=()):
         update["$unset"] = dict.fromkeys(unset, "")
     # status (and place) in the filter: of two clicks at once, exactly one finds it pending.
     updated = db.bookings().find_one_and_update(
-        {"_id": booking["_id"], "status": "pending", **_at_place(booking)},
+        {"_id": booking["_id"], "status": "pending", **_place(booking)},
         update,
         return_document=ReturnDocument.AFTER,
     )
@@ -377,15 +377,8 @@ def _move_status(booking, status, reason=None, refund_pct=None, unset=()):
 
 
 def _place(booking):
-    """Where the booking is: its date and slot keys (issue-2 bookings kept only `slot`)."""
-    return {"date": booking["date"], "slots": booking.get("slots") or [booking["slot"]]}
-
-
-def _at_place(booking):
-    """The filter that finds the booking only while it is still where it was read."""
-    if "slots" in booking:
-        return {"date": booking["date"], "slots": booking["slots"]}
-    return {"date": booking["date"], "slot": booking["slot"], "slots": {"$exists": False}}
+    """Where the booking is, its date and slot keys: in a filter, only while it is still there."""
+    return {"date": booking["date"], "slots": booking["slots"]}
 
 
 def _timestamp(at):
@@ -401,7 +394,7 @@ def _overtaken(booking, to):
         raise Conflict(
             "The booking was moved meanwhile; reload it and try again.",
             error_code="booking_changed",
-            details={"date": current["date"], "slots": _place(current)["slots"]},
+            details={"date": current["date"], "slots": current["slots"]},
         )
     return current
 
@@ -440,7 +433,7 @@ def cancel_booking(user, booking_id, reason=None):
     if reason is not None:
         changes["reason"] = reason
     updated = db.bookings().find_one_and_update(
-        {"_id": booking["_id"], "status": {"$in": list(ACTIVE)}, **_at_place(booking)},
+        {"_id": booking["_id"], "status": {"$in": list(ACTIVE)}, **_place(booking)},
         {"$set": changes},
         return_document=ReturnDocument.AFTER,
     )
@@ -460,20 +453,20 @@ def cancel_booking(user, booking_id, reason=None):
 
 
 def _refund_fields(booking, pct):
-    payment = booking.get("payment") or {}
+    payment = booking["payment"]
     # What a cheaper reschedule already gave back is no longer paid (as policy.py reckons).
-    net_paid = max(payment.get("paid", 0) - payment.get("refunded", 0), 0)
+    net_paid = max(payment["paid"] - payment["refunded"], 0)
     amount = net_paid * pct // 100
-    changes = {"refund": {"pct": pct, "amount": amount}}
-    if payment:  # issue-2 bookings have no payment record, and paid nothing through us
-        changes["payment.refunded"] = payment.get("refunded", 0) + amount
-    return changes
+    return {
+        "refund": {"pct": pct, "amount": amount},
+        "payment.refunded": payment["refunded"] + amount,
+    }
 
 
 def _return_refund(booking):
     """Put the booking's refund back in the wallet (at most once, however often it runs)."""
     amount = (booking.get("refund") or {}).get("amount", 0)
-    if amount and (booking.get("payment") or {}).get("method") == WALLET:
+    if amount and _by_wallet(booking):
         wallet.refund_for_booking(booking["user_id"], booking["_id"], amount)
 
 
@@ -513,7 +506,7 @@ def reschedule_booking(user, booking_id, date, slots, expected_total=None):
         "by": user["_id"],
         "from": _place(booking),
         "to": to,
-        "price_delta": quote["total"] - _locked_total(booking),
+        "price_delta": quote["total"] - booking["price_locked"]["total"],
     }
     moved = _move(booking, venue, details, quote, change)
     notifications.booking_rescheduled(moved, change)
@@ -521,7 +514,7 @@ def reschedule_booking(user, booking_id, date, slots, expected_total=None):
 
 
 def _check_cutoff(booking, venue, now):
-    start = rules.event_start(venue, booking["date"], _place(booking)["slots"])
+    start = rules.event_start(venue, booking["date"], booking["slots"])
     hours = rules.setting(venue, "reschedule_cutoff_hours")
     if now + dt.timedelta(hours=hours) > start:
         raise Conflict(
@@ -534,19 +527,12 @@ def _check_cutoff(booking, venue, now):
 def _requote(booking, venue, to, now):
     """The slots priced afresh for the new date; the add-ons as they were locked."""
     quote = pricing.quote(venue, to["date"], to["slots"], booking["guests"], [], now)
-    locked = booking["price_locked"]
-    lines = locked["lines"] if isinstance(locked, dict) else []  # issue-2 bookings: an int
     # Add-ons are a snapshot like any price: an owner's later edits never reach a booking.
-    addons = [line for line in lines if line["kind"] == "addon"]
+    addons = [line for line in booking["price_locked"]["lines"] if line["kind"] == "addon"]
     quote["lines"] += addons
     quote["subtotal"] += sum(line["amount"] for line in addons)
     quote["total"] += sum(line["amount"] for line in addons)
     return quote
-
-
-def _locked_total(booking):
-    locked = booking["price_locked"]
-    return locked["total"] if isinstance(locked, dict) else locked  # issue-2 bookings: an int
 
 
 def _move(booking, venue, details, quote, change):
@@ -592,21 +578,21 @@ def _move(booking, venue, details, quote, change):
 
 
 def _by_wallet(booking):
-    return (booking.get("payment") or {}).get("method") == WALLET
+    return booking["payment"]["method"] == WALLET
 
 
 def _write_move(booking, venue, details, quote, change, charged):
     """The guarded write that moves the booking; 409 if it changed since it was read."""
     now, to = change["at"], change["to"]
     changes = {**_placed(venue, to["date"], details, quote, now), "updated_at": now}
-    payment = booking.get("payment") or {"method": "pay_at_venue", "paid": 0, "refunded": 0}
+    payment = booking["payment"]
     refunded = max(-change["price_delta"], 0) if _by_wallet(booking) else 0
     changes["payment"] = {
         **payment,
         "paid": payment["paid"] + charged,
         "refunded": payment["refunded"] + refunded,
     }
-    query = {"_id": booking["_id"], "status": booking["status"], **_at_place(booking)}
+    query = {"_id": booking["_id"], "status": booking["status"], **_place(booking)}
     if booking["status"] == "pending":
         query["$or"] = [{"expires_at": None}, {"expires_at": {"$gt": now}}]
     # Confirmed means confirmed where it is now; pending means a fresh hold there.
@@ -643,7 +629,7 @@ def _unmove(booking, moved, kept):
     missing = [field for field in fields if field not in booking]
     if missing:
         update["$unset"] = dict.fromkeys(missing, "")
-    db.bookings().update_one({"_id": booking["_id"], **_at_place(moved)}, update)
+    db.bookings().update_one({"_id": booking["_id"], **_place(moved)}, update)
     claims.confirm_claims(
         booking["_id"], booking["venue_id"], booking["date"], kept, booking.get("expires_at")
     )
