@@ -5,7 +5,7 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from halls.auth.tokens import auth_required, current_user
-from halls.bookings import policy, receipts, service
+from halls.bookings import receipts, service
 from halls.bookings.schemas import (
     BookingData,
     BookingIn,
@@ -126,4 +126,4 @@ def receipt(booking_id):
 @blp.doc(responses=error_responses(409))
 def cancellation_quote(booking_id):
     """What cancelling now would refund, by the venue's policy (booker or venue owner)."""
-    return policy.quote_cancellation(current_user(), booking_id)
+    return service.quote_cancellation(current_user(), booking_id)

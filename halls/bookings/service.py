@@ -453,13 +453,10 @@ def cancel_booking(user, booking_id, reason=None):
 
 
 def _refund_fields(booking, pct):
-    payment = booking["payment"]
-    # What a cheaper reschedule already gave back is no longer paid (as policy.py reckons).
-    net_paid = max(payment["paid"] - payment["refunded"], 0)
-    amount = net_paid * pct // 100
+    amount = policy.refund_amount(booking, pct)
     return {
         "refund": {"pct": pct, "amount": amount},
-        "payment.refunded": payment["refunded"] + amount,
+        "payment.refunded": booking["payment"]["refunded"] + amount,
     }
 
 
@@ -468,6 +465,21 @@ def _return_refund(booking):
     amount = (booking.get("refund") or {}).get("amount", 0)
     if amount and _by_wallet(booking):
         wallet.refund_for_booking(booking["user_id"], booking["_id"], amount)
+
+
+def quote_cancellation(user, booking_id, now=None):
+    """What cancelling now would refund, for the booker or the venue's owner."""
+    booking = get_booking(user, booking_id)
+    if booking["status"] not in ACTIVE:
+        raise Conflict(
+            f"A {booking['status']} booking cannot be cancelled.",
+            error_code="invalid_transition",
+            details={"from": booking["status"], "to": "cancelled"},
+        )
+    venue = db.venues().find_one({"_id": booking["venue_id"]}) or {}
+    by_owner = booking["user_id"] != user["_id"]
+    quote = policy.refund_quote(booking, venue, now or _now(), by_owner=by_owner)
+    return {"booking_id": booking["_id"], "currency": "PKR", **quote}
 
 
 def _refuse_transition(booking_id, to, current=None):
