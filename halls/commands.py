@@ -61,12 +61,12 @@ def register(app):
     def wallet_reconcile(older_than):
         """Finish or void wallet movements a crash left half-done, and pay the refunds of
         cheaper moves a crash cut off (run it from cron)."""
-        from halls.bookings import service as bookings
+        from halls.bookings import maintenance
         from halls.wallet import service as wallet
 
         older_than = dt.timedelta(minutes=older_than)
         counts = wallet.reconcile(older_than=older_than)
-        counts["move refunds"] = bookings.repair_move_refunds(older_than=older_than)
+        counts["move refunds"] = maintenance.repair_move_refunds(older_than=older_than)
         click.echo(", ".join(f"{name} {count}" for name, count in counts.items()))
 
     @app.cli.command("expire-holds")
@@ -74,10 +74,10 @@ def register(app):
         """Expire pending bookings past their hold; complete those whose day is over; free the
         claims a crash left held with no booking needing them; delete the claims of dates over
         everywhere (run it from cron)."""
-        from halls.bookings import claims, service
+        from halls.bookings import claims, maintenance
 
-        expired = service.expire_holds()
-        completed = service.complete_bookings()
+        expired = maintenance.expire_holds()
+        completed = maintenance.complete_bookings()
         freed = claims.sweep_orphans()
         deleted = claims.delete_past()
         click.echo(

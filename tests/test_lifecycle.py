@@ -7,7 +7,7 @@ import pytest
 from bson import ObjectId
 
 from halls import db
-from halls.bookings import claims, service
+from halls.bookings import claims, maintenance
 from tests.booking_helpers import (
     SLOTS,
     Proxy,
@@ -257,10 +257,10 @@ def test_completion_goes_by_the_venues_own_calendar(app, customer, owner, make_v
                 "status": "confirmed",
             }
         )
-    assert service.complete_bookings(now) == 1
+    assert maintenance.complete_bookings(now) == 1
     assert db.bookings().find_one({"_id": ids["ahead"]})["status"] == "completed"
     assert db.bookings().find_one({"_id": ids["behind"]})["status"] == "confirmed"
-    assert service.complete_bookings(now + dt.timedelta(days=1)) == 1
+    assert maintenance.complete_bookings(now + dt.timedelta(days=1)) == 1
     assert db.bookings().find_one({"_id": ids["behind"]})["status"] == "completed"
 
 
@@ -443,7 +443,7 @@ def test_the_sweep_never_overrides_a_booking_that_moved_on(
             return found
 
     monkeypatch.setattr(db, "bookings", lambda: CancelledMeanwhile(real()))
-    assert service.expire_holds() == 0
+    assert maintenance.expire_holds() == 0
     monkeypatch.setattr(db, "bookings", real)
     assert stored(booking)["status"] == "cancelled"
     assert "hold_expired" not in [kind for kind, _ in notices(booking)]

@@ -34,8 +34,7 @@ from hypothesis.stateful import (
 from halls import create_app, db, embedded, idempotency, mail
 from halls import rules as venue_rules
 from halls.auth import tokens
-from halls.bookings import claims
-from halls.bookings import service as bookings
+from halls.bookings import claims, lifecycle
 from halls.venues import service as venues
 from halls.wallet import service as wallet
 from tests.helpers import bearer, venue_body
@@ -62,7 +61,7 @@ PROFILE = os.environ.get("HALLS_HYPOTHESIS_PROFILE", "booking-rules")
 
 # Every clock the booking code reads (pricing and policy are handed `now` by their callers).
 CLOCKS = (
-    (bookings, "_now"),
+    (lifecycle, "utc_now"),
     (claims, "_now"),
     (wallet, "_now"),
     (venue_rules, "utc_now"),

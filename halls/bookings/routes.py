@@ -6,6 +6,7 @@ from marshmallow import RAISE
 
 from halls.auth.tokens import auth_required, current_user
 from halls.bookings import receipts, service
+from halls.bookings import reschedule as rescheduling
 from halls.bookings.schemas import (
     BookingData,
     BookingIn,
@@ -107,7 +108,7 @@ def cancel(args, booking_id):
 @blp.doc(responses=booking_links(200))
 def reschedule(body, booking_id):
     """Move a booking to another date or slots (booker or venue owner), re-quoted."""
-    booking, change = service.reschedule_booking(current_user(), booking_id, **body)
+    booking, change = rescheduling.reschedule_booking(current_user(), booking_id, **body)
     return {"booking": booking, "change": change}
 
 
