@@ -1,5 +1,5 @@
 """Flask CLI commands (`flask --app wsgi <name>`): create-indexes, seed-demo, set-admin,
-send-outbox, wallet-reconcile, expire-holds, export, import."""
+send-outbox, wallet-reconcile, expire-holds, migrate, export, import."""
 
 import datetime as dt
 
@@ -61,12 +61,12 @@ def register(app):
     def wallet_reconcile(older_than):
         """Finish or void wallet movements a crash left half-done, and pay the refunds of
         cheaper moves a crash cut off (run it from cron)."""
-        from halls.bookings import service as bookings
+        from halls.bookings import maintenance
         from halls.wallet import service as wallet
 
         older_than = dt.timedelta(minutes=older_than)
         counts = wallet.reconcile(older_than=older_than)
-        counts["move refunds"] = bookings.repair_move_refunds(older_than=older_than)
+        counts["move refunds"] = maintenance.repair_move_refunds(older_than=older_than)
         click.echo(", ".join(f"{name} {count}" for name, count in counts.items()))
 
     @app.cli.command("expire-holds")
@@ -74,16 +74,28 @@ def register(app):
         """Expire pending bookings past their hold; complete those whose day is over; free the
         claims a crash left held with no booking needing them; delete the claims of dates over
         everywhere (run it from cron)."""
-        from halls.bookings import claims, service
+        from halls.bookings import claims, maintenance
 
-        expired = service.expire_holds()
-        completed = service.complete_bookings()
+        expired = maintenance.expire_holds()
+        completed = maintenance.complete_bookings()
         freed = claims.sweep_orphans()
         deleted = claims.delete_past()
         click.echo(
             f"expired {expired}, completed {completed}, freed {freed} orphaned claims,"
             f" deleted {deleted} past claims"
         )
+
+    @app.cli.command("migrate")
+    def migrate():
+        """Bring bookings stored in an older shape to today's (safe to repeat)."""
+        from halls.bookings.migrate import CHANGES, migrate_bookings
+
+        counts = migrate_bookings()
+        changes = ", ".join(f"{counts[field]} {what}" for field, what in CHANGES.items())
+        report = f"migrated {counts['migrated']} bookings: {changes}; {counts['left']} left"
+        if counts["left"]:
+            raise click.ClickException(f"{report} in an older shape that migrate cannot read")
+        click.echo(report)
 
     @app.cli.command("export")
     @click.argument("directory", type=click.Path(file_okay=False))

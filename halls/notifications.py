@@ -179,7 +179,7 @@ def _name_of(person):
 def _booking_view(booking, venue):
     """What a booking's messages show of it, in plain BSON values (stored with each message)."""
     zone = venue.get("timezone") or rules.DEFAULT_TIMEZONE
-    price = booking.get("price_locked")
+    price = booking["price_locked"]
     return {
         "venue": {
             "name": venue.get("venue_name") or (booking.get("venue") or {}).get("venue_name"),
@@ -190,16 +190,14 @@ def _booking_view(booking, venue):
             "status": booking["status"],
             "date": booking["date"],
             "date_long": long_date(booking["date"]),
-            "slots": [_slot_text(slot) for slot in booked_slots(booking, venue)],
+            "slots": [_slot_text(slot) for slot in booked_slots(booking)],
             "guests": booking.get("guests"),
-            "lines": [_line_view(line) for line in price.get("lines", [])]
-            if isinstance(price, dict)
-            else [],
-            "total": price.get("total") if isinstance(price, dict) else price,
+            "lines": [_line_view(line) for line in price["lines"]],
+            "total": price["total"],
             "expires_at": local_time(booking.get("expires_at"), zone),
             "reason": booking.get("reason"),
             "cancelled_by": booking.get("cancelled_by"),
-            "payment_method": (booking.get("payment") or {}).get("method", "pay_at_venue"),
+            "payment_method": booking["payment"]["method"],
             "refund": booking.get("refund"),
         },
     }

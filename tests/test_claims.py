@@ -84,11 +84,10 @@ def test_an_unconfirmed_claim_lapses_and_is_reclaimable(venue_id):
     assert claim(venue_id)["booking_id"] == rescuer
 
 
-def test_a_year_on_a_confirmed_claim_is_held_and_an_unconfirmed_one_is_not(venue_id, monkeypatch):
+def test_a_year_on_a_confirmed_claim_is_held_and_an_unconfirmed_one_is_not(venue_id, clock):
     confirmed = take(venue_id, ["evening"])
     take(venue_id, ["morning"], confirm=False)
-    a_year_on = dt.datetime.now(dt.UTC) + dt.timedelta(days=365)
-    monkeypatch.setattr(claims, "_now", lambda: a_year_on)
+    clock.advance(days=365)
 
     assert claims.held_slots(venue_id, [DATE]) == {DATE: {"evening"}}
     with pytest.raises(Conflict):

@@ -12,7 +12,7 @@ from bson import ObjectId
 from pymongo.errors import AutoReconnect
 
 from halls import db
-from halls.bookings import claims, service
+from halls.bookings import claims, maintenance
 from tests.booking_helpers import (
     SLOTS,
     Proxy,
@@ -241,11 +241,11 @@ def test_a_refund_cut_off_after_a_cheaper_move_is_paid_by_reconcile_once(
     assert balance(paying[0]) == PRICE  # a move this young may still be finishing
 
     later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=11)
-    assert service.repair_move_refunds(now=later) == 1
+    assert maintenance.repair_move_refunds(now=later) == 1
     assert balance(paying[0]) == 2 * PRICE
     refund = ("refund", PRICE, f"refund:{booking['id']}:move1")
     assert ledger(paying[0])[-1] == refund
-    assert service.repair_move_refunds(now=later) == 0
+    assert maintenance.repair_move_refunds(now=later) == 0
     assert [entry for entry in ledger(paying[0]) if entry[0] == "refund"] == [refund]
     assert stored(booking)["payment"]["refunded"] == PRICE
 

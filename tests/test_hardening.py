@@ -11,7 +11,7 @@ import pytest
 from bson import ObjectId
 
 from halls import db
-from halls.bookings import claims
+from halls.bookings import claims, reschedule
 from halls.bookings import service as bookings
 from halls.errors import ApiError
 from halls.venues import service as venues
@@ -431,7 +431,7 @@ def crashed_move(monkeypatch, customer, booking):
     """Reschedule DAY -> NEW_DAY, dying after the move but before the old claims are freed."""
     crash_in(monkeypatch, claims, "release_all_but")
     with pytest.raises(RuntimeError):
-        bookings.reschedule_booking(customer[0], booking["id"], NEW_DAY, ["morning"])
+        reschedule.reschedule_booking(customer[0], booking["id"], NEW_DAY, ["morning"])
     monkeypatch.undo()
 
 

@@ -7,7 +7,7 @@ import pytest
 from bson import ObjectId
 
 from halls import db
-from halls.bookings import claims, service
+from halls.bookings import claims, maintenance
 from tests.booking_helpers import (
     SLOTS,
     Proxy,
@@ -257,10 +257,10 @@ def test_completion_goes_by_the_venues_own_calendar(app, customer, owner, make_v
                 "status": "confirmed",
             }
         )
-    assert service.complete_bookings(now) == 1
+    assert maintenance.complete_bookings(now) == 1
     assert db.bookings().find_one({"_id": ids["ahead"]})["status"] == "completed"
     assert db.bookings().find_one({"_id": ids["behind"]})["status"] == "confirmed"
-    assert service.complete_bookings(now + dt.timedelta(days=1)) == 1
+    assert maintenance.complete_bookings(now + dt.timedelta(days=1)) == 1
     assert db.bookings().find_one({"_id": ids["behind"]})["status"] == "completed"
 
 
@@ -408,24 +408,14 @@ def issue_two_booking(venue, user, date):
     return {"id": str(booking_id)}
 
 
-def test_an_issue_two_booking_reads_in_todays_shape_and_still_moves(client, customer, owner, venue):
+def test_a_migrated_issue_two_booking_is_confirmed_and_cancelled(
+    app, client, customer, owner, venue
+):
+    """Its hold never lapses (none was set) and its claim is already held for good."""
     booking = issue_two_booking(venue, customer[0], today_plus(3))
+    assert app.test_cli_runner().invoke(args=["migrate"]).exit_code == 0
     shown = seen(client, customer[1], booking)
-    assert shown["slots"] == ["full_day"] and shown["slot"] == "full_day"
-    assert shown["slot_details"] == [venue["slots"][0]] == [shown["slot_detail"]]
-    assert shown["price_locked"]["total"] == 90000
-    assert shown["price_locked"]["lines"] == [
-        {
-            "kind": "slot",
-            "key": "full_day",
-            "label": "Full day",
-            "unit_price": 90000,
-            "qty": 1,
-            "amount": 90000,
-        }
-    ]
-    assert shown["payment"] == {"method": "pay_at_venue", "paid": 0, "refunded": 0}
-    assert shown["status"] == "pending" and "expires_at" not in shown  # no hold: never lapses
+    assert shown["status"] == "pending" and "expires_at" not in shown
 
     assert ok_data(decide(client, owner[1], booking, "confirmed"))["booking"]["status"] == (
         "confirmed"
@@ -453,7 +443,7 @@ def test_the_sweep_never_overrides_a_booking_that_moved_on(
             return found
 
     monkeypatch.setattr(db, "bookings", lambda: CancelledMeanwhile(real()))
-    assert service.expire_holds() == 0
+    assert maintenance.expire_holds() == 0
     monkeypatch.setattr(db, "bookings", real)
     assert stored(booking)["status"] == "cancelled"
     assert "hold_expired" not in [kind for kind, _ in notices(booking)]

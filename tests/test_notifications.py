@@ -8,6 +8,7 @@ from bson import ObjectId
 from pymongo.errors import PyMongoError
 
 from halls import db, mail, notifications, pricing
+from halls.bookings.migrate import migrate_bookings
 from tests.helpers import TWO_SLOTS, ok_data, today_plus
 from tests.smtp import body, free_port
 
@@ -299,30 +300,28 @@ def test_rescheduled_dearer_and_confirmed(make_booking):
     assert "waits for the owner" not in text
 
 
-def test_an_issue_2_booking_still_renders(venue, customer):
-    """One slot in slot_detail, price_locked an int, no payment record."""
-    booking = {
-        "_id": ObjectId(),
-        "venue_id": venue["_id"],
-        "user_id": customer[0]["_id"],
-        "owner_id": venue["owner_id"],
-        "date": "2031-03-20",
-        "slot": "dinner",
-        "slot_detail": TWO_SLOTS[1],
-        "guests": 80,
-        "status": "confirmed",
-        "price_locked": 120000,
-    }
+def test_an_issue_2_booking_renders_once_migrated(venue, customer):
+    """One slot known only by key, price_locked an int, no payment record: migrate, then tell."""
+    booking_id = ObjectId()
+    db.bookings().insert_one(
+        {
+            "_id": booking_id,
+            "venue_id": venue["_id"],
+            "user_id": customer[0]["_id"],
+            "owner_id": venue["owner_id"],
+            "date": "2031-03-20",
+            "slot": "dinner",
+            "guests": 80,
+            "status": "confirmed",
+            "price_locked": 120000,
+        }
+    )
+    assert migrate_bookings()["migrated"] == 1
+    booking = db.bookings().find_one({"_id": booking_id})
     notifications.booking_confirmed(booking)
     (message,) = outbox(booking).values()
-    assert "Slots:      Dinner (18:00–23:00)" in message["text"]
-    assert "Total:      PKR 120,000" in message["text"]
-
-
-def test_slots_known_only_by_key_are_looked_up_on_the_venue(venue, make_booking):
-    booking = make_booking(slot_details=None, slots=["dinner"])
-    notifications.booking_confirmed(booking)
-    assert "Slots:      Dinner (18:00–23:00)" in next(iter(outbox(booking).values()))["text"]
+    assert "Slots:      Dinner (18:00–23:00)" in message["text"]  # read from the venue's slots
+    assert "  Dinner: PKR 120,000\nTotal:      PKR 120,000" in message["text"]
 
 
 def test_html_escapes_what_people_typed(make_booking, venue, customer):

@@ -177,24 +177,6 @@ def test_lapsed_hold_is_shown_as_expired(client, customer, venue):
     assert "held until" not in text
 
 
-def test_issue_2_booking_with_an_integer_price_and_one_slot(client, customer, venue):
-    booking = insert_booking(venue, customer[0], slots=["lunch"], price_locked=75000)
-    db.bookings().update_one(
-        {"_id": booking["_id"]},
-        {
-            "$set": {"slot_detail": booking["slot_details"][0]},
-            "$unset": {"slot_details": "", "slots": "", "payment": "", "history": ""},
-        },
-    )
-
-    _, text, _ = read_pdf(client.get(url(booking["_id"]), headers=customer[1]))
-
-    assert "Time Lunch, 12:00–16:00" in text
-    assert "Venue hire, Lunch PKR 75,000 1 PKR 75,000" in text
-    assert "Subtotal PKR 75,000 Total PKR 75,000" in text
-    assert "Payment Pay at the venue" in text
-
-
 def test_client_text_is_printed_literally_not_read_as_markup(client, owner, customer, make_venue):
     venue = make_venue(owner[0], venue_name="Rose & Thorn <Lawn>", address="<b>5</b> Mall & Co")
     booking = insert_booking(venue, customer[0], reason="<i>late</i> & sorry", status="cancelled")

@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 
 from halls import db
-from halls.bookings import claims, service
+from halls.bookings import claims, reschedule
 from tests.booking_helpers import (
     THREE_SLOTS,
     Proxy,
@@ -332,7 +332,7 @@ def test_a_confirm_overtaken_by_a_move_asks_to_reload(client, customer, owner, v
 
     def moved_first(*args):
         # The customer's move lands between the owner's read and the owner's confirm.
-        service.reschedule_booking(customer[0], booking["id"], NEW_DAY, ["morning"])
+        reschedule.reschedule_booking(customer[0], booking["id"], NEW_DAY, ["morning"])
         return real(*args)
 
     monkeypatch.setattr(claims, "keep_live_claims", moved_first)

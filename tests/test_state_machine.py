@@ -35,8 +35,6 @@ from hypothesis.stateful import (
 from halls import clock, create_app, db, embedded, idempotency
 from halls import rules as venue_rules
 from halls.auth import tokens
-from halls.bookings import claims
-from halls.bookings import service as bookings
 from tests.helpers import bearer, venue_body
 
 pytestmark = pytest.mark.slow
@@ -62,11 +60,7 @@ settings.register_profile(
 PROFILE = os.environ.get("HALLS_HYPOTHESIS_PROFILE", "booking-rules")
 
 # Every clock the booking code reads (pricing and policy are handed `now` by their callers).
-CLOCKS = (
-    (bookings, "_now"),
-    (claims, "_now"),
-    (clock, "now"),
-)
+CLOCKS = ((clock, "now"),)
 # A Monday; the machine draws the hour it starts at.
 EPOCH = dt.datetime(2031, 3, 10, tzinfo=dt.UTC)
 DAYS = 5  # dates offered: the start's local date and the days after it (few: they collide)

@@ -35,7 +35,7 @@ import time
 from flask import current_app
 from pymongo.errors import DuplicateKeyError
 
-from halls import db, rules
+from halls import clock, db, rules
 from halls.errors import Conflict
 
 FREE = "free"
@@ -43,10 +43,6 @@ TAKEN = "taken"
 # A request refused only by others still in flight tries again, a few times, after a pause.
 CLAIM_ATTEMPTS = 5
 RETRY_PAUSE_SECONDS = 0.005
-
-
-def _now():
-    return dt.datetime.now(dt.UTC)
 
 
 def _keys(venue_id, date, slots):
@@ -82,7 +78,7 @@ def claim_slots(venue_id, date, slots, booking_id):
         release_slots(booking_id, venue_id, date, slots)
         blocking = list(
             db.slot_claims().find(
-                {"_id": {"$in": _keys(venue_id, date, slots)}, **_held_filter(_now())},
+                {"_id": {"$in": _keys(venue_id, date, slots)}, **_held_filter(clock.now())},
                 {"slot": 1, "in_flight": 1},
             )
         )
@@ -101,7 +97,7 @@ def claim_slots(venue_id, date, slots, booking_id):
 
 def _claim_each(venue_id, date, slots, booking_id):
     """Claim the slots in order; False at the first one held by someone else."""
-    now = _now()
+    now = clock.now()
     grace = dt.timedelta(seconds=current_app.config["CLAIM_GRACE_SECONDS"])
     update = {
         "$set": {
@@ -147,7 +143,7 @@ def keep_live_claims(booking_id, venue_id, date, slots):
     """
     query = {"_id": {"$in": _keys(venue_id, date, slots)}, "booking_id": booking_id}
     result = db.slot_claims().update_many(
-        {**query, **_held_filter(_now())}, {"$set": {"expires_at": None}}
+        {**query, **_held_filter(clock.now())}, {"$set": {"expires_at": None}}
     )
     return result.matched_count == len(slots)
 
@@ -171,7 +167,14 @@ def _release(query):
     # booking_id in every filter: a claim another booking has taken over is never freed.
     result = db.slot_claims().update_many(
         query,
-        {"$set": {"state": FREE, "booking_id": None, "expires_at": None, "released_at": _now()}},
+        {
+            "$set": {
+                "state": FREE,
+                "booking_id": None,
+                "expires_at": None,
+                "released_at": clock.now(),
+            }
+        },
     )
     return result.modified_count
 
@@ -183,7 +186,7 @@ def sweep_orphans(now=None):
     to a booking still being written or moved. (A held claim that old has been confirmed: an
     unconfirmed one lapses at the end of its grace period by itself.)
     """
-    now = now or _now()
+    now = now or clock.now()
     settled = now - dt.timedelta(seconds=current_app.config["CLAIM_GRACE_SECONDS"])
     stale = {**_held_filter(now), "claimed_at": {"$lte": settled}}
     freed = 0
@@ -205,7 +208,7 @@ def _orphaned(claim, settled):
     """No booking needs the claim: gone, over, or placed elsewhere for a while now."""
     booking = db.bookings().find_one(
         {"_id": claim["booking_id"]},
-        {"status": 1, "venue_id": 1, "date": 1, "slots": 1, "slot": 1, "updated_at": 1},
+        {"status": 1, "venue_id": 1, "date": 1, "slots": 1, "updated_at": 1},
     )
     if booking is None:
         # A blackout holds its slots under its own id (venues.service.add_blackout).
@@ -214,8 +217,7 @@ def _orphaned(claim, settled):
     if booking["status"] not in ("pending", "confirmed"):
         return True  # cancelled, rejected, expired, completed: it never needs a slot again
     place = (booking["venue_id"], booking["date"])
-    slots = booking.get("slots") or [booking.get("slot")]
-    if (claim["venue_id"], claim["date"]) == place and claim["slot"] in slots:
+    if (claim["venue_id"], claim["date"]) == place and claim["slot"] in booking["slots"]:
         # Kept even for a pending booking past its hold: expire_holds frees those, with a
         # guarded pending -> expired write that a confirm cannot cross; a plain release here
         # could free the slots of a booking a confirm is just marking confirmed.
@@ -234,7 +236,7 @@ def held_slots(venue_id, dates, slots=None):
         query = {"venue_id": venue_id, "date": {"$in": list(dates)}}
     else:
         query = {"_id": {"$in": [key for date in dates for key in _keys(venue_id, date, slots)]}}
-    query.update(_held_filter(_now()))
+    query.update(_held_filter(clock.now()))
     held = {}
     for claim in db.slot_claims().find(query, {"date": 1, "slot": 1, "_id": 0}):
         held.setdefault(claim["date"], set()).add(claim["slot"])
@@ -243,7 +245,7 @@ def held_slots(venue_id, dates, slots=None):
 
 def held_by_venue(date, venue_ids=None):
     """{venue_id: {slot, ...}} of held claims on one date, for search."""
-    query = {"date": date, **_held_filter(_now())}
+    query = {"date": date, **_held_filter(clock.now())}
     if venue_ids is not None:
         query["venue_id"] = {"$in": list(venue_ids)}
     held = {}
@@ -254,7 +256,7 @@ def held_by_venue(date, venue_ids=None):
 
 def holders(venue_id, date, slots):
     """{slot: booking_id} of the held claims among these slots of the venue on the date."""
-    query = {"_id": {"$in": _keys(venue_id, date, slots)}, **_held_filter(_now())}
+    query = {"_id": {"$in": _keys(venue_id, date, slots)}, **_held_filter(clock.now())}
     found = db.slot_claims().find(query, {"slot": 1, "booking_id": 1, "_id": 0})
     return {claim["slot"]: claim["booking_id"] for claim in found}
 
@@ -262,5 +264,5 @@ def holders(venue_id, date, slots):
 def delete_past(now=None):
     """Delete the claims of dates that are over in every time zone; returns how many."""
     # Before today even where today began last (UTC-12): no slot of it can be booked anywhere.
-    over = rules.today_in(rules.EARLIEST_ZONE, now or _now())
+    over = rules.today_in(rules.EARLIEST_ZONE, now or clock.now())
     return db.slot_claims().delete_many({"date": {"$lt": over}}).deleted_count

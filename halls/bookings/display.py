@@ -5,17 +5,9 @@ import datetime as dt
 from halls import rules
 
 
-def booked_slots(booking, venue=None):
-    """The booked slots' snapshots, whichever shape the booking was stored in.
-
-    Multi-slot bookings keep `slot_details`, issue-2 bookings kept one `slot_detail`; given its
-    venue, a booking with neither reads its slot keys from the venue's slots.
-    """
-    if booking.get("slot_details"):
-        return booking["slot_details"]
-    if venue is None or booking.get("slot_detail"):
-        return [booking["slot_detail"]]
-    return slots_by_key(booking.get("slots") or [booking.get("slot")], venue)
+def booked_slots(booking):
+    """The booked slots as they were when booked (key, label, start, end), in the venue's order."""
+    return booking["slot_details"]
 
 
 def slots_by_key(keys, venue):

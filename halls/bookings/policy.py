@@ -10,36 +10,40 @@ committed the slots to it. A confirmed booking a reschedule sent back to pending
 (`confirmed_once`), or moving it would be a way around the policy.
 The refund is a share of what the customer paid through halls; a pay-at-venue booking paid
 nothing here, so it refunds 0 while the quote still shows the pct.
+
+Pure functions of a booking and its venue: no queries, no clock (the caller says when).
 """
 
-import datetime as dt
-
-from halls import db, rules
-from halls.errors import Conflict
-
-CANCELLABLE = ("pending", "confirmed")
+from halls import rules
 
 
-def refund_quote(booking, venue, now=None, by_owner=False):
-    """What cancelling now would refund: {refund_pct, refund_amount, hours_before, policy, ...}."""
-    now = now or dt.datetime.now(dt.UTC)
-    start = rules.event_start(venue, booking["date"], booking.get("slots") or [booking["slot"]])
+def refund_quote(booking, venue, now, by_owner=False):
+    """What cancelling at `now` would refund: {refund_pct, refund_amount, hours_before, ...}."""
+    start = rules.event_start(venue, booking["date"], booking["slots"])
     hours_before = (start - now).total_seconds() / 3600
     policy = tiers_of(venue)
     pct = pct_for(policy, hours_before) if bound_by_policy(booking, by_owner) else 100
-    payment = booking.get("payment") or {}
-    paid = payment.get("paid", 0)
-    # What an earlier partial refund (a cheaper reschedule) gave back is no longer paid.
-    net_paid = max(paid - payment.get("refunded", 0), 0)
     return {
         "refund_pct": pct,
-        "refund_amount": net_paid * pct // 100,
+        "refund_amount": refund_amount(booking, pct),
         "hours_before": round(hours_before, 2),
         "policy": policy,
         "event_start": start,
-        "paid": net_paid,
+        "paid": net_paid(booking),
         "by_owner": by_owner,
     }
+
+
+def net_paid(booking):
+    """What the customer paid through halls for the booking and has not had back yet."""
+    payment = booking["payment"]
+    # What an earlier partial refund (a cheaper reschedule) gave back is no longer paid.
+    return max(payment["paid"] - payment["refunded"], 0)
+
+
+def refund_amount(booking, pct):
+    """pct of what is still paid, in whole PKR (rounded down)."""
+    return net_paid(booking) * pct // 100
 
 
 def bound_by_policy(booking, by_owner=False):
@@ -60,20 +64,3 @@ def pct_for(tiers, hours_before):
         if hours_before >= tier["min_hours_before"]:
             return tier["refund_pct"]
     return 0
-
-
-def quote_cancellation(user, booking_id, now=None):
-    """GET /bookings/<id>/cancellation-quote: for the booker or the venue's owner."""
-    # Imported here: the booking service imports this module to price its refunds.
-    from halls.bookings.service import get_booking
-
-    booking = get_booking(user, booking_id)
-    if booking["status"] not in CANCELLABLE:
-        raise Conflict(
-            f"A {booking['status']} booking cannot be cancelled.",
-            error_code="invalid_transition",
-            details={"from": booking["status"], "to": "cancelled"},
-        )
-    venue = db.venues().find_one({"_id": booking["venue_id"]}) or {}
-    quote = refund_quote(booking, venue, now, by_owner=booking["user_id"] != user["_id"])
-    return {"booking_id": booking["_id"], "currency": "PKR", **quote}

@@ -28,7 +28,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from halls import db, rules
+from halls import clock, db, rules
 from halls.bookings import service
 from halls.bookings.display import booked_slots, long_date
 
@@ -77,19 +77,9 @@ def headers(booking_id):
     }
 
 
-def price_lines(booking):
-    """`price_locked` as {lines, subtotal, total}; issue-2 bookings stored only an integer."""
-    locked = booking["price_locked"]
-    if isinstance(locked, dict):
-        return locked
-    slot = booked_slots(booking)[0]
-    line = {"label": f"Venue hire, {slot['label']}", "unit_price": locked, "qty": 1}
-    return {"lines": [{**line, "amount": locked}], "subtotal": locked, "total": locked}
-
-
 def receipt_pdf(booking, venue, booker_name=None, now=None):
     """Draw the receipt: title and QR code, the booking's details, the price table, a footer."""
-    now = now or dt.datetime.now(dt.UTC)
+    now = now or clock.now()
     reference = str(booking["_id"])
     zone = venue.get("timezone") or rules.DEFAULT_TIMEZONE
     content = [
@@ -99,7 +89,7 @@ def receipt_pdf(booking, venue, booker_name=None, now=None):
         Spacer(1, 8 * mm),
         Paragraph("Charges", HEADING),
         Spacer(1, 2 * mm),
-        _price_table(price_lines(booking), booking.get("currency") or "PKR"),
+        _price_table(booking["price_locked"], booking.get("currency") or "PKR"),
         Spacer(1, 6 * mm),
         Paragraph(CLOSING_NOTE, SMALL),
     ]
@@ -197,12 +187,10 @@ def _status_text(booking, zone):
 
 
 def _payment_rows(booking):
-    payment = booking.get("payment")
-    if not payment:
-        return [("Payment", PAYMENT_METHODS["pay_at_venue"])]
+    payment = booking["payment"]
     currency = booking.get("currency") or "PKR"
-    method = PAYMENT_METHODS.get(payment.get("method"), payment.get("method", "-"))
-    rows = [("Payment", f"{method}; paid {money(payment.get('paid', 0), currency)}")]
+    method = PAYMENT_METHODS.get(payment["method"], payment["method"])
+    rows = [("Payment", f"{method}; paid {money(payment['paid'], currency)}")]
     refund = booking.get("refund")
     if refund:
         amount = money(refund.get("amount", 0), currency)

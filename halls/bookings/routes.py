@@ -5,7 +5,8 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from halls.auth.tokens import auth_required, current_user
-from halls.bookings import policy, receipts, service
+from halls.bookings import receipts, service
+from halls.bookings import reschedule as rescheduling
 from halls.bookings.schemas import (
     BookingData,
     BookingIn,
@@ -107,7 +108,7 @@ def cancel(args, booking_id):
 @blp.doc(responses=booking_links(200))
 def reschedule(body, booking_id):
     """Move a booking to another date or slots (booker or venue owner), re-quoted."""
-    booking, change = service.reschedule_booking(current_user(), booking_id, **body)
+    booking, change = rescheduling.reschedule_booking(current_user(), booking_id, **body)
     return {"booking": booking, "change": change}
 
 
@@ -126,4 +127,4 @@ def receipt(booking_id):
 @blp.doc(responses=error_responses(409))
 def cancellation_quote(booking_id):
     """What cancelling now would refund, by the venue's policy (booker or venue owner)."""
-    return policy.quote_cancellation(current_user(), booking_id)
+    return service.quote_cancellation(current_user(), booking_id)

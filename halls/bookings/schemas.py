@@ -191,29 +191,11 @@ class BookingOut(QuickDump, Meta):
     completed_at = Timestamp()
 
     @pre_dump
-    def issue_two_shape(self, booking, **kwargs):
-        """Bookings stored before issue 3 (one slot, an integer price) read in today's shape."""
-        if "slots" in booking and isinstance(booking.get("price_locked"), dict):
-            return {**booking, "slot_detail": booking["slot_details"][0]}
-        detail = booking.get("slot_detail") or {"key": booking.get("slot")}
-        price = booking.get("price_locked")
-        line = {"kind": "slot", "key": detail["key"], "label": detail.get("label")}
-        line.update(unit_price=price, qty=1, amount=price)
-        return {
-            "slots": [detail["key"]],
-            "slot_details": [detail],
-            "slot_detail": detail,
-            "addons": [],
-            "price_locked": {
-                "lines": [line],
-                "subtotal": price,
-                "total": price,
-                "currency": "PKR",
-            },
-            "payment": {"method": "pay_at_venue", "paid": 0, "refunded": 0},
-            "history": [],
-            **{k: v for k, v in booking.items() if k != "price_locked"},
-        }
+    def first_slot(self, booking, **kwargs):
+        """`slot_detail`, for clients of one slot: the first of the booking's slots."""
+        if not booking.get("slot_details"):
+            return booking
+        return {**booking, "slot_detail": booking["slot_details"][0]}
 
 
 class BookingData(Schema):

@@ -1,15 +1,16 @@
-"""Bookings: create, list, read, confirm or reject, cancel, reschedule, expire and complete.
+"""Bookings: create, list, read, confirm or reject, cancel, and the cancellation quote.
 
 The slot_claims collection (claims.py) makes double booking impossible; this module keeps each
 booking and its claims in step, in an order of writes that never leaves a slot wrongly free:
 claims are taken before the booking that needs them is written, and freed only after the
 booking no longer needs them. Each multi-step write undoes its earlier steps when a later one
-fails, so a refused request leaves nothing claimed and no money moved.
+fails, so a refused request leaves nothing claimed and no money moved. Moving a booking is
+reschedule.py; the status changes and refunds both share are lifecycle.py.
 
 A pending booking holds its slots until `expires_at` (the venue's `hold_minutes`); its claims
 carry the same `expires_at`, so once the hold is over the claim filter treats the slots as free
-at once. `expire_holds` (the `expire-holds` command) only tidies up afterwards: it marks such
-bookings `expired`, tells their customers and returns any wallet payment.
+at once. `expire_holds` (maintenance.py, the `expire-holds` command) only tidies up afterwards:
+it marks such bookings `expired`, tells their customers and returns any wallet payment.
 """
 
 import datetime as dt
@@ -17,19 +18,11 @@ import datetime as dt
 from bson import ObjectId
 from pymongo import ReturnDocument
 
-from halls import db, notifications, pricing, rules
-from halls.bookings import claims, policy
-from halls.errors import Conflict, Forbidden, NotFound, Unprocessable
+from halls import clock, db, notifications, pricing, rules
+from halls.bookings import claims, lifecycle, policy
+from halls.errors import Conflict, Forbidden, NotFound
 from halls.schemas import object_id
 from halls.wallet import service as wallet
-
-ACTIVE = ("pending", "confirmed")
-WALLET = "wallet"
-
-
-def _now():
-    return dt.datetime.now(dt.UTC)
-
 
 # What a booking reads of its venue: all but the dates offered (the query decides the one date
 # it needs) and what only the venue's page shows. pricing.overrides stays whole: a server
@@ -80,10 +73,10 @@ def create_booking(
 ):
     """Book one or more slots of a venue on a date: pending (held), or confirmed at once."""
     venue = get_bookable_venue(venue_id, date)
-    now = _now()
+    now = clock.now()
     details = pricing.slot_details(venue, slots or ([slot] if slot else []))
     keys = [detail["key"] for detail in details]
-    _check_bookable(venue, date, keys, now)
+    check_bookable(venue, date, keys, now)
     quote = pricing.quote(venue, date, keys, guests, addons, now)
     pricing.check_expected_total(quote, expected_total)
     booking = _new_booking(user, venue, date, guests, details, quote, payment_method, now)
@@ -101,7 +94,7 @@ REFUSALS = {
 }
 
 
-def _check_bookable(venue, date, keys, now):
+def check_bookable(venue, date, keys, now):
     """409 with the venue's reason when any slot may not be booked now (claims aside)."""
     refusals = {}
     for key in keys:
@@ -126,13 +119,13 @@ def _new_booking(user, venue, date, guests, details, quote, payment_method, now)
         "user_id": user["_id"],
         # The venue's owner, copied so an owner's list is one indexed query.
         "owner_id": venue["owner_id"],
-        **_placed(venue, date, details, quote, now),
+        **placed(venue, date, details, quote, now),
         "guests": guests,
         "addons": _addons_of(quote),
         "currency": "PKR",
         "payment": {
             "method": payment_method,
-            "paid": quote["total"] if payment_method == WALLET else 0,
+            "paid": quote["total"] if payment_method == lifecycle.WALLET else 0,
             "refunded": 0,
         },
         "history": [],
@@ -141,7 +134,7 @@ def _new_booking(user, venue, date, guests, details, quote, payment_method, now)
     }
 
 
-def _placed(venue, date, details, quote, now):
+def placed(venue, date, details, quote, now):
     """Where a booking is, what it costs there, and how firmly it holds: new or moved."""
     fields = {
         "date": date,
@@ -182,21 +175,21 @@ def _write_claimed(booking):
         claims.release_claims(booking_id)
         raise
     try:
-        _recheck_venue(booking["venue_id"], booking["date"], booking["slots"])
-        if booking["payment"]["method"] == WALLET:
+        recheck_venue(booking["venue_id"], booking["date"], booking["slots"])
+        if lifecycle.paid_by_wallet(booking):
             wallet.debit_for_booking(booking["user_id"], booking_id, booking["payment"]["paid"])
         if not claims.confirm_claims(booking_id, *place, booking.get("expires_at")):
             # The insert outlived the grace period and someone took a lapsed claim over.
-            raise _slot_taken(booking["date"], booking["slots"])
+            raise slot_taken(booking["date"], booking["slots"])
     except BaseException:
-        if booking["payment"]["method"] == WALLET:
+        if lifecycle.paid_by_wallet(booking):
             wallet.void_debit(booking_id)
         db.bookings().delete_one({"_id": booking_id})
         claims.release_claims(booking_id)
         raise
 
 
-def _recheck_venue(venue_id, date, keys):
+def recheck_venue(venue_id, date, keys):
     """Once the claims and the booking are written: the venue still offers these slots.
 
     Write, then check: the venue's owner deletes a venue or removes a date or slot by writing
@@ -218,7 +211,7 @@ def _recheck_venue(venue_id, date, keys):
     pricing.slot_details(venue, keys)  # 422 for a slot the venue no longer has
 
 
-def _slot_taken(date, slots):
+def slot_taken(date, slots):
     return Conflict(
         "That slot is already booked.",
         error_code="slot_taken",
@@ -238,7 +231,7 @@ def list_bookings(user, args):
     if "venue_id" in args:
         query["venue_id"] = args["venue_id"]
     if "status" in args:
-        query.update(_status_filter(args["status"], _now()))
+        query.update(_status_filter(args["status"], clock.now()))
     dates = {}
     if "date_from" in args:
         dates["$gte"] = args["date_from"]
@@ -247,7 +240,7 @@ def list_bookings(user, args):
     if dates:
         query["date"] = dates
     page = db.find_page(db.bookings(), query, args["page"], args["limit"])
-    now = _now()
+    now = clock.now()
     page["items"] = [_as_seen(booking, now) for booking in page["items"]]
     return page
 
@@ -263,10 +256,10 @@ def _status_filter(status, now):
 
 def get_booking(user, booking_id):
     """A booking its booker or its venue's owner may see; 404 for anyone else."""
-    return _as_seen(_find_booking(user, booking_id), _now())
+    return _as_seen(find_booking(user, booking_id), clock.now())
 
 
-def _find_booking(user, booking_id):
+def find_booking(user, booking_id):
     booking_id = object_id(booking_id)
     booking = None
     if booking_id is not None:
@@ -279,14 +272,9 @@ def _find_booking(user, booking_id):
     return booking
 
 
-def _lapsed(booking, now):
-    expires_at = booking.get("expires_at")
-    return booking["status"] == "pending" and expires_at is not None and expires_at <= now
-
-
 def _as_seen(booking, now):
     """The booking as it truly stands: a pending one past its hold reads as expired."""
-    if _lapsed(booking, now):
+    if lifecycle.lapsed(booking, now):
         return {**booking, "status": "expired"}
     return booking
 
@@ -296,30 +284,15 @@ def _as_seen(booking, now):
 
 def decide_booking(user, booking_id, status, reason=None):
     """The venue's owner confirms or rejects a pending booking while its hold lasts."""
-    booking = _find_booking(user, booking_id)
+    booking = find_booking(user, booking_id)
     if booking["owner_id"] != user["_id"]:
         raise Forbidden("Only the venue's owner may do this.", error_code="not_venue_owner")
-    _refuse_lapsed(booking)
+    lifecycle.refuse_lapsed(booking)
     if booking["status"] != "pending":
-        _refuse_transition(booking["_id"], status, booking)
+        lifecycle.refuse_transition(booking["_id"], status, booking)
     if status == "confirmed":
         return _confirm(booking, reason)
     return _reject(booking, reason)
-
-
-def _refuse_lapsed(booking):
-    """409 `hold_expired` for a pending booking past its hold (expiring it on the way)."""
-    if _lapsed(booking, _now()):
-        _expire(booking)
-        raise _hold_expired(booking)
-
-
-def _hold_expired(booking):
-    return Conflict(
-        "The booking's hold is over; the slots are no longer kept for it.",
-        error_code="hold_expired",
-        details={"expires_at": _timestamp(booking.get("expires_at"))},
-    )
 
 
 def _confirm(booking, reason):
@@ -329,15 +302,17 @@ def _confirm(booking, reason):
     # would leave a confirmed booking whose claims still lapse when the old hold ends, free
     # for another booking to take. This order, crashing between the two writes, leaves only a
     # pending booking holding its slots for good: confirming again finishes the job, and once
-    # its hold is over it reads as expired and expire-holds frees them (_expire).
-    slots = _place(booking)["slots"]
+    # its hold is over it reads as expired and expire-holds frees them (lifecycle.expire).
+    slots = booking["slots"]
     if not claims.keep_live_claims(booking["_id"], booking["venue_id"], booking["date"], slots):
         current = db.bookings().find_one({"_id": booking["_id"]})
-        if current["status"] in ("pending", "expired") and _place(current) == _place(booking):
+        if current["status"] in ("pending", "expired") and lifecycle.place(
+            current
+        ) == lifecycle.place(booking):
             # Its claims lapsed (and may have gone to another booking): the hold is over.
-            _expire(current, force=True)
-            raise _hold_expired(current)
-        _overtaken(booking, "confirmed")  # cancelled, rejected or moved meanwhile
+            lifecycle.expire(current, force=True)
+            raise lifecycle.hold_expired(current)
+        lifecycle.overtaken(booking, "confirmed")  # cancelled, rejected or moved meanwhile
     updated = _move_status(booking, "confirmed", reason, unset=("expires_at",))
     notifications.booking_confirmed(updated)
     return updated
@@ -346,14 +321,14 @@ def _confirm(booking, reason):
 def _reject(booking, reason):
     updated = _move_status(booking, "rejected", reason, refund_pct=100)
     claims.release_claims(booking["_id"])
-    _return_refund(updated)
+    lifecycle.return_refund(updated)
     notifications.booking_rejected(updated)
     return updated
 
 
 def _move_status(booking, status, reason=None, refund_pct=None, unset=()):
     """pending -> status in one guarded write; 409 if another request moved it first."""
-    now = _now()
+    now = clock.now()
     changes = {"status": status, "updated_at": now, f"{status}_at": now}
     if status == "confirmed":
         # Kept through moves back to pending: the cancellation tiers bind it from now on.
@@ -361,49 +336,19 @@ def _move_status(booking, status, reason=None, refund_pct=None, unset=()):
     if reason is not None:
         changes["reason"] = reason
     if refund_pct is not None:
-        changes.update(_refund_fields(booking, refund_pct))
+        changes.update(lifecycle.refund_fields(booking, refund_pct))
     update = {"$set": changes}
     if unset:
         update["$unset"] = dict.fromkeys(unset, "")
     # status (and place) in the filter: of two clicks at once, exactly one finds it pending.
     updated = db.bookings().find_one_and_update(
-        {"_id": booking["_id"], "status": "pending", **_at_place(booking)},
+        {"_id": booking["_id"], "status": "pending", **lifecycle.place(booking)},
         update,
         return_document=ReturnDocument.AFTER,
     )
     if updated is None:
-        _overtaken(booking, status)
+        lifecycle.overtaken(booking, status)
     return updated
-
-
-def _place(booking):
-    """Where the booking is: its date and slot keys (issue-2 bookings kept only `slot`)."""
-    return {"date": booking["date"], "slots": booking.get("slots") or [booking["slot"]]}
-
-
-def _at_place(booking):
-    """The filter that finds the booking only while it is still where it was read."""
-    if "slots" in booking:
-        return {"date": booking["date"], "slots": booking["slots"]}
-    return {"date": booking["date"], "slot": booking["slot"], "slots": {"$exists": False}}
-
-
-def _timestamp(at):
-    return at and at.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _overtaken(booking, to):
-    """Raise for a request another one overtook; return the booking if it did not."""
-    current = db.bookings().find_one({"_id": booking["_id"]})
-    if current["status"] != booking["status"]:
-        _refuse_transition(booking["_id"], to, current)
-    if _place(current) != _place(booking):
-        raise Conflict(
-            "The booking was moved meanwhile; reload it and try again.",
-            error_code="booking_changed",
-            details={"date": current["date"], "slots": _place(current)["slots"]},
-        )
-    return current
 
 
 # Cancelling -------------------------------------------------------------------------------
@@ -411,15 +356,15 @@ def _overtaken(booking, to):
 
 def cancel_booking(user, booking_id, reason=None):
     """The booker or the venue's owner cancels; the slots are free at once. Repeats are no-ops."""
-    booking = _find_booking(user, booking_id)
+    booking = find_booking(user, booking_id)
     if booking["status"] == "cancelled":
         # Idempotent, and heals what a crash left undone after the booking was cancelled.
         claims.release_claims(booking["_id"])
-        _return_refund(booking)
+        lifecycle.return_refund(booking)
         return booking
-    _refuse_lapsed(booking)
-    if booking["status"] not in ACTIVE:
-        _refuse_transition(booking["_id"], "cancelled", booking)
+    lifecycle.refuse_lapsed(booking)
+    if booking["status"] not in lifecycle.ACTIVE:
+        lifecycle.refuse_transition(booking["_id"], "cancelled", booking)
     venue = db.venues().find_one({"_id": booking["venue_id"]}) or {}
     if booking["date"] < rules.local_today(venue):
         raise Conflict(
@@ -428,19 +373,23 @@ def cancel_booking(user, booking_id, reason=None):
             details={"date": booking["date"]},
         )
     by_owner = booking["user_id"] != user["_id"]
-    now = _now()
+    now = clock.now()
     quote = policy.refund_quote(booking, venue, now, by_owner=by_owner)
     changes = {
         "status": "cancelled",
         "cancelled_by": "owner" if by_owner else "customer",
         "cancelled_at": now,
         "updated_at": now,
-        **_refund_fields(booking, quote["refund_pct"]),
+        **lifecycle.refund_fields(booking, quote["refund_pct"]),
     }
     if reason is not None:
         changes["reason"] = reason
     updated = db.bookings().find_one_and_update(
-        {"_id": booking["_id"], "status": {"$in": list(ACTIVE)}, **_at_place(booking)},
+        {
+            "_id": booking["_id"],
+            "status": {"$in": list(lifecycle.ACTIVE)},
+            **lifecycle.place(booking),
+        },
         {"$set": changes},
         return_document=ReturnDocument.AFTER,
     )
@@ -448,292 +397,27 @@ def cancel_booking(user, booking_id, reason=None):
         # Another request got there first. Cancelled: replaying is a no-op. Moved by a
         # reschedule: cancel it where it is now. Anything else: a conflict.
         current = db.bookings().find_one({"_id": booking["_id"]})
-        if current["status"] not in ("cancelled", *ACTIVE):
-            _refuse_transition(booking["_id"], "cancelled", current)
+        if current["status"] not in ("cancelled", *lifecycle.ACTIVE):
+            lifecycle.refuse_transition(booking["_id"], "cancelled", current)
         return cancel_booking(user, booking_id, reason)
     # The booking is inactive before its claims are freed: a crash in between blocks the
     # slots (healed by cancelling again) but can never let two bookings hold one.
     claims.release_claims(booking["_id"])
-    _return_refund(updated)
+    lifecycle.return_refund(updated)
     notifications.booking_cancelled(updated)
     return updated
 
 
-def _refund_fields(booking, pct):
-    payment = booking.get("payment") or {}
-    # What a cheaper reschedule already gave back is no longer paid (as policy.py reckons).
-    net_paid = max(payment.get("paid", 0) - payment.get("refunded", 0), 0)
-    amount = net_paid * pct // 100
-    changes = {"refund": {"pct": pct, "amount": amount}}
-    if payment:  # issue-2 bookings have no payment record, and paid nothing through us
-        changes["payment.refunded"] = payment.get("refunded", 0) + amount
-    return changes
-
-
-def _return_refund(booking):
-    """Put the booking's refund back in the wallet (at most once, however often it runs)."""
-    amount = (booking.get("refund") or {}).get("amount", 0)
-    if amount and (booking.get("payment") or {}).get("method") == WALLET:
-        wallet.refund_for_booking(booking["user_id"], booking["_id"], amount)
-
-
-def _refuse_transition(booking_id, to, current=None):
-    current = current or db.bookings().find_one({"_id": booking_id}, {"status": 1})
-    raise Conflict(
-        f"A {current['status']} booking cannot become {to}.",
-        error_code="invalid_transition",
-        details={"from": current["status"], "to": to},
-    )
-
-
-# Rescheduling -----------------------------------------------------------------------------
-
-
-def reschedule_booking(user, booking_id, date, slots, expected_total=None):
-    """Move a booking to other slots or another date; returns (booking, the history entry)."""
-    booking = _find_booking(user, booking_id)
-    _refuse_lapsed(booking)
-    if booking["status"] not in ACTIVE:
-        _refuse_transition(booking["_id"], "rescheduled", booking)
-    venue = get_bookable_venue(booking["venue_id"], date)
-    now = _now()
-    _check_cutoff(booking, venue, now)
-    details = pricing.slot_details(venue, slots)
-    to = {"date": date, "slots": [detail["key"] for detail in details]}
-    if to == _place(booking):
-        raise Unprocessable(
-            "The booking already has that date and those slots.",
-            details={"slots": ["Choose another date or other slots."]},
-        )
-    _check_bookable(venue, date, to["slots"], now)
-    quote = _requote(booking, venue, to, now)
-    pricing.check_expected_total(quote, expected_total)
-    change = {
-        "at": now,
-        "by": user["_id"],
-        "from": _place(booking),
-        "to": to,
-        "price_delta": quote["total"] - _locked_total(booking),
-    }
-    moved = _move(booking, venue, details, quote, change)
-    notifications.booking_rescheduled(moved, change)
-    return moved, change
-
-
-def _check_cutoff(booking, venue, now):
-    start = rules.event_start(venue, booking["date"], _place(booking)["slots"])
-    hours = rules.setting(venue, "reschedule_cutoff_hours")
-    if now + dt.timedelta(hours=hours) > start:
+def quote_cancellation(user, booking_id, now=None):
+    """What cancelling now would refund, for the booker or the venue's owner."""
+    booking = get_booking(user, booking_id)
+    if booking["status"] not in lifecycle.ACTIVE:
         raise Conflict(
-            f"A booking can be moved until {hours} hours before it starts.",
-            error_code="reschedule_too_late",
-            details={"cutoff_hours": hours, "event_start": _timestamp(start)},
+            f"A {booking['status']} booking cannot be cancelled.",
+            error_code="invalid_transition",
+            details={"from": booking["status"], "to": "cancelled"},
         )
-
-
-def _requote(booking, venue, to, now):
-    """The slots priced afresh for the new date; the add-ons as they were locked."""
-    quote = pricing.quote(venue, to["date"], to["slots"], booking["guests"], [], now)
-    locked = booking["price_locked"]
-    lines = locked["lines"] if isinstance(locked, dict) else []  # issue-2 bookings: an int
-    # Add-ons are a snapshot like any price: an owner's later edits never reach a booking.
-    addons = [line for line in lines if line["kind"] == "addon"]
-    quote["lines"] += addons
-    quote["subtotal"] += sum(line["amount"] for line in addons)
-    quote["total"] += sum(line["amount"] for line in addons)
-    return quote
-
-
-def _locked_total(booking):
-    locked = booking["price_locked"]
-    return locked["total"] if isinstance(locked, dict) else locked  # issue-2 bookings: an int
-
-
-def _move(booking, venue, details, quote, change):
-    """New claims, then the booking, then the old claims: a failure leaves it where it was."""
-    booking_id, venue_id = booking["_id"], booking["venue_id"]
-    to, was = change["to"], change["from"]
-    kept = [key for key in to["slots"] if was["date"] == to["date"] and key in was["slots"]]
-    fresh = [key for key in to["slots"] if key not in kept]
-    step = len(booking.get("history") or []) + 1
-    delta = change["price_delta"] if _by_wallet(booking) else 0
-    charge_key = f"payment:{booking_id}:move{step}"
-    claims.claim_slots(venue_id, to["date"], fresh, booking_id)
-    try:
-        if delta > 0:
-            wallet.debit_for_booking(booking["user_id"], booking_id, delta, key=charge_key)
-        moved = _write_move(booking, venue, details, quote, change, max(delta, 0))
-    except BaseException:
-        if delta > 0:
-            wallet.void_debit(booking_id, key=charge_key)
-        claims.release_slots(booking_id, venue_id, to["date"], fresh)
-        raise
-    try:
-        _recheck_venue(venue_id, to["date"], to["slots"])
-        if not claims.confirm_claims(
-            booking_id, venue_id, to["date"], to["slots"], moved.get("expires_at")
-        ):
-            # A fresh claim outlived its grace period and went to someone else.
-            raise _slot_taken(to["date"], fresh)
-    except BaseException:
-        # Move back: the booking where it was, its kept claims on their old hold.
-        _unmove(booking, moved, kept)
-        if delta > 0:
-            wallet.void_debit(booking_id, key=charge_key)
-        claims.release_slots(booking_id, venue_id, to["date"], fresh)
-        raise
-    # Only now that the booking lives at its new place are the claims it left freed.
-    claims.release_all_but(booking_id, venue_id, to["date"], to["slots"])
-    if delta < 0:
-        wallet.refund_for_booking(
-            booking["user_id"], booking_id, -delta, key=f"refund:{booking_id}:move{step}"
-        )
-    return moved
-
-
-def _by_wallet(booking):
-    return (booking.get("payment") or {}).get("method") == WALLET
-
-
-def _write_move(booking, venue, details, quote, change, charged):
-    """The guarded write that moves the booking; 409 if it changed since it was read."""
-    now, to = change["at"], change["to"]
-    changes = {**_placed(venue, to["date"], details, quote, now), "updated_at": now}
-    payment = booking.get("payment") or {"method": "pay_at_venue", "paid": 0, "refunded": 0}
-    refunded = max(-change["price_delta"], 0) if _by_wallet(booking) else 0
-    changes["payment"] = {
-        **payment,
-        "paid": payment["paid"] + charged,
-        "refunded": payment["refunded"] + refunded,
-    }
-    query = {"_id": booking["_id"], "status": booking["status"], **_at_place(booking)}
-    if booking["status"] == "pending":
-        query["$or"] = [{"expires_at": None}, {"expires_at": {"$gt": now}}]
-    # Confirmed means confirmed where it is now; pending means a fresh hold there.
-    stale = "expires_at" if changes["status"] == "confirmed" else "confirmed_at"
-    update = {"$set": changes, "$push": {"history": change}, "$unset": {stale: ""}}
-    moved = db.bookings().find_one_and_update(query, update, return_document=ReturnDocument.AFTER)
-    if moved is None:
-        current = _overtaken(booking, "rescheduled")
-        raise _hold_expired(current)  # still pending where it was: its hold ran out
-    return moved
-
-
-# What a move rewrites (_placed's fields), to put back should the move have to be undone.
-MOVED_FIELDS = (
-    "date",
-    "slots",
-    "slot",
-    "slot_details",
-    "price_locked",
-    "status",
-    "expires_at",
-    "confirmed_at",
-    "confirmed_once",
-)
-
-
-def _unmove(booking, moved, kept):
-    """Put a moved booking back as it was read, and its kept claims back on its old hold."""
-    fields = (*MOVED_FIELDS, "payment", "updated_at")
-    update = {
-        "$set": {field: booking[field] for field in fields if field in booking},
-        "$pop": {"history": 1},
-    }
-    missing = [field for field in fields if field not in booking]
-    if missing:
-        update["$unset"] = dict.fromkeys(missing, "")
-    db.bookings().update_one({"_id": booking["_id"], **_at_place(moved)}, update)
-    claims.confirm_claims(
-        booking["_id"], booking["venue_id"], booking["date"], kept, booking.get("expires_at")
-    )
-
-
-# Sweeping ---------------------------------------------------------------------------------
-
-
-def expire_holds(now=None):
-    """Mark every pending booking past its hold expired; returns how many."""
-    now = now or _now()
-    lapsed = db.bookings().find({"status": "pending", "expires_at": {"$lte": now}})
-    return sum(1 for booking in lapsed if _expire(booking, now=now))
-
-
-def _expire(booking, now=None, force=False):
-    """pending -> expired (its hold is over); frees the claims, refunds, tells the customer."""
-    now = now or _now()
-    query = {"_id": booking["_id"], "status": "pending"}
-    if not force:
-        query["expires_at"] = {"$lte": now}
-    updated = db.bookings().find_one_and_update(
-        query,
-        {
-            "$set": {
-                "status": "expired",
-                "expired_at": now,
-                "updated_at": now,
-                **_refund_fields(booking, 100),
-            }
-        },
-        return_document=ReturnDocument.AFTER,
-    )
-    if updated is None:
-        return None
-    claims.release_claims(booking["_id"])
-    _return_refund(updated)
-    notifications.hold_expired(updated)
-    return updated
-
-
-# How far back wallet-reconcile looks for moves whose refund a crash left unpaid.
-MOVE_REFUNDS_WITHIN = dt.timedelta(days=30)
-
-
-def repair_move_refunds(now=None, older_than=wallet.RECONCILE_AFTER):
-    """Pay the refunds of cheaper moves that a crash cut off after the move; returns how many.
-
-    A move writes the booking, then refunds the difference under `refund:<id>:move<step>`; a
-    crash between the two leaves the history's negative price_delta with no such entry. Only
-    moves older than older_than are looked at: a younger one may still be finishing.
-    """
-    now = now or _now()
-    window = {"$lte": now - older_than, "$gte": now - MOVE_REFUNDS_WITHIN}
-    moved = {"price_delta": {"$lt": 0}, "at": window}
-    query = {"payment.method": WALLET, "history": {"$elemMatch": moved}}
-    paid = 0
-    for booking in db.bookings().find(query, {"user_id": 1, "history": 1}):
-        owed = {
-            f"refund:{booking['_id']}:move{step}": -change["price_delta"]
-            for step, change in enumerate(booking["history"], start=1)
-            if change["price_delta"] < 0
-        }
-        made = wallet.recorded(owed)
-        for key, amount in owed.items():
-            if key not in made:
-                wallet.refund_for_booking(booking["user_id"], booking["_id"], amount, key=key)
-                paid += 1
-    return paid
-
-
-def complete_bookings(now=None):
-    """Mark confirmed bookings whose date is over where their venue is completed."""
-    now = now or _now()
-    # No venue's today is later than today in the furthest-ahead zone: only dates before it
-    # can be over anywhere, so only those are read.
-    candidates = db.bookings().find(
-        {"status": "confirmed", "date": {"$lt": rules.today_in(rules.LATEST_ZONE, now)}}
-    )
-    done = 0
-    zones = {}
-    for booking in candidates:
-        venue_id = booking["venue_id"]
-        if venue_id not in zones:
-            zones[venue_id] = db.venues().find_one({"_id": venue_id}, {"timezone": 1}) or {}
-        if booking["date"] >= rules.local_today(zones[venue_id], now):
-            continue
-        result = db.bookings().update_one(
-            {"_id": booking["_id"], "status": "confirmed"},
-            {"$set": {"status": "completed", "completed_at": now, "updated_at": now}},
-        )
-        done += result.modified_count
-    return done
+    venue = db.venues().find_one({"_id": booking["venue_id"]}) or {}
+    by_owner = booking["user_id"] != user["_id"]
+    quote = policy.refund_quote(booking, venue, now or clock.now(), by_owner=by_owner)
+    return {"booking_id": booking["_id"], "currency": "PKR", **quote}

@@ -22,7 +22,7 @@ from pymongo import ASCENDING, ReturnDocument
 
 from halls import clock, db, rules
 from halls.bookings.display import booked_slots
-from halls.bookings.receipts import money, price_lines
+from halls.bookings.receipts import money
 from halls.errors import NotFound
 from halls.schemas import object_id
 from halls.venues.service import DELETED, owned_venue
@@ -150,7 +150,7 @@ def _summary(venue, booking, slots):
 
 
 def _description(booking, slots):
-    total = money(price_lines(booking)["total"], booking.get("currency") or "PKR")
+    total = money(booking["price_locked"]["total"], booking.get("currency") or "PKR")
     lines = [f"Status: {booking['status']}"]
     lines += [
         f"{slot.get('label') or slot['key']}: {slot['start']}-{slot['end']}" for slot in slots

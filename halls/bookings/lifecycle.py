@@ -1,0 +1,119 @@
+"""Booking states: the guarded status changes and the refund bookkeeping that deciding,
+cancelling, moving and the sweeps share (service, reschedule and maintenance import it).
+
+A booking is `pending` (holding its slots until `expires_at`) or `confirmed`, until it ends
+`rejected`, `cancelled`, `expired` or `completed`. Every status change is one find-and-modify
+whose filter names the status (and place) the booking was read in, so of two requests racing
+exactly one wins; `overtaken` tells the other why. A refund is written on the booking
+(`refund`, `payment.refunded`) before the wallet pays it, and `return_refund` pays it at most
+once, however often it runs.
+"""
+
+import datetime as dt
+
+from pymongo import ReturnDocument
+
+from halls import clock, db, notifications
+from halls.bookings import claims, policy
+from halls.errors import Conflict
+from halls.wallet import service as wallet
+
+ACTIVE = ("pending", "confirmed")
+WALLET = "wallet"
+
+
+def lapsed(booking, now):
+    expires_at = booking.get("expires_at")
+    return booking["status"] == "pending" and expires_at is not None and expires_at <= now
+
+
+def refuse_lapsed(booking):
+    """409 `hold_expired` for a pending booking past its hold (expiring it on the way)."""
+    if lapsed(booking, clock.now()):
+        expire(booking)
+        raise hold_expired(booking)
+
+
+def hold_expired(booking):
+    return Conflict(
+        "The booking's hold is over; the slots are no longer kept for it.",
+        error_code="hold_expired",
+        details={"expires_at": timestamp(booking.get("expires_at"))},
+    )
+
+
+def expire(booking, now=None, force=False):
+    """pending -> expired (its hold is over); frees the claims, refunds, tells the customer."""
+    now = now or clock.now()
+    query = {"_id": booking["_id"], "status": "pending"}
+    if not force:
+        query["expires_at"] = {"$lte": now}
+    updated = db.bookings().find_one_and_update(
+        query,
+        {
+            "$set": {
+                "status": "expired",
+                "expired_at": now,
+                "updated_at": now,
+                **refund_fields(booking, 100),
+            }
+        },
+        return_document=ReturnDocument.AFTER,
+    )
+    if updated is None:
+        return None
+    claims.release_claims(booking["_id"])
+    return_refund(updated)
+    notifications.hold_expired(updated)
+    return updated
+
+
+def place(booking):
+    """Where the booking is, its date and slot keys: in a filter, only while it is still there."""
+    return {"date": booking["date"], "slots": booking["slots"]}
+
+
+def timestamp(at):
+    return at and at.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def overtaken(booking, to):
+    """Raise for a request another one overtook; return the booking if it did not."""
+    current = db.bookings().find_one({"_id": booking["_id"]})
+    if current["status"] != booking["status"]:
+        refuse_transition(booking["_id"], to, current)
+    if place(current) != place(booking):
+        raise Conflict(
+            "The booking was moved meanwhile; reload it and try again.",
+            error_code="booking_changed",
+            details={"date": current["date"], "slots": current["slots"]},
+        )
+    return current
+
+
+def refuse_transition(booking_id, to, current=None):
+    current = current or db.bookings().find_one({"_id": booking_id}, {"status": 1})
+    raise Conflict(
+        f"A {current['status']} booking cannot become {to}.",
+        error_code="invalid_transition",
+        details={"from": current["status"], "to": to},
+    )
+
+
+def refund_fields(booking, pct):
+    amount = policy.refund_amount(booking, pct)
+    return {
+        "refund": {"pct": pct, "amount": amount},
+        "payment.refunded": booking["payment"]["refunded"] + amount,
+    }
+
+
+def return_refund(booking):
+    """Put the booking's refund back in the wallet (at most once, however often it runs)."""
+    amount = (booking.get("refund") or {}).get("amount", 0)
+    if amount and paid_by_wallet(booking):
+        wallet.refund_for_booking(booking["user_id"], booking["_id"], amount)
+
+
+def paid_by_wallet(booking):
+    return booking["payment"]["method"] == WALLET

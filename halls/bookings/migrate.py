@@ -1,0 +1,106 @@
+"""Stored bookings brought to today's shape (`flask --app wsgi migrate`), so halls reads one.
+
+Bookings stored before multi-slot booking (issue 2) kept one `slot` with its `slot_detail`, an
+integer `price_locked`, and no `slots`, `slot_details`, `payment`, `addons` or `history`.
+Today's shape has `slots: [slot]` (and `slot` = slots[0]), `slot_details`, `price_locked` as
+`{lines, subtotal, total, currency}` with one slot line, and a pay-at-venue `payment` record:
+issue-2 bookings were all paid at the venue.
+
+Each booking is rewritten by one update_one whose filter pins the old fields it was computed
+from, so a second run, or two at once, change nothing twice; a booking the filter no longer
+matches was migrated by someone else and is not counted here.
+
+Slot claims need nothing: the claims of that time (an ObjectId `_id`) are keyed `venue:date:slot`
+by db.create_indexes, which every start of the app runs (this command's too), and their fields
+are today's (a claim without `in_flight` reads as settled, which such an old claim is).
+"""
+
+from halls import db
+from halls.bookings.display import slots_by_key
+
+PAY_AT_VENUE = {"method": "pay_at_venue", "paid": 0, "refunded": 0}
+
+# Any field of the older shape. A one-off scan of the collection: no index serves it.
+OLDER_SHAPE = {
+    "$or": [
+        {"slots": {"$exists": False}},
+        {"slot_details": {"$exists": False}},
+        {"price_locked": {"$type": "number"}},
+        {"payment": {"$exists": False}},
+        {"addons": {"$exists": False}},
+        {"history": {"$exists": False}},
+    ]
+}
+
+# What each count in the report means, in the order it prints them.
+CHANGES = {
+    "slots": "without slots",
+    "slot_details": "without slot_details",
+    "price_locked": "with an integer price",
+    "payment": "without a payment record",
+    "addons": "without addons",
+    "history": "without history",
+}
+
+
+def migrate_bookings():
+    """Rewrite every booking of the older shape; returns {"migrated", <field>..., "left"}."""
+    counts = dict.fromkeys(("migrated", *CHANGES), 0)
+    for booking in db.bookings().find(OLDER_SHAPE):
+        rewrite = _rewrite(booking)
+        if rewrite is None:
+            continue  # no shape of ours: left for a person to look at
+        query, update = rewrite
+        if db.bookings().update_one(query, update).modified_count:
+            counts["migrated"] += 1
+            for field in update["$set"]:
+                counts[field] += 1
+    counts["left"] = db.bookings().count_documents(OLDER_SHAPE)
+    return counts
+
+
+def _rewrite(booking):
+    """(filter, update) that brings the booking to today's shape only while it is as read."""
+    query, fields = {"_id": booking["_id"]}, {}
+    slots = booking.get("slots")
+    if slots is None:
+        if not booking.get("slot"):
+            return None
+        slots = fields["slots"] = [booking["slot"]]
+        query.update(slot=booking["slot"], slots={"$exists": False})
+    details = booking.get("slot_details")
+    if details is None:
+        details = fields["slot_details"] = _slot_details(booking, slots)
+        query["slot_details"] = {"$exists": False}
+    price = booking["price_locked"]
+    if not isinstance(price, dict):
+        if len(details) != 1:
+            return None  # one price for several slots: not a shape halls ever stored
+        fields["price_locked"] = _one_slot_price(details[0], price, booking.get("currency"))
+        query["price_locked"] = price
+    for field, empty in (("payment", PAY_AT_VENUE), ("addons", []), ("history", [])):
+        if field not in booking:
+            fields[field] = empty
+            query[field] = {"$exists": False}
+    update = {"$set": fields}
+    if "slot_detail" in booking:
+        update["$unset"] = {"slot_detail": ""}
+    return query, update
+
+
+def _slot_details(booking, slots):
+    """The booking's own snapshot of its slot; else the venue's slot of that key, as it is."""
+    if booking.get("slot_detail") and [booking["slot_detail"].get("key")] == slots:
+        return [booking["slot_detail"]]
+    venue = db.venues().find_one({"_id": booking["venue_id"]}, {"slots": 1}) or {}
+    return [
+        {name: slot[name] for name in ("key", "label", "start", "end") if name in slot}
+        for slot in slots_by_key(slots, venue)
+    ]
+
+
+def _one_slot_price(detail, price, currency):
+    """An integer price as the one slot line pricing.quote would have written for it."""
+    line = {"kind": "slot", "key": detail["key"], "label": detail.get("label")}
+    line.update(unit_price=price, qty=1, amount=price)
+    return {"lines": [line], "subtotal": price, "total": price, "currency": currency or "PKR"}

@@ -1,0 +1,166 @@
+"""Rescheduling: a booking moved to other slots or another date, and priced there afresh.
+
+New claims first, then the booking (one guarded write that also appends the move to its
+`history`), then the claims it left: when a step fails the booking moves back, its new claims
+are freed and any charge is voided, so a refused move leaves it where it was. A wallet booking
+pays a dearer move's difference under `payment:<id>:move<n>` and gets a cheaper move's back
+under `refund:<id>:move<n>` (maintenance.repair_move_refunds pays one a crash cut off).
+"""
+
+import datetime as dt
+
+from pymongo import ReturnDocument
+
+from halls import clock, db, notifications, pricing, rules
+from halls.bookings import claims, lifecycle, service
+from halls.errors import Conflict, Unprocessable
+from halls.wallet import service as wallet
+
+
+def reschedule_booking(user, booking_id, date, slots, expected_total=None):
+    """Move a booking to other slots or another date; returns (booking, the history entry)."""
+    booking = service.find_booking(user, booking_id)
+    lifecycle.refuse_lapsed(booking)
+    if booking["status"] not in lifecycle.ACTIVE:
+        lifecycle.refuse_transition(booking["_id"], "rescheduled", booking)
+    venue = service.get_bookable_venue(booking["venue_id"], date)
+    now = clock.now()
+    _check_cutoff(booking, venue, now)
+    details = pricing.slot_details(venue, slots)
+    to = {"date": date, "slots": [detail["key"] for detail in details]}
+    if to == lifecycle.place(booking):
+        raise Unprocessable(
+            "The booking already has that date and those slots.",
+            details={"slots": ["Choose another date or other slots."]},
+        )
+    service.check_bookable(venue, date, to["slots"], now)
+    quote = _requote(booking, venue, to, now)
+    pricing.check_expected_total(quote, expected_total)
+    change = {
+        "at": now,
+        "by": user["_id"],
+        "from": lifecycle.place(booking),
+        "to": to,
+        "price_delta": quote["total"] - booking["price_locked"]["total"],
+    }
+    moved = _move(booking, venue, details, quote, change)
+    notifications.booking_rescheduled(moved, change)
+    return moved, change
+
+
+def _check_cutoff(booking, venue, now):
+    start = rules.event_start(venue, booking["date"], booking["slots"])
+    hours = rules.setting(venue, "reschedule_cutoff_hours")
+    if now + dt.timedelta(hours=hours) > start:
+        raise Conflict(
+            f"A booking can be moved until {hours} hours before it starts.",
+            error_code="reschedule_too_late",
+            details={"cutoff_hours": hours, "event_start": lifecycle.timestamp(start)},
+        )
+
+
+def _requote(booking, venue, to, now):
+    """The slots priced afresh for the new date; the add-ons as they were locked."""
+    quote = pricing.quote(venue, to["date"], to["slots"], booking["guests"], [], now)
+    # Add-ons are a snapshot like any price: an owner's later edits never reach a booking.
+    addons = [line for line in booking["price_locked"]["lines"] if line["kind"] == "addon"]
+    quote["lines"] += addons
+    quote["subtotal"] += sum(line["amount"] for line in addons)
+    quote["total"] += sum(line["amount"] for line in addons)
+    return quote
+
+
+def _move(booking, venue, details, quote, change):
+    """New claims, then the booking, then the old claims: a failure leaves it where it was."""
+    booking_id, venue_id = booking["_id"], booking["venue_id"]
+    to, was = change["to"], change["from"]
+    kept = [key for key in to["slots"] if was["date"] == to["date"] and key in was["slots"]]
+    fresh = [key for key in to["slots"] if key not in kept]
+    step = len(booking.get("history") or []) + 1
+    delta = change["price_delta"] if lifecycle.paid_by_wallet(booking) else 0
+    charge_key = f"payment:{booking_id}:move{step}"
+    claims.claim_slots(venue_id, to["date"], fresh, booking_id)
+    try:
+        if delta > 0:
+            wallet.debit_for_booking(booking["user_id"], booking_id, delta, key=charge_key)
+        moved = _write_move(booking, venue, details, quote, change, max(delta, 0))
+    except BaseException:
+        if delta > 0:
+            wallet.void_debit(booking_id, key=charge_key)
+        claims.release_slots(booking_id, venue_id, to["date"], fresh)
+        raise
+    try:
+        service.recheck_venue(venue_id, to["date"], to["slots"])
+        if not claims.confirm_claims(
+            booking_id, venue_id, to["date"], to["slots"], moved.get("expires_at")
+        ):
+            # A fresh claim outlived its grace period and went to someone else.
+            raise service.slot_taken(to["date"], fresh)
+    except BaseException:
+        # Move back: the booking where it was, its kept claims on their old hold.
+        _unmove(booking, moved, kept)
+        if delta > 0:
+            wallet.void_debit(booking_id, key=charge_key)
+        claims.release_slots(booking_id, venue_id, to["date"], fresh)
+        raise
+    # Only now that the booking lives at its new place are the claims it left freed.
+    claims.release_all_but(booking_id, venue_id, to["date"], to["slots"])
+    if delta < 0:
+        wallet.refund_for_booking(
+            booking["user_id"], booking_id, -delta, key=f"refund:{booking_id}:move{step}"
+        )
+    return moved
+
+
+def _write_move(booking, venue, details, quote, change, charged):
+    """The guarded write that moves the booking; 409 if it changed since it was read."""
+    now, to = change["at"], change["to"]
+    changes = {**service.placed(venue, to["date"], details, quote, now), "updated_at": now}
+    payment = booking["payment"]
+    refunded = max(-change["price_delta"], 0) if lifecycle.paid_by_wallet(booking) else 0
+    changes["payment"] = {
+        **payment,
+        "paid": payment["paid"] + charged,
+        "refunded": payment["refunded"] + refunded,
+    }
+    query = {"_id": booking["_id"], "status": booking["status"], **lifecycle.place(booking)}
+    if booking["status"] == "pending":
+        query["$or"] = [{"expires_at": None}, {"expires_at": {"$gt": now}}]
+    # Confirmed means confirmed where it is now; pending means a fresh hold there.
+    stale = "expires_at" if changes["status"] == "confirmed" else "confirmed_at"
+    update = {"$set": changes, "$push": {"history": change}, "$unset": {stale: ""}}
+    moved = db.bookings().find_one_and_update(query, update, return_document=ReturnDocument.AFTER)
+    if moved is None:
+        current = lifecycle.overtaken(booking, "rescheduled")
+        raise lifecycle.hold_expired(current)  # still pending where it was: its hold ran out
+    return moved
+
+
+# What a move rewrites (service.placed's fields), to put back should the move have to be undone.
+MOVED_FIELDS = (
+    "date",
+    "slots",
+    "slot",
+    "slot_details",
+    "price_locked",
+    "status",
+    "expires_at",
+    "confirmed_at",
+    "confirmed_once",
+)
+
+
+def _unmove(booking, moved, kept):
+    """Put a moved booking back as it was read, and its kept claims back on its old hold."""
+    fields = (*MOVED_FIELDS, "payment", "updated_at")
+    update = {
+        "$set": {field: booking[field] for field in fields if field in booking},
+        "$pop": {"history": 1},
+    }
+    missing = [field for field in fields if field not in booking]
+    if missing:
+        update["$unset"] = dict.fromkeys(missing, "")
+    db.bookings().update_one({"_id": booking["_id"], **lifecycle.place(moved)}, update)
+    claims.confirm_claims(
+        booking["_id"], booking["venue_id"], booking["date"], kept, booking.get("expires_at")
+    )
