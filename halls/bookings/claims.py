@@ -4,8 +4,8 @@ One document per (venue_id, date, slot), whose `_id` is that key (`db.claim_id`)
 `_id` index is the unique index. A booking takes a slot with a single find-and-modify upsert
 whose filter matches only a *free* claim (released, or past its `expires_at`). If the claim is
 held, the filter matches nothing, the upsert tries to insert a second document with the same
-`_id`, and the index refuses it: whoever loses a race gets a DuplicateKeyError, on mongomock
-and on a real server alike. Every step of a booking finds its claims by `_id`.
+`_id`, and the index refuses it: whoever loses a race gets a DuplicateKeyError. Every step of
+a booking finds its claims by `_id`.
 
 A claim is taken with a short `expires_at` (the grace period). Once the booking document is
 written, `confirm_claims` moves it to the booking's own hold: the end of a pending booking's

@@ -2,8 +2,8 @@
 
 Each movement is a `wallet_transactions` entry with a unique `key` (`payment:<booking_id>`,
 `refund:<booking_id>`, `credit:<uuid>`). The balance only changes together with its entry,
-and nothing is applied twice, without multi-document transactions (mongomock has none, and
-both backends run this same code). Four writes, each atomic on its own:
+and nothing is applied twice, without multi-document transactions (a standalone server has
+none). Four writes, each atomic on its own:
 
 1. Insert the entry, state `pending`. The unique key turns a replay (a cancel sent twice) into
    a DuplicateKeyError, and the replay answers with the first entry instead of paying again.
