@@ -1,13 +1,37 @@
-"""Settings from the environment; production refuses unsafe values."""
+"""Settings from the environment and `.env`; production refuses unsafe values."""
 
 import os
+from pathlib import Path
+
+from dotenv import load_dotenv
 
 # 32+ characters so that PyJWT does not warn in development; production refuses it anyway.
 DEFAULT_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me-in-production"
 
 
+# The `.env` file of a checkout (or of /app in the Docker image): the project's root folder.
+ENV_FILE = Path(__file__).resolve().parent.parent / ".env"
+
+
 class ConfigError(RuntimeError):
     """The environment asks for something that must not run."""
+
+
+def load_env_file(path=None):
+    """Add the variables of `.env` to the environment; those already set keep their value.
+
+    The entry points (wsgi.py, gunicorn.conf.py) call it before any setting is read;
+    create_app never does, so the tests and any program that builds an app see only their own
+    environment. FLASK_SKIP_DOTENV=1, Flask's switch that the `flask` command obeys for the same
+    file, skips it. Returns whether the file was there.
+    """
+    if os.environ.get("FLASK_SKIP_DOTENV", "").lower() not in ("", "0", "false", "no"):
+        return False
+    path = ENV_FILE if path is None else Path(path)
+    if not path.is_file():
+        return False
+    load_dotenv(path, override=False, encoding="utf-8")
+    return True
 
 
 def from_env(env=None):
