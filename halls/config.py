@@ -2,6 +2,7 @@
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from dotenv import load_dotenv
 
@@ -47,6 +48,16 @@ def from_env(env=None):
         except ValueError:
             raise ConfigError(f"{name} must be a whole number, not {value!r}.") from None
 
+    def absolute_url(name):
+        value = get(name) or None
+        parts = urlsplit(value or "")
+        if value and (not parts.scheme or (parts.scheme in ("http", "https") and not parts.netloc)):
+            raise ConfigError(
+                f"{name} must be an absolute URL (https://... or an app's own scheme://...), "
+                f"not {value!r}."
+            )
+        return value
+
     return {
         "HALLS_ENV": get("HALLS_ENV", "development"),
         "MONGO_URI": get("MONGO_URI") or None,
@@ -77,6 +88,9 @@ def from_env(env=None):
         "MAIL_MAX_ATTEMPTS": number("MAIL_MAX_ATTEMPTS", 10),
         "MAIL_RETRY_BASE_SECONDS": number("MAIL_RETRY_BASE_SECONDS", 60),
         "PUBLIC_BASE_URL": get("PUBLIC_BASE_URL", "http://127.0.0.1:8000"),
+        # Where the reset mail links, with ?token=... added: a web page or a mobile app's deep
+        # link. Unset: PUBLIC_BASE_URL + /reset-password, the page halls serves.
+        "PASSWORD_RESET_URL": absolute_url("PASSWORD_RESET_URL"),
         "S3_BUCKET": get("S3_BUCKET") or None,
         "S3_REGION": get("S3_REGION", "ap-south-1"),
         "S3_PUBLIC_BASE_URL": get("S3_PUBLIC_BASE_URL") or None,
