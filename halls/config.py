@@ -5,6 +5,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from dotenv import load_dotenv
+from limits import parse_many
 
 # 32+ characters so that PyJWT does not warn in development; production refuses it anyway.
 DEFAULT_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me-in-production"
@@ -48,6 +49,19 @@ def from_env(env=None):
         except ValueError:
             raise ConfigError(f"{name} must be a whole number, not {value!r}.") from None
 
+    def rate_limit(name, default, single=False):
+        # Flask-Limiter's notation ("10 per minute", "100/hour;1000/day"), checked at start, not
+        # at the first request it would have broken.
+        value = get(name) or default
+        try:
+            limits = parse_many(value)
+        except ValueError:
+            limits = []
+        if not limits or (single and len(limits) > 1):
+            what = "one rate limit" if single else "rate limits"
+            raise ConfigError(f"{name} must be {what} such as '10 per minute', not {value!r}.")
+        return value
+
     def absolute_url(name):
         value = get(name) or None
         parts = urlsplit(value or "")
@@ -75,8 +89,14 @@ def from_env(env=None):
         "PROXY_COUNT": number("PROXY_COUNT", 0),
         "CORS_ORIGINS": get("CORS_ORIGINS", "*"),
         "RATELIMIT_STORAGE_URI": get("RATELIMIT_STORAGE_URI", "memory://"),
-        "RATELIMIT_DEFAULT": get("RATELIMIT_DEFAULT", "300 per minute"),
-        "RATELIMIT_AUTH": get("RATELIMIT_AUTH", "10 per minute"),
+        "RATELIMIT_DEFAULT": rate_limit("RATELIMIT_DEFAULT", "300 per minute"),
+        "RATELIMIT_AUTH": rate_limit("RATELIMIT_AUTH", "10 per minute"),
+        # Failed sign-ins per account (auth/throttle.py): strict, whatever the address.
+        "RATELIMIT_LOGIN_ACCOUNT": rate_limit(
+            "RATELIMIT_LOGIN_ACCOUNT", "5 per 15 minutes", single=True
+        ),
+        # Failed sign-ins per client address: generous, as one carrier NAT is many people.
+        "RATELIMIT_LOGIN_IP": rate_limit("RATELIMIT_LOGIN_IP", "100 per minute"),
         "RATELIMIT_ENABLED": get("RATELIMIT_ENABLED", "true").lower() != "false",
         "SMTP_HOST": get("SMTP_HOST") or None,
         "SMTP_PORT": number("SMTP_PORT", 587),
