@@ -77,6 +77,7 @@ def take_attempt(email):
 
 
 def _locked(key, amount, window, now):
+    """The 429 for a locked account: how long until its oldest counted failure is out."""
     stored = db.login_attempts().find_one({"_id": key}) or {"attempts": []}
     oldest = stored["attempts"][-amount:][:1]
     wait = (oldest[0]["at"] + window - now).total_seconds() if oldest else 1
