@@ -31,6 +31,11 @@ INDEXES = {
         # the server deletes a reset token once it is past expires_at.
         IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expires_ttl"),
     ],
+    "login_attempts": [
+        # auth/throttle.py reads and writes an account's attempts by _id (the hashed email);
+        # the server forgets them once the window after the last attempt is over.
+        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expires_ttl"),
+    ],
     "revoked_tokens": [
         # every authenticated request checks its jti here.
         IndexModel([("jti", ASCENDING)], unique=True, name="jti_unique"),
@@ -223,6 +228,10 @@ def users():
 
 def password_resets():
     return _collection("password_resets")
+
+
+def login_attempts():
+    return _collection("login_attempts")
 
 
 def revoked_tokens():

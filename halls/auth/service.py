@@ -12,7 +12,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from halls import clock, db, notifications
-from halls.auth import google, tokens
+from halls.auth import google, throttle, tokens
 from halls.errors import (
     BadRequest,
     Conflict,
@@ -96,10 +96,13 @@ def _new_user(*, is_venue_owner, **fields):
 
 
 def log_in(email, password):
-    """Sign in with email and password; one 401 for every way it can be wrong."""
+    """Sign in with email and password; one 401 for every way it can be wrong, and a 429
+    `too_many_attempts` while the account has had too many of them (auth/throttle.py)."""
+    attempt = throttle.take_attempt(email)
     user = db.users().find_one({"email": email})
     if not check_password(password, user.get("password_hash") if user else None):
         raise Unauthorized("The email or password is not right.", error_code="invalid_credentials")
+    throttle.take_back(attempt)
     return tokens.issue_tokens(user)
 
 
@@ -243,14 +246,17 @@ def reset_password(token, new_password):
             "The reset token is unknown, expired or already used.",
             error_code="invalid_reset_token",
         )
-    updated = db.users().update_one(
+    user = db.users().find_one_and_update(
         {"_id": reset["user_id"]},
         # Using the mailed token proves the account owns its mailbox.
         {"$set": {"password_hash": password_hash, "updated_at": now, "email_verified_at": now}},
+        {"email": 1},
     )
-    if not updated.matched_count:
+    if user is None:
         raise BadRequest("The reset token's account is gone.", error_code="invalid_reset_token")
     tokens.revoke_all(reset["user_id"])
+    # The mailbox's owner may sign in at once, even after a run of wrong passwords.
+    throttle.forget(user["email"])
     # Any other reset link still in a mailbox is now stale.
     db.password_resets().update_many(
         {"user_id": reset["user_id"], "used_at": None}, {"$set": {"used_at": now}}
