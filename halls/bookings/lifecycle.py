@@ -15,7 +15,7 @@ from pymongo import ReturnDocument
 
 from halls import clock, db, notifications
 from halls.bookings import claims, policy
-from halls.errors import Conflict
+from halls.errors import Conflict, NotFound
 from halls.wallet import service as wallet
 
 ACTIVE = ("pending", "confirmed")
@@ -79,25 +79,38 @@ def timestamp(at):
 
 def overtaken(booking, to):
     """Raise for a request another one overtook; return the booking if it did not."""
-    current = db.bookings().find_one({"_id": booking["_id"]})
+    current = reread(booking["_id"])
     if current["status"] != booking["status"]:
         refuse_transition(booking["_id"], to, current)
     if place(current) != place(booking):
-        raise Conflict(
-            "The booking was moved meanwhile; reload it and try again.",
-            error_code="booking_changed",
-            details={"date": current["date"], "slots": current["slots"]},
-        )
+        raise booking_changed(current)
     return current
 
 
+def booking_changed(current):
+    return Conflict(
+        "The booking was moved meanwhile; reload it and try again.",
+        error_code="booking_changed",
+        details={"date": current["date"], "slots": current["slots"]},
+    )
+
+
 def refuse_transition(booking_id, to, current=None):
-    current = current or db.bookings().find_one({"_id": booking_id}, {"status": 1})
+    current = current or reread(booking_id, {"status": 1})
     raise Conflict(
         f"A {current['status']} booking cannot become {to}.",
         error_code="invalid_transition",
         details={"from": current["status"], "to": to},
     )
+
+
+def reread(booking_id, projection=None):
+    """The booking as it is now; 404 once it is gone (a booking whose writes failed is deleted,
+    and a request that read it meanwhile must not crash on it)."""
+    current = db.bookings().find_one({"_id": booking_id}, projection)
+    if current is None:
+        raise NotFound("No such booking.", error_code="booking_not_found")
+    return current
 
 
 def refund_fields(booking, pct):

@@ -305,7 +305,7 @@ def _confirm(booking, reason):
     # its hold is over it reads as expired and expire-holds frees them (lifecycle.expire).
     slots = booking["slots"]
     if not claims.keep_live_claims(booking["_id"], booking["venue_id"], booking["date"], slots):
-        current = db.bookings().find_one({"_id": booking["_id"]})
+        current = lifecycle.reread(booking["_id"])
         if current["status"] in ("pending", "expired") and lifecycle.place(
             current
         ) == lifecycle.place(booking):
@@ -347,7 +347,9 @@ def _move_status(booking, status, reason=None, refund_pct=None, unset=()):
         return_document=ReturnDocument.AFTER,
     )
     if updated is None:
-        lifecycle.overtaken(booking, status)
+        current = lifecycle.overtaken(booking, status)
+        # Pending where it was read after all: it was moved away and back meanwhile.
+        raise lifecycle.booking_changed(current)
     return updated
 
 
@@ -396,7 +398,7 @@ def cancel_booking(user, booking_id, reason=None):
     if updated is None:
         # Another request got there first. Cancelled: replaying is a no-op. Moved by a
         # reschedule: cancel it where it is now. Anything else: a conflict.
-        current = db.bookings().find_one({"_id": booking["_id"]})
+        current = lifecycle.reread(booking["_id"])
         if current["status"] not in ("cancelled", *lifecycle.ACTIVE):
             lifecycle.refuse_transition(booking["_id"], "cancelled", current)
         return cancel_booking(user, booking_id, reason)
