@@ -6,6 +6,7 @@ time zone come from the venue as it is now: they are where and when to turn up.
 """
 
 import datetime as dt
+import re
 from io import BytesIO
 from zoneinfo import ZoneInfo
 
@@ -132,10 +133,7 @@ def _details_table(booking, venue, booker_name, zone):
     venue_name = booking.get("venue", {}).get("venue_name") or venue.get("venue_name", "")
     rows = [
         ("Venue", text(venue_name)),
-        (
-            "Address",
-            text(", ".join(p for p in (venue.get("address"), venue.get("city")) if p)) or "-",
-        ),
+        ("Address", text(_address(venue)) or "-"),
         ("Date", long_date(booking["date"])),
         ("Time", "<br/>".join(_slot_text(slot) for slot in booked_slots(booking))),
         ("Guests", str(booking["guests"])),
@@ -168,6 +166,14 @@ def text(value):
     return arabic_script.markup(value or "")
 
 
+def _address(venue):
+    """The address, then the city unless the address already names it ("..., Lahore")."""
+    address, city = (venue.get("address") or "").strip(), (venue.get("city") or "").strip()
+    if city and re.search(rf"(?<!\w){re.escape(city)}(?!\w)", address, re.IGNORECASE):
+        return address
+    return ", ".join(part for part in (address, city) if part)
+
+
 def _slot_text(slot):
     label = text(slot.get("label") or slot["key"])
     # reportlab shapes word by word, in one font: a comma glued to an Urdu word would join it.
@@ -190,12 +196,22 @@ def _payment_rows(booking):
     payment = booking["payment"]
     currency = booking.get("currency") or "PKR"
     method = PAYMENT_METHODS.get(payment["method"], payment["method"])
+    if not payment["paid"]:
+        # Paid at the venue (or nothing to pay): nothing went through halls, so no refund row.
+        return [("Payment", method)]
     rows = [("Payment", f"{method}; paid {money(payment['paid'], currency)}")]
     refund = booking.get("refund")
     if refund:
-        amount = money(refund.get("amount", 0), currency)
-        rows.append(("Refund", f"{amount} ({refund.get('pct', 0)} %)"))
+        rows.append(("Refund", _refund_text(refund, payment["method"], currency)))
     return rows
+
+
+def _refund_text(refund, method, currency):
+    amount, pct = refund.get("amount", 0), refund.get("pct", 0)
+    if not amount:
+        return f"None ({pct} % under the venue's cancellation policy)"
+    where = " to the halls wallet" if method == "wallet" else ""
+    return f"{money(amount, currency)} ({pct} %){where}"
 
 
 def _price_table(prices, currency):
@@ -236,7 +252,8 @@ def _price_table(prices, currency):
 
 
 def _footer_text(reference, zone, now):
-    issued = now.astimezone(dt.UTC).strftime("%d %b %Y, %H:%M UTC")
+    # One clock on the page: every time on it, this one too, is the venue's, named once here.
+    issued = _local_time(now, zone)
     parts = [f"Booking {reference}", f"Issued {issued}", f"Times are local to the venue ({zone})"]
     return "  ·  ".join(["halls", *parts])
 
