@@ -51,8 +51,11 @@ def _dummy_hash(rounds):
     return bcrypt.hashpw(b"no such user", bcrypt.gensalt(rounds)).decode()
 
 
-def create_user(full_name, email, password, contact_number, is_venue_owner):
-    """Sign up with a password; 409 `email_taken` when the email has an account."""
+def create_user(full_name, email, password, contact_number, is_venue_owner, *, user_id=None):
+    """Sign up with a password; 409 `email_taken` when the email has an account.
+
+    `user_id` fixes the new account's id (the demo accounts keep theirs across restarts).
+    """
     user = _new_user(
         full_name=full_name,
         email=email,
@@ -61,6 +64,8 @@ def create_user(full_name, email, password, contact_number, is_venue_owner):
         is_venue_owner=is_venue_owner,
         auth_provider="password",
     )
+    if user_id is not None:
+        user["_id"] = user_id
     try:
         user["_id"] = db.users().insert_one(user).inserted_id
     except DuplicateKeyError as error:
