@@ -146,7 +146,7 @@ class PriceLine(TypedDict):
     amount: int
 
 
-class PriceBreakdown(TypedDict):  # price_locked: a quote less its valid_until
+class PriceBreakdown(TypedDict):  # price_breakdown: a quote less its valid_until
     lines: list[PriceLine]
     subtotal: int
     total: int
@@ -164,7 +164,8 @@ class Placement(Place):
 
     slot: str  # slots[0], kept for issue-2 clients
     slot_details: list[BookedSlot]
-    price_locked: PriceBreakdown
+    price_locked: int  # PKR: the total the booking locked (seed §1.4), price_breakdown's total
+    price_breakdown: PriceBreakdown  # how that total is made up, line by line
     status: str  # pending, confirmed, rejected, cancelled, expired or completed
     expires_at: NotRequired[dt.datetime]  # while pending: the end of its hold
     confirmed_at: NotRequired[dt.datetime]

@@ -198,7 +198,7 @@ def _name_of(person):
 def _booking_view(booking, venue):
     """What a booking's messages show of it, in plain BSON values (stored with each message)."""
     zone = venue.get("timezone") or rules.DEFAULT_TIMEZONE
-    price = booking["price_locked"]
+    price = booking["price_breakdown"]
     return {
         "venue": {
             "name": venue.get("venue_name") or (booking.get("venue") or {}).get("venue_name"),
@@ -212,7 +212,7 @@ def _booking_view(booking, venue):
             "slots": [_slot_text(slot) for slot in booked_slots(booking)],
             "guests": booking.get("guests"),
             "lines": [_line_view(line) for line in price["lines"]],
-            "total": price["total"],
+            "total": booking["price_locked"],
             "expires_at": local_time(booking.get("expires_at"), zone),
             "reason": booking.get("reason"),
             "cancelled_by": booking.get("cancelled_by"),

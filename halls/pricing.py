@@ -1,8 +1,9 @@
 """Quotes: what a booking of some slots and add-ons on a date costs, line by line.
 
 A pure function of the venue document (no queries), so the quote endpoint and the booking
-service price the very same way, and a booking can store the quote as its `price_locked`
-snapshot: later edits of prices or add-ons never change what a booking already costs.
+service price the very same way, and a booking can store the quote as its `price_breakdown`
+snapshot (its total as `price_locked`): later edits of prices or add-ons never change what a
+booking already costs.
 """
 
 import datetime as dt
@@ -76,7 +77,7 @@ def quote(venue, date, slot_keys, guests, addons, now=None):
 
 
 def locked(quote_):
-    """The part of a quote a booking keeps as `price_locked` (validity is the quote's own)."""
+    """The part of a quote a booking keeps as `price_breakdown` (validity is the quote's own)."""
     return {name: value for name, value in quote_.items() if name != "valid_until"}
 
 

@@ -102,7 +102,7 @@ def lapse(booking):
 
 
 def price(*amounts, label="Full day", key="full_day"):
-    """The price_locked breakdown of one kind of slot booked at these prices."""
+    """The price_breakdown of one kind of slot booked at these prices."""
     lines = [
         {"kind": "slot", "key": key, "label": label, "unit_price": a, "qty": 1, "amount": a}
         for a in amounts

@@ -56,7 +56,7 @@ def test_create_booking_is_pending_and_holds_the_slot(client, customer, owner, v
     assert booking["slot_details"] == [booking["slot_detail"]]
     assert booking["guests"] == 50
     assert booking["addons"] == []
-    assert booking["price_locked"] == price(100000)
+    assert booking["price_breakdown"] == price(100000)
     assert booking["payment"] == {"method": "pay_at_venue", "paid": 0, "refunded": 0}
     assert booking["history"] == []
     assert booking["currency"] == "PKR"
@@ -68,7 +68,7 @@ def test_create_booking_is_pending_and_holds_the_slot(client, customer, owner, v
     assert doc["owner_id"] == owner[0]["_id"]
     assert doc["user_id"] == user["_id"]
     assert doc["status"] == "pending"
-    assert doc["price_locked"] == price(100000)
+    assert doc["price_breakdown"] == price(100000)
     hold = doc["expires_at"] - doc["created_at"]
     assert hold == dt.timedelta(hours=24)  # the default hold_minutes
     assert doc["created_at"].tzinfo is not None
@@ -84,11 +84,11 @@ def test_price_is_the_override_of_that_day_and_stays_locked(client, customer, ma
         owner[0], pricing={"base_price": 100000, "overrides": [{"date": day, "price": 175000}]}
     )
     booking = booked(client, customer[1], venue, date=day)
-    assert booking["price_locked"] == price(175000)
+    assert booking["price_breakdown"] == price(175000)
 
     db.venues().update_one({"_id": venue["_id"]}, {"$set": {"pricing.overrides": []}})
     again = ok_data(client.get(f"/bookings/{booking['id']}", headers=customer[1]))["booking"]
-    assert again["price_locked"] == price(175000)
+    assert again["price_breakdown"] == price(175000)
 
 
 def test_an_owner_may_book_their_own_venue_and_others(client, owner, make_user, make_venue):

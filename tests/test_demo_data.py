@@ -77,7 +77,7 @@ def test_add_ons_at_several_venues_and_on_bookings(seeded):
     lines = [
         line
         for booking in db.bookings().find()
-        for line in booking["price_locked"]["lines"]
+        for line in booking["price_breakdown"]["lines"]
         if line["kind"] == "addon"
     ]
     assert len(lines) >= 10

@@ -15,8 +15,9 @@ from tests.helpers import TWO_SLOTS, ok_data, today_plus
 
 LUNCH, DINNER = TWO_SLOTS
 NOTHING = (
-    "migrated 0 bookings: 0 without slots, 0 without slot_details, 0 with an integer price,"
-    " 0 without a payment record, 0 without addons, 0 without history; 0 left"
+    "migrated 0 bookings: 0 without slots, 0 without slot_details, 0 without price_breakdown,"
+    " 0 with the breakdown as price_locked, 0 without a payment record, 0 without addons,"
+    " 0 without history; 0 left"
 )
 
 
@@ -63,7 +64,8 @@ def in_todays_shape(booking, slot, price):
         **kept,
         "slots": [slot["key"]],
         "slot_details": [slot],
-        "price_locked": {"lines": [line], "subtotal": price, "total": price, "currency": "PKR"},
+        "price_locked": price,
+        "price_breakdown": {"lines": [line], "subtotal": price, "total": price, "currency": "PKR"},
         "payment": {"method": "pay_at_venue", "paid": 0, "refunded": 0},
         "addons": [],
         "history": [],
@@ -94,8 +96,9 @@ def test_every_older_variant_is_rewritten_once_and_a_second_run_changes_nothing(
 
     assert migrate(app) == (
         0,
-        "migrated 3 bookings: 3 without slots, 3 without slot_details, 3 with an integer price,"
-        " 3 without a payment record, 3 without addons, 3 without history; 0 left",
+        "migrated 3 bookings: 3 without slots, 3 without slot_details, 3 without price_breakdown,"
+        " 0 with the breakdown as price_locked, 3 without a payment record, 3 without addons,"
+        " 3 without history; 0 left",
     )
     found = {doc["_id"]: doc for doc in db.bookings().find()}
     assert found[kept_detail["_id"]] == in_todays_shape(kept_detail, LUNCH, 90000)
@@ -116,7 +119,8 @@ def test_a_migrated_booking_reads_prints_moves_and_cancels(app, client, customer
     shown = ok_data(client.get(path, headers=customer[1]))["booking"]
     assert (shown["slots"], shown["slot"], shown["slot_detail"]) == (["lunch"], "lunch", LUNCH)
     assert shown["slot_details"] == [LUNCH] and shown["addons"] == [] and shown["history"] == []
-    assert shown["price_locked"] == {
+    assert shown["price_locked"] == 90000
+    assert shown["price_breakdown"] == {
         "lines": [
             {"kind": "slot", "key": "lunch", "label": "Lunch", "unit_price": 90000}
             | {"qty": 1, "amount": 90000}
@@ -188,8 +192,9 @@ def test_a_booking_of_no_known_shape_is_left_and_named(app, customer, venue):
     assert code == 1
     assert output == (
         "Error: migrated 1 bookings: 1 without slots, 1 without slot_details,"
-        " 1 with an integer price, 1 without a payment record, 1 without addons,"
-        " 1 without history; 1 left in an older shape that migrate cannot read"
+        " 1 without price_breakdown, 0 with the breakdown as price_locked,"
+        " 1 without a payment record, 1 without addons, 1 without history;"
+        " 1 left in an older shape that migrate cannot read"
     )
     assert db.bookings().find_one({"_id": odd["_id"]})["price_locked"] == 90000
     assert db.bookings().find_one({"_id": fine["_id"]})["slots"] == ["lunch"]

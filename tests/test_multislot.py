@@ -46,7 +46,7 @@ def test_several_slots_are_one_booking_in_the_venues_slot_order(client, customer
     assert booking["slot"] == "morning"
     assert booking["slot_details"] == [THREE_SLOTS[0], THREE_SLOTS[2]]
     assert booking["slot_detail"] == THREE_SLOTS[0]
-    assert booking["price_locked"] == {
+    assert booking["price_breakdown"] == {
         "lines": [slot_line(THREE_SLOTS[0]), slot_line(THREE_SLOTS[2])],
         "subtotal": 2 * PRICE,
         "total": 2 * PRICE,
@@ -63,7 +63,7 @@ def test_several_slots_are_one_booking_in_the_venues_slot_order(client, customer
 def test_a_full_day_is_every_slot_and_then_no_slot_is_free(client, customer, make_user, venue):
     every = [slot["key"] for slot in THREE_SLOTS]
     booking = booked(client, customer[1], venue, slots=every)
-    assert booking["price_locked"]["total"] == 3 * PRICE
+    assert booking["price_locked"] == 3 * PRICE
     before = snapshot()
     for key in every:
         error = assert_error(book(client, make_user()[1], venue, slot=key), 409, "slot_taken")
@@ -137,7 +137,7 @@ def test_add_ons_are_priced_and_locked_with_the_booking(client, customer, owner,
     booking = booked(client, customer[1], venue, slots=["evening"], guests=80, addons=addons)
 
     assert booking["addons"] == [{"key": "catering", "qty": 80}, {"key": "stage", "qty": 2}]
-    lines = booking["price_locked"]["lines"]
+    lines = booking["price_breakdown"]["lines"]
     assert lines[1:] == [
         {
             "kind": "addon",
@@ -156,7 +156,7 @@ def test_add_ons_are_priced_and_locked_with_the_booking(client, customer, owner,
             "amount": 40000,
         },
     ]
-    assert booking["price_locked"]["total"] == PRICE + 120000 + 40000
+    assert booking["price_locked"] == PRICE + 120000 + 40000
     assert stored(booking)["price_locked"] == booking["price_locked"]
 
     # The owner reprices and removes add-ons: the booking keeps what it was sold at.
@@ -192,7 +192,7 @@ def test_the_expected_total_must_match_the_quote(client, customer, venue):
     assert nothing_written()
 
     booking = booked(client, customer[1], venue, expected_total=total, **body)
-    assert booking["price_locked"]["total"] == total
+    assert booking["price_locked"] == total
 
 
 def test_a_price_change_after_the_quote_is_caught(client, customer, venue):

@@ -49,7 +49,8 @@ def make_booking(venue, customer):
             "status": "pending",
             "expires_at": HOLD_UNTIL,
             # Priced as a booking is: lunch and dinner at 120,000 and 150 chairs at 100.
-            "price_locked": pricing.locked(
+            "price_locked": 255000,
+            "price_breakdown": pricing.locked(
                 pricing.quote(venue, "2031-03-20", ["lunch", "dinner"], 150, CHAIRS)
             ),
             "payment": {"method": "pay_at_venue", "paid": 0, "refunded": 0},

@@ -126,11 +126,13 @@ def test_every_client_text_may_be_urdu_and_the_font_is_embedded(
     )
     addon = {"kind": "addon", "key": "food", "label": "کھانا (فی مہمان)", "unit_price": 2500}
     booking = insert_booking(venue, urdu_customer[0], status="cancelled", reason="معذرت، بیماری")
-    locked = booking["price_locked"]
+    locked = booking["price_breakdown"]
     lines = [*locked["lines"], {**addon, "qty": 10, "amount": 25000}]
     total = locked["total"] + 25000
     price = {**locked, "lines": lines, "subtotal": total, "total": total}
-    db.bookings().update_one({"_id": booking["_id"]}, {"$set": {"price_locked": price}})
+    db.bookings().update_one(
+        {"_id": booking["_id"]}, {"$set": {"price_locked": total, "price_breakdown": price}}
+    )
 
     reader = PdfReader(io.BytesIO(receipt_pdf(client, urdu_customer[1], booking)))
 

@@ -124,7 +124,8 @@ def test_addon_lines_wallet_payment_and_snapshot_prices(client, customer, venue)
         customer[0],
         slots=["dinner"],
         guests=80,
-        price_locked={"lines": lines, "subtotal": 390000, "total": 390000, "currency": "PKR"},
+        price_locked=390000,
+        price_breakdown={"lines": lines, "subtotal": 390000, "total": 390000, "currency": "PKR"},
         payment={"method": "wallet", "paid": 390000, "refunded": 0},
     )
     # The venue's prices moved since: the receipt still shows what was agreed.
@@ -199,12 +200,12 @@ def test_many_lines_still_fit_on_one_page(client, owner, customer, make_venue):
         {"kind": "addon", "key": f"a{n}", "label": f"Extra {n}", "unit_price": 10, "qty": 1}
         for n in range(30)
     ]
-    locked = booking["price_locked"]
+    locked = booking["price_breakdown"]
     lines = locked["lines"] + [{**line, "amount": 10} for line in extra]
     total = locked["total"] + 300
+    breakdown = {**locked, "lines": lines, "subtotal": total, "total": total}
     db.bookings().update_one(
-        {"_id": booking["_id"]},
-        {"$set": {"price_locked": {**locked, "lines": lines, "subtotal": total, "total": total}}},
+        {"_id": booking["_id"]}, {"$set": {"price_locked": total, "price_breakdown": breakdown}}
     )
 
     pages, text, _ = read_pdf(client.get(url(booking["_id"]), headers=customer[1]))
@@ -271,5 +272,5 @@ def test_a_booking_made_through_the_api_prints_what_it_stored(client, owner, cus
     assert "Time Lunch, 12:00–16:00 Dinner, 18:00–23:00 Guests 40" in text
     assert "Status Pending (held until" in text
     assert "Catering PKR 1,500 40 PKR 60,000" in text
-    assert booking["price_locked"]["total"] == 260000
+    assert booking["price_locked"] == 260000
     assert "Total PKR 260,000" in text

@@ -108,7 +108,7 @@ def test_moving_within_a_day_keeps_the_slots_it_still_needs(client, customer, ow
 
     grown = moved(client, customer[1], booking, date=DAY, slots=["morning", "afternoon"])
     assert grown["change"]["price_delta"] == PRICE
-    assert grown["booking"]["price_locked"]["total"] == 2 * PRICE
+    assert grown["booking"]["price_locked"] == 2 * PRICE
     assert claim_of(venue, DAY, "morning")["_id"] == morning_doc  # never let go
     for key in ("morning", "afternoon"):
         assert_held_by(claim_of(venue, DAY, key), booking["id"])
@@ -143,7 +143,8 @@ def test_the_price_is_requoted_and_add_ons_stay_as_sold(client, customer, make_v
     db.venues().update_one({"_id": venue["_id"]}, {"$set": {"addons": []}})
 
     data = moved(client, customer[1], booking, date=NEW_DAY, slots=["evening"])
-    price = data["booking"]["price_locked"]
+    price = data["booking"]["price_breakdown"]
+    assert data["booking"]["price_locked"] == 150000
     assert [(line["key"], line["amount"]) for line in price["lines"]] == [
         ("evening", 130000),
         ("stage", 20000),

@@ -2,7 +2,7 @@
 
 Every change is one atomic update of the venue whose filter states what must still be true
 (the key is new, the key exists), so two owners' tabs racing never leave two add-ons with one
-key. Bookings keep their own priced copy (`price_locked`): nothing here changes a booking.
+key. Bookings keep their own priced copy (`price_breakdown`): nothing here changes a booking.
 """
 
 import re

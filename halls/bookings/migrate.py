@@ -1,10 +1,13 @@
 """Stored bookings brought to today's shape (`flask --app wsgi migrate`), so halls reads one.
 
 Bookings stored before multi-slot booking (issue 2) kept one `slot` with its `slot_detail`, an
-integer `price_locked`, and no `slots`, `slot_details`, `payment`, `addons` or `history`.
-Today's shape has `slots: [slot]` (and `slot` = slots[0]), `slot_details`, `price_locked` as
-`{lines, subtotal, total, currency}` with one slot line, and a pay-at-venue `payment` record:
-issue-2 bookings were all paid at the venue.
+integer `price_locked`, and no `slots`, `slot_details`, `price_breakdown`, `payment`, `addons`
+or `history`. Today's shape has `slots: [slot]` (and `slot` = slots[0]), `slot_details`, the
+integer `price_locked` with its `price_breakdown` `{lines, subtotal, total, currency}` (one slot
+line), and a pay-at-venue `payment` record: issue-2 bookings were all paid at the venue.
+
+Bookings stored from issue 2 until issue 18 kept the breakdown itself as `price_locked`: it
+moves to `price_breakdown`, and `price_locked` becomes its total again, as the seed defines it.
 
 Each booking is rewritten by one update_one whose filter pins the old fields it was computed
 from, so a second run, or two at once, change nothing twice; a booking the filter no longer
@@ -25,7 +28,7 @@ OLDER_SHAPE = {
     "$or": [
         {"slots": {"$exists": False}},
         {"slot_details": {"$exists": False}},
-        {"price_locked": {"$type": "number"}},
+        {"price_breakdown": {"$exists": False}},
         {"payment": {"$exists": False}},
         {"addons": {"$exists": False}},
         {"history": {"$exists": False}},
@@ -36,7 +39,8 @@ OLDER_SHAPE = {
 CHANGES = {
     "slots": "without slots",
     "slot_details": "without slot_details",
-    "price_locked": "with an integer price",
+    "price_breakdown": "without price_breakdown",
+    "price_locked": "with the breakdown as price_locked",
     "payment": "without a payment record",
     "addons": "without addons",
     "history": "without history",
@@ -72,12 +76,15 @@ def _rewrite(booking):
     if details is None:
         details = fields["slot_details"] = _slot_details(booking, slots)
         query["slot_details"] = {"$exists": False}
-    price = booking["price_locked"]
-    if not isinstance(price, dict):
-        if len(details) != 1:
+    if "price_breakdown" not in booking:
+        price = booking["price_locked"]
+        if isinstance(price, dict):  # the breakdown itself (multi-slot, until issue 18)
+            fields.update(price_breakdown=price, price_locked=price["total"])
+        elif len(details) == 1:  # an integer price (issue 2): the total of one slot line
+            fields["price_breakdown"] = _one_slot_price(details[0], price, booking.get("currency"))
+        else:
             return None  # one price for several slots: not a shape halls ever stored
-        fields["price_locked"] = _one_slot_price(details[0], price, booking.get("currency"))
-        query["price_locked"] = price
+        query.update(price_locked=price, price_breakdown={"$exists": False})
     for field, empty in (("payment", PAY_AT_VENUE), ("addons", []), ("history", [])):
         if field not in booking:
             fields[field] = empty

@@ -1,6 +1,6 @@
 """Receipts: a booking as a one-page PDF that a person can print or keep.
 
-The receipt is drawn from the booking's own snapshot (its slot details and `price_locked`), so
+The receipt is drawn from the booking's own snapshot (its slot details and `price_breakdown`), so
 it shows what was agreed when booking, not what the venue charges today. Only the address and
 time zone come from the venue as it is now: they are where and when to turn up.
 """
@@ -89,7 +89,7 @@ def receipt_pdf(booking, venue, booker_name=None, now=None):
         Spacer(1, 8 * mm),
         Paragraph("Charges", HEADING),
         Spacer(1, 2 * mm),
-        _price_table(booking["price_locked"], booking.get("currency") or "PKR"),
+        _price_table(booking["price_breakdown"], booking.get("currency") or "PKR"),
         Spacer(1, 6 * mm),
         Paragraph(CLOSING_NOTE, SMALL),
     ]

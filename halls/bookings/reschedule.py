@@ -50,7 +50,7 @@ def reschedule_booking(
         "by": user["_id"],
         "from": lifecycle.place(booking),
         "to": to,
-        "price_delta": quote["total"] - booking["price_locked"]["total"],
+        "price_delta": quote["total"] - booking["price_locked"],
     }
     moved = _move(booking, venue, details, quote, change)
     notifications.booking_rescheduled(moved, change)
@@ -72,7 +72,7 @@ def _requote(booking: Booking, venue: Venue, to: Place, now: dt.datetime) -> Pri
     """The slots priced afresh for the new date; the add-ons as they were locked."""
     quote = pricing.quote(venue, to["date"], to["slots"], booking["guests"], [], now)
     # Add-ons are a snapshot like any price: an owner's later edits never reach a booking.
-    addons = [line for line in booking["price_locked"]["lines"] if line["kind"] == "addon"]
+    addons = [line for line in booking["price_breakdown"]["lines"] if line["kind"] == "addon"]
     quote["lines"] += addons
     quote["subtotal"] += sum(line["amount"] for line in addons)
     quote["total"] += sum(line["amount"] for line in addons)
@@ -172,6 +172,7 @@ MOVED_FIELDS = (
     "slot",
     "slot_details",
     "price_locked",
+    "price_breakdown",
     "status",
     "expires_at",
     "confirmed_at",

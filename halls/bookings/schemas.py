@@ -174,7 +174,13 @@ class BookingOut(QuickDump, Meta):
     addons = fields.List(fields.Nested(BookingAddonOut))
     status = fields.String(validate=validate.OneOf(STATUSES))
     expires_at = Timestamp(metadata={"description": "When a pending hold lapses."})
-    price_locked = fields.Nested(
+    price_locked = fields.Integer(
+        metadata={
+            "description": "The total in PKR the booking locked when made or last moved: "
+            "price_breakdown.total."
+        }
+    )
+    price_breakdown = fields.Nested(
         PriceBreakdownOut,
         metadata={"description": "The quote when booked or last moved (a snapshot)."},
     )

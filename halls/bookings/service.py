@@ -155,7 +155,8 @@ def placed(
         "slots": [detail["key"] for detail in details],
         "slot": details[0]["key"],
         "slot_details": details,
-        "price_locked": pricing.locked(quote),
+        "price_locked": quote["total"],
+        "price_breakdown": pricing.locked(quote),
         "status": "pending",
     }
     if rules.setting(venue, "auto_confirm"):

@@ -150,7 +150,7 @@ def _summary(venue, booking, slots):
 
 
 def _description(booking, slots):
-    total = money(booking["price_locked"]["total"], booking.get("currency") or "PKR")
+    total = money(booking["price_locked"], booking.get("currency") or "PKR")
     lines = [f"Status: {booking['status']}"]
     lines += [
         f"{slot.get('label') or slot['key']}: {slot['start']}-{slot['end']}" for slot in slots

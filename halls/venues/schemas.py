@@ -408,7 +408,7 @@ class PriceLineOut(Schema):
 
 
 class PriceBreakdownOut(Schema):
-    """A price line by line: a quote, and a booking's `price_locked` snapshot."""
+    """A price line by line: a quote, and a booking's `price_breakdown` snapshot."""
 
     lines = fields.List(fields.Nested(PriceLineOut))
     subtotal = fields.Integer()
