@@ -180,8 +180,15 @@ Move = TypedDict(
 
 
 class BookingVenue(TypedDict):
+    """The venue as it was when booked (a snapshot: a later rename or move does not reach it),
+    so that a list of bookings shows each one's venue without reading the venues."""
+
     id: ObjectId
-    venue_name: str  # as it was when booked
+    venue_name: str
+    city: str | None
+    address: str
+    timezone: str  # the venue's IANA zone: the booking's date and slot times are on its clock
+    cover_picture: str | None  # the URL of its first picture; None without pictures
 
 
 class BookedAddon(TypedDict):
@@ -207,7 +214,7 @@ class Booking(Placement):
 
     _id: ObjectId
     venue_id: ObjectId
-    venue: BookingVenue  # the venue's name when booked
+    venue: BookingVenue  # the venue's summary when booked
     user_id: ObjectId
     owner_id: ObjectId  # the venue's owner, copied so an owner's list is one indexed query
     guests: int

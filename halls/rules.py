@@ -170,6 +170,16 @@ def event_start(venue, date, slot_keys):
     return _utc_start(venue.get("timezone") or DEFAULT_TIMEZONE, date, min(starts, default="00:00"))
 
 
+def utc_span(zone, date, start, end):
+    """A slot's start and end on a date, on the zone's clock, as aware UTC datetimes. An end at
+    or before its start is on the next day: the slot runs past midnight."""
+    begins = _utc_start(zone, date, start)
+    next_day = end <= start
+    if next_day:
+        date = (dt.date.fromisoformat(date) + dt.timedelta(days=1)).isoformat()
+    return begins, _utc_start(zone, date, end)
+
+
 @functools.lru_cache(maxsize=4096)
 def _utc_start(zone, date, start):
     # The same (zone, date, start) for many venues and slots: search asks it of every item.

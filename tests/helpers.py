@@ -138,7 +138,14 @@ def insert_booking(venue, user, date=None, slots=None, **fields):
     booking = {
         "_id": ObjectId(),
         "venue_id": venue["_id"],
-        "venue": {"id": venue["_id"], "venue_name": venue["venue_name"]},
+        "venue": {
+            "id": venue["_id"],
+            "venue_name": venue["venue_name"],
+            "city": venue.get("city"),
+            "address": venue["address"],
+            "timezone": venue["timezone"],
+            "cover_picture": (venue.get("pictures") or [None])[0],
+        },
         "user_id": user["_id"],
         "owner_id": venue["owner_id"],
         "date": date or today_plus(7, venue),

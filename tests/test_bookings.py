@@ -42,7 +42,14 @@ def test_create_booking_is_pending_and_holds_the_slot(client, customer, owner, v
 
     assert booking["status"] == "pending"
     assert booking["venue_id"] == str(venue["_id"])
-    assert booking["venue"] == {"id": str(venue["_id"]), "venue_name": "Test Hall"}
+    assert booking["venue"] == {
+        "id": str(venue["_id"]),
+        "venue_name": "Test Hall",
+        "city": "Lahore",
+        "address": "1 Mall Road",
+        "timezone": "Asia/Karachi",
+        "cover_picture": None,
+    }
     assert booking["user_id"] == str(user["_id"])
     assert booking["date"] == today_plus(3)
     assert booking["slot"] == "full_day"
@@ -224,12 +231,13 @@ def test_the_venue_is_read_for_the_date_without_its_list_of_dates(app, make_venu
         owner[0],
         dates_available=[today_plus(3), today_plus(4)],
         pricing={"base_price": 100000, "overrides": [{"date": today_plus(4), "price": 150000}]},
-        pictures=["https://example.com/a.jpg"],
+        pictures=["https://example.com/a.jpg", "https://example.com/b.jpg"],
     )
     offered = service.get_bookable_venue(venue["_id"], today_plus(4))
     assert offered["dates_available"] == [today_plus(4)]
     assert offered["pricing"] == venue["pricing"]  # the date's override decides its price
-    assert offered["venue_name"] == venue["venue_name"] and "pictures" not in offered
+    assert offered["venue_name"] == venue["venue_name"]
+    assert offered["pictures"] == ["https://example.com/a.jpg"]  # the first: the cover
     assert service.get_bookable_venue(venue["_id"], today_plus(45))["dates_available"] == []
     with pytest.raises(NotFound):
         service.get_bookable_venue(other_id(), today_plus(3))
@@ -796,6 +804,7 @@ def test_bookings_dump_exactly_as_marshmallow_would(client, customer, owner, mak
     assert {doc["status"] for doc in documents} == {"pending", "confirmed", "cancelled"}
     assert any(doc.get("history") for doc in documents) and any(doc["addons"] for doc in documents)
     odd = {**documents[0], "guests": 5.0, "slots": ("morning", 3), "venue": None, "date": 7}
+    odd["slot_details"] = []  # nothing to place it by: no starts_at, ends_at or slot_detail
     schema, plain = BookingOut(), _MarshmallowBookingOut()
     for doc in [*documents, odd, {}]:
         assert json.dumps(schema.dump(doc)) == json.dumps(plain.dump(doc)), doc

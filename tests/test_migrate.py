@@ -17,7 +17,7 @@ LUNCH, DINNER = TWO_SLOTS
 NOTHING = (
     "migrated 0 bookings: 0 without slots, 0 without slot_details, 0 without price_breakdown,"
     " 0 with the breakdown as price_locked, 0 without a payment record, 0 without addons,"
-    " 0 without history; 0 left"
+    " 0 without history, 0 without the venue summary; 0 left"
 )
 
 
@@ -60,8 +60,10 @@ def in_todays_shape(booking, slot, price):
     line = {"kind": "slot", "key": slot["key"], "label": slot["label"]}
     line.update(unit_price=price, qty=1, amount=price)
     kept = {k: v for k, v in booking.items() if k != "slot_detail"}
+    summary = {"city": "Lahore", "address": "1 Mall Road", "timezone": "Asia/Karachi"}
     return {
         **kept,
+        "venue": {**booking["venue"], **summary, "cover_picture": None},
         "slots": [slot["key"]],
         "slot_details": [slot],
         "price_locked": price,
@@ -98,7 +100,7 @@ def test_every_older_variant_is_rewritten_once_and_a_second_run_changes_nothing(
         0,
         "migrated 3 bookings: 3 without slots, 3 without slot_details, 3 without price_breakdown,"
         " 0 with the breakdown as price_locked, 3 without a payment record, 3 without addons,"
-        " 3 without history; 0 left",
+        " 3 without history, 3 without the venue summary; 0 left",
     )
     found = {doc["_id"]: doc for doc in db.bookings().find()}
     assert found[kept_detail["_id"]] == in_todays_shape(kept_detail, LUNCH, 90000)
@@ -193,8 +195,8 @@ def test_a_booking_of_no_known_shape_is_left_and_named(app, customer, venue):
     assert output == (
         "Error: migrated 1 bookings: 1 without slots, 1 without slot_details,"
         " 1 without price_breakdown, 0 with the breakdown as price_locked,"
-        " 1 without a payment record, 1 without addons, 1 without history;"
-        " 1 left in an older shape that migrate cannot read"
+        " 1 without a payment record, 1 without addons, 1 without history,"
+        " 1 without the venue summary; 1 left in an older shape that migrate cannot read"
     )
     assert db.bookings().find_one({"_id": odd["_id"]})["price_locked"] == 90000
     assert db.bookings().find_one({"_id": fine["_id"]})["slots"] == ["lunch"]

@@ -10,6 +10,22 @@ def booked_slots(booking):
     return booking["slot_details"]
 
 
+# A booked slot known by its key only (migrated, of a slot the venue no longer had): the day.
+WHOLE_DAY = {"start": "00:00", "end": "00:00"}
+
+
+def event_span(booking):
+    """When the booked slots start and end, as aware UTC datetimes: on the booking's date, on
+    its venue's clock (the time zone it kept when booked)."""
+    zone, date = booking["venue"]["timezone"], booking["date"]
+    spans = [
+        rules.utc_span(zone, date, times["start"], times["end"])
+        for slot in booked_slots(booking)
+        for times in [slot if slot.get("start") and slot.get("end") else WHOLE_DAY]
+    ]
+    return min(start for start, _ in spans), max(end for _, end in spans)
+
+
 def slots_by_key(keys, venue):
     """The venue's slots with these keys; a key it no longer has reads as just the key."""
     known = {slot["key"]: slot for slot in rules.slots_of(venue)}

@@ -8,6 +8,9 @@ line), and a pay-at-venue `payment` record: issue-2 bookings were all paid at th
 
 Bookings stored from issue 2 until issue 18 kept the breakdown itself as `price_locked`: it
 moves to `price_breakdown`, and `price_locked` becomes its total again, as the seed defines it.
+Their `venue` was `{id, venue_name}`: it gets the rest of today's summary (city, address, time
+zone, cover picture) from the venue as it is now, which is what they were shown with until
+then; the name stays the one it was booked under.
 
 Each booking is rewritten by one update_one whose filter pins the old fields it was computed
 from, so a second run, or two at once, change nothing twice; a booking the filter no longer
@@ -19,6 +22,7 @@ are today's (a claim without `in_flight` reads as settled, which such an old cla
 """
 
 from halls import db
+from halls.bookings import service
 from halls.bookings.display import slots_by_key
 
 PAY_AT_VENUE = {"method": "pay_at_venue", "paid": 0, "refunded": 0}
@@ -32,6 +36,7 @@ OLDER_SHAPE = {
         {"payment": {"$exists": False}},
         {"addons": {"$exists": False}},
         {"history": {"$exists": False}},
+        {"venue.timezone": {"$exists": False}},
     ]
 }
 
@@ -44,6 +49,7 @@ CHANGES = {
     "payment": "without a payment record",
     "addons": "without addons",
     "history": "without history",
+    "venue": "without the venue summary",
 }
 
 
@@ -89,6 +95,9 @@ def _rewrite(booking):
         if field not in booking:
             fields[field] = empty
             query[field] = {"$exists": False}
+    if "timezone" not in (booking.get("venue") or {}):
+        fields["venue"] = _venue_summary(booking)
+        query["venue.timezone"] = {"$exists": False}
     update = {"$set": fields}
     if "slot_detail" in booking:
         update["$unset"] = {"slot_detail": ""}
@@ -104,6 +113,13 @@ def _slot_details(booking, slots):
         {name: slot[name] for name in ("key", "label", "start", "end") if name in slot}
         for slot in slots_by_key(slots, venue)
     ]
+
+
+def _venue_summary(booking):
+    """Today's summary of the booking's venue, under the name the booking kept."""
+    venue = db.venues().find_one({"_id": booking["venue_id"]}) or {"_id": booking["venue_id"]}
+    named = (booking.get("venue") or {}).get("venue_name") or venue.get("venue_name") or ""
+    return service.venue_summary({**venue, "venue_name": named})
 
 
 def _one_slot_price(detail, price, currency):

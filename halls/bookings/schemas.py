@@ -9,6 +9,7 @@ from marshmallow import (
     validates_schema,
 )
 
+from halls.bookings import display
 from halls.schemas import (
     DateField,
     Meta,
@@ -117,8 +118,18 @@ class BookingListArgs(PageArgs):
 
 
 class BookingVenueOut(Schema):
+    """The venue as it was when booked: a rename or a new picture later does not change it."""
+
     id = ObjectIdField()
     venue_name = fields.String()
+    city = fields.String(allow_none=True)
+    address = fields.String()
+    timezone = fields.String(
+        metadata={"description": "The IANA zone of the booking's date and slot times."}
+    )
+    cover_picture = fields.String(
+        allow_none=True, metadata={"description": "Its first picture's URL; null if none."}
+    )
 
 
 class BookingSlotOut(Schema):
@@ -165,6 +176,15 @@ class BookingOut(QuickDump, Meta):
     venue_id = ObjectIdField()
     venue = fields.Nested(BookingVenueOut)
     user_id = ObjectIdField()
+    starts_at = Timestamp(
+        metadata={
+            "description": "When the first booked slot starts (UTC); a slot known by its key "
+            "only counts as the whole day."
+        }
+    )
+    ends_at = Timestamp(
+        metadata={"description": "When the last booked slot ends (UTC), past midnight included."}
+    )
     date = fields.String()
     slots = fields.List(fields.String())
     slot = fields.String(metadata={"description": "slots[0], kept for issue-2 clients."})
@@ -197,11 +217,14 @@ class BookingOut(QuickDump, Meta):
     completed_at = Timestamp()
 
     @pre_dump
-    def first_slot(self, booking, **kwargs):
-        """`slot_detail`, for clients of one slot: the first of the booking's slots."""
+    def shown(self, booking, **kwargs):
+        """What a booking shows beyond what it stores: `starts_at` and `ends_at`, and for
+        clients of one slot, `slot_detail`: the first of the booking's slots."""
         if not booking.get("slot_details"):
-            return booking
-        return {**booking, "slot_detail": booking["slot_details"][0]}
+            return booking  # no booking of ours: shown as it is
+        starts_at, ends_at = display.event_span(booking)
+        shown = {**booking, "starts_at": starts_at, "ends_at": ends_at}
+        return {**shown, "slot_detail": booking["slot_details"][0]}
 
 
 class BookingData(Schema):

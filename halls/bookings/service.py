@@ -22,25 +22,30 @@ from pymongo import ReturnDocument
 
 from halls import clock, db, notifications, pricing, rules
 from halls.bookings import claims, lifecycle, policy
-from halls.documents import BookedAddon, BookedSlot, Booking, Placement, PriceBreakdown, User, Venue
+from halls.documents import (
+    BookedAddon,
+    BookedSlot,
+    Booking,
+    BookingVenue,
+    Placement,
+    PriceBreakdown,
+    User,
+    Venue,
+)
 from halls.errors import Conflict, Forbidden, NotFound
 from halls.schemas import object_id
 from halls.wallet import service as wallet
 
 # What a booking reads of its venue: all but the dates offered (the query decides the one date
-# it needs) and what only the venue's page shows. pricing.overrides stays whole: a server
-# refuses an $elemMatch projection of a nested array.
-BOOKING_VIEW = dict.fromkeys(
-    (
-        "dates_available",
-        "pictures",
-        "videos",
-        "additional_description",
-        "amenities",
-        "maps_location",
+# it needs) and what only the venue's page shows; of its pictures, the first (the booking's
+# cover). pricing.overrides stays whole: a server refuses an $elemMatch projection of a nested
+# array.
+BOOKING_VIEW: dict[str, Any] = {
+    **dict.fromkeys(
+        ("dates_available", "videos", "additional_description", "amenities", "maps_location"), 0
     ),
-    0,
-)
+    "pictures": {"$slice": 1},
+}
 
 
 def get_bookable_venue(venue_id: ObjectId, date: str) -> Venue:
@@ -127,7 +132,7 @@ def _new_booking(
     return {
         "_id": ObjectId(),
         "venue_id": venue["_id"],
-        "venue": {"id": venue["_id"], "venue_name": venue["venue_name"]},
+        "venue": venue_summary(venue),
         "user_id": user["_id"],
         # The venue's owner, copied so an owner's list is one indexed query.
         "owner_id": venue["owner_id"],
@@ -143,6 +148,19 @@ def _new_booking(
         "history": [],
         "created_at": now,
         "updated_at": now,
+    }
+
+
+def venue_summary(venue: Venue) -> BookingVenue:
+    """What a booking keeps of its venue, as it is when booked: what a list of bookings shows."""
+    pictures = venue.get("pictures") or []
+    return {
+        "id": venue["_id"],
+        "venue_name": venue["venue_name"],
+        "city": venue.get("city"),
+        "address": venue.get("address") or "",
+        "timezone": venue.get("timezone") or rules.DEFAULT_TIMEZONE,
+        "cover_picture": pictures[0] if pictures else None,
     }
 
 
