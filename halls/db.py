@@ -86,6 +86,11 @@ INDEXES = {
         IndexModel([("status", ASCENDING), ("date", ASCENDING)], name="status_date"),
         # wallet-reconcile: recent moves (history.at) whose refund a crash may have cut off.
         IndexModel([("history.at", ASCENDING)], name="history_at"),
+        # GET /bookings/<reference>, and every route that takes a booking id, finds a booking
+        # by its reference; unique, so a booking's write draws again on a taken one
+        # (bookings.references). Sparse: a booking stored before references has none until
+        # `flask migrate` gives it one.
+        IndexModel([("reference", ASCENDING)], unique=True, sparse=True, name="reference_unique"),
     ],
     "slot_claims": [
         # The double-booking guard is the `_id` index itself: a claim's _id is claim_id(venue,

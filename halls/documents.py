@@ -213,6 +213,7 @@ class Booking(Placement):
     bookings.migrate (which brings older bookings to this shape)."""
 
     _id: ObjectId
+    reference: str  # HB-7K3Q9M: unique, for people (bookings.references)
     venue_id: ObjectId
     venue: BookingVenue  # the venue's summary when booked
     user_id: ObjectId

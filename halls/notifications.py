@@ -205,7 +205,7 @@ def _booking_view(booking, venue):
             "address": ", ".join(p for p in (venue.get("address"), venue.get("city")) if p),
         },
         "booking": {
-            "reference": str(booking["_id"]),
+            "reference": booking["reference"],
             "status": booking["status"],
             "date": booking["date"],
             "date_long": long_date(booking["date"]),

@@ -125,6 +125,7 @@ def hold_slot(venue, date, slot="full_day"):
 def insert_booking(venue, user, date=None, slots=None, **fields):
     """Store a booking in its issue-3 shape straight in the database (no claims taken)."""
     from halls import db
+    from halls.bookings import references
 
     chosen = [slot for slot in venue["slots"] if slots is None or slot["key"] in slots]
     price = venue["pricing"]["base_price"]
@@ -137,6 +138,7 @@ def insert_booking(venue, user, date=None, slots=None, **fields):
     now = dt.datetime.now(dt.UTC)
     booking = {
         "_id": ObjectId(),
+        "reference": references.new_reference(),
         "venue_id": venue["_id"],
         "venue": {
             "id": venue["_id"],

@@ -83,7 +83,7 @@ def test_feed_lists_live_bookings_with_times_in_the_venue_zone(client, venue, cu
     assert str(event["summary"]) == "[Confirmed] Shalimar Hall: Lunch + Dinner, 120 guests"
     assert str(event["status"]) == "CONFIRMED"
     assert str(event["location"]) == "1 Mall Road, Lahore"
-    assert f"Booking reference: {both['_id']}" in str(event["description"])
+    assert f"Booking reference: {both['reference']}" in str(event["description"])
     assert "Total: PKR 200,000" in str(event["description"])
     assert str(found[uid(pending)]["status"]) == "TENTATIVE"
     assert str(found[uid(pending)]["summary"]).startswith("[Pending] ")

@@ -2,13 +2,14 @@
 
 import datetime as dt
 import io
+import re
 
 import pytest
 from bson import ObjectId
 from pypdf import PdfReader
 
 from halls import db
-from halls.bookings import claims
+from halls.bookings import claims, references
 from halls.bookings import migrate as migration
 from tests.booking_helpers import Proxy, assert_free, assert_held_by, booked, claim_of
 from tests.helpers import TWO_SLOTS, ok_data, today_plus
@@ -17,7 +18,7 @@ LUNCH, DINNER = TWO_SLOTS
 NOTHING = (
     "migrated 0 bookings: 0 without slots, 0 without slot_details, 0 without price_breakdown,"
     " 0 with the breakdown as price_locked, 0 without a payment record, 0 without addons,"
-    " 0 without history, 0 without the venue summary; 0 left"
+    " 0 without history, 0 without the venue summary, 0 without a reference; 0 left"
 )
 
 
@@ -55,6 +56,13 @@ def older_booking(venue, user, date, slot="lunch", detail=True, claimed=True, **
     return booking
 
 
+class AReference:
+    """Equal to any well-formed booking reference (each migrated booking draws its own)."""
+
+    def __eq__(self, other):
+        return isinstance(other, str) and re.fullmatch(references.PATTERN, other) is not None
+
+
 def in_todays_shape(booking, slot, price):
     """What migrate makes of an older booking: today's fields, nothing else changed."""
     line = {"kind": "slot", "key": slot["key"], "label": slot["label"]}
@@ -64,6 +72,7 @@ def in_todays_shape(booking, slot, price):
     return {
         **kept,
         "venue": {**booking["venue"], **summary, "cover_picture": None},
+        "reference": AReference(),
         "slots": [slot["key"]],
         "slot_details": [slot],
         "price_locked": price,
@@ -100,13 +109,14 @@ def test_every_older_variant_is_rewritten_once_and_a_second_run_changes_nothing(
         0,
         "migrated 3 bookings: 3 without slots, 3 without slot_details, 3 without price_breakdown,"
         " 0 with the breakdown as price_locked, 3 without a payment record, 3 without addons,"
-        " 3 without history, 3 without the venue summary; 0 left",
+        " 3 without history, 3 without the venue summary, 3 without a reference; 0 left",
     )
     found = {doc["_id"]: doc for doc in db.bookings().find()}
     assert found[kept_detail["_id"]] == in_todays_shape(kept_detail, LUNCH, 90000)
     assert found[no_detail["_id"]] == in_todays_shape(no_detail, DINNER, 90000)
     assert found[cancelled["_id"]] == in_todays_shape(cancelled, LUNCH, 90000)
     assert found[as_made["_id"]] == as_made
+    assert len({doc["reference"] for doc in found.values()}) == 4
 
     before = everything()
     assert migrate(app) == (0, NOTHING)
@@ -196,7 +206,8 @@ def test_a_booking_of_no_known_shape_is_left_and_named(app, customer, venue):
         "Error: migrated 1 bookings: 1 without slots, 1 without slot_details,"
         " 1 without price_breakdown, 0 with the breakdown as price_locked,"
         " 1 without a payment record, 1 without addons, 1 without history,"
-        " 1 without the venue summary; 1 left in an older shape that migrate cannot read"
+        " 1 without the venue summary, 1 without a reference;"
+        " 1 left in an older shape that migrate cannot read"
     )
     assert db.bookings().find_one({"_id": odd["_id"]})["price_locked"] == 90000
     assert db.bookings().find_one({"_id": fine["_id"]})["slots"] == ["lunch"]

@@ -36,6 +36,7 @@ def make_booking(venue, customer):
         now = dt.datetime.now(dt.UTC)
         booking = {
             "_id": ObjectId(),
+            "reference": "HB-7K3Q9M",
             "venue_id": venue["_id"],
             "venue": {"id": venue["_id"], "venue_name": venue["venue_name"]},
             "user_id": customer[0]["_id"],
@@ -83,7 +84,7 @@ def assert_details(message, booking):
         assert "Lunch (12:00–16:00), Dinner (18:00–23:00)" in part
         assert "150" in part
         assert "PKR 255,000" in part
-        assert str(booking["_id"]) in part
+        assert "HB-7K3Q9M" in part
 
 
 def test_created_tells_the_customer_and_the_owner(make_booking, customer, owner):
@@ -145,7 +146,7 @@ def test_a_stored_notice_renders_word_for_word_when_delivered(make_booking, cust
     assert stored["context"]["customer"] == {"full_name": "Cyrus Customer"}
     assert customer[0]["email"] not in str(stored["context"])
     text, html = mail.rendered(stored)
-    assert text == OWNER_TEXT.format(reference=booking["_id"])
+    assert text == OWNER_TEXT.format(reference="HB-7K3Q9M")
     assert html.startswith("<!doctype html>") and "<title>New booking request</title>" in html
 
 
@@ -388,10 +389,10 @@ def test_what_arrives_over_smtp(make_booking, customer, owner, smtp_server):
     assert message.get_content_type() == "multipart/alternative"
     text, html = body(message, "plain"), body(message, "html")
     assert "Lunch (12:00–16:00), Dinner (18:00–23:00)" in text
-    assert "Reference:  " + str(booking["_id"]) in text
+    assert "Reference:  HB-7K3Q9M" in text
     assert html.startswith("<!doctype html>")
     assert "<strong>PKR 255,000</strong>" in html
-    assert str(booking["_id"]) in html
+    assert "HB-7K3Q9M" in html
     owner_message = received[owner[0]["email"]]["message"]
     assert owner_message["Subject"] == "New booking request: Shalimar Banquet on 2031-03-20"
     # Delivered: the outbox keeps the record, not the bodies nor what they were made from.
@@ -420,7 +421,7 @@ def test_a_booking_request_mails_both_after_its_response(
     assert sorted(m["rcpt_tos"][0] for m in recorder.messages) == sorted(
         [customer[0]["email"], owner[0]["email"]]
     )
-    assert all(booking["id"] in body(m["message"], "plain") for m in recorder.messages)
+    assert all(booking["reference"] in body(m["message"], "plain") for m in recorder.messages)
     assert db.outbox().count_documents({"status": "sent"}) == 2
 
 

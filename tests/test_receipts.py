@@ -39,7 +39,7 @@ def test_booker_gets_a_one_page_receipt_with_every_detail(client, customer, book
     response = client.get(url(booking["_id"]), headers=customer[1])
 
     pages, text, meta = read_pdf(response)
-    reference = str(booking["_id"])
+    reference = booking["reference"]
     assert pages == 1
     assert meta.title == f"Booking receipt {reference}"
     assert "Booking receipt" in text
@@ -66,14 +66,14 @@ def test_receipt_headers_name_the_file_and_keep_it_out_of_shared_caches(client, 
 
     assert response.status_code == 200
     disposition = response.headers["Content-Disposition"]
-    assert disposition == f'inline; filename="halls-booking-{booking["_id"]}.pdf"'
+    assert disposition == f'inline; filename="halls-booking-{booking["reference"]}.pdf"'
     assert response.headers["Cache-Control"] == "private, no-store"
 
 
 def test_venue_owner_gets_the_receipt_too(client, owner, booking):
     _, text, _ = read_pdf(client.get(url(booking["_id"]), headers=owner[1]))
 
-    assert f"Booking reference {booking['_id']}" in text
+    assert f"Booking reference {booking['reference']}" in text
     assert "Total PKR 200,000" in text
 
 
@@ -109,7 +109,7 @@ def test_qr_code_holds_the_booking_reference(client, customer, booking, monkeypa
 
     read_pdf(client.get(url(booking["_id"]), headers=customer[1]))
 
-    assert encoded == [str(booking["_id"])]
+    assert encoded == [booking["reference"]]
 
 
 def test_addon_lines_wallet_payment_and_snapshot_prices(client, customer, venue):

@@ -10,7 +10,8 @@ Bookings stored from issue 2 until issue 18 kept the breakdown itself as `price_
 moves to `price_breakdown`, and `price_locked` becomes its total again, as the seed defines it.
 Their `venue` was `{id, venue_name}`: it gets the rest of today's summary (city, address, time
 zone, cover picture) from the venue as it is now, which is what they were shown with until
-then; the name stays the one it was booked under.
+then; the name stays the one it was booked under. And they had no `reference`: each draws one,
+as a new booking does (bookings.references), drawing again should it be taken.
 
 Each booking is rewritten by one update_one whose filter pins the old fields it was computed
 from, so a second run, or two at once, change nothing twice; a booking the filter no longer
@@ -21,8 +22,10 @@ by db.create_indexes, which every start of the app runs (this command's too), an
 are today's (a claim without `in_flight` reads as settled, which such an old claim is).
 """
 
+import functools
+
 from halls import db
-from halls.bookings import service
+from halls.bookings import references, service
 from halls.bookings.display import slots_by_key
 
 PAY_AT_VENUE = {"method": "pay_at_venue", "paid": 0, "refunded": 0}
@@ -37,6 +40,7 @@ OLDER_SHAPE = {
         {"addons": {"$exists": False}},
         {"history": {"$exists": False}},
         {"venue.timezone": {"$exists": False}},
+        {"reference": {"$exists": False}},
     ]
 }
 
@@ -50,6 +54,7 @@ CHANGES = {
     "addons": "without addons",
     "history": "without history",
     "venue": "without the venue summary",
+    "reference": "without a reference",
 }
 
 
@@ -61,12 +66,21 @@ def migrate_bookings():
         if rewrite is None:
             continue  # no shape of ours: left for a person to look at
         query, update = rewrite
-        if db.bookings().update_one(query, update).modified_count:
+        if _applied(booking["_id"], query, update).modified_count:
             counts["migrated"] += 1
             for field in update["$set"]:
                 counts[field] += 1
     counts["left"] = db.bookings().count_documents(OLDER_SHAPE)
     return counts
+
+
+def _applied(booking_id, query, update):
+    """update_one; a reference it gives that another booking drew meanwhile is drawn again."""
+    fields = update["$set"]
+    if "reference" not in fields:
+        return db.bookings().update_one(query, update)
+    write = functools.partial(db.bookings().update_one, query, update)
+    return references.write_drawing_again(write, fields, booking_id)
 
 
 def _rewrite(booking):
@@ -98,6 +112,9 @@ def _rewrite(booking):
     if "timezone" not in (booking.get("venue") or {}):
         fields["venue"] = _venue_summary(booking)
         query["venue.timezone"] = {"$exists": False}
+    if "reference" not in booking:
+        fields["reference"] = references.new_reference()
+        query["reference"] = {"$exists": False}
     update = {"$set": fields}
     if "slot_detail" in booking:
         update["$unset"] = {"slot_detail": ""}

@@ -61,18 +61,19 @@ SMALL = ParagraphStyle("small", parent=BODY, fontSize=8, leading=10, textColor=M
 
 
 def booking_receipt(user, booking_id, now=None):
-    """The PDF receipt of a booking its booker or its venue's owner may see (else 404)."""
+    """(PDF, its reference): the receipt of a booking its booker or its venue's owner may see
+    (else 404)."""
     booking = service.get_booking(user, booking_id)
     # A deleted venue still has an address worth printing on a past booking's receipt.
     venue = db.venues().find_one({"_id": booking["venue_id"]}) or {}
     booker = db.users().find_one({"_id": booking["user_id"]}, {"full_name": 1}) or {}
-    return receipt_pdf(booking, venue, booker.get("full_name"), now)
+    return receipt_pdf(booking, venue, booker.get("full_name"), now), booking["reference"]
 
 
-def headers(booking_id):
+def headers(reference):
     """Response headers: a file name to save it under, and no copies in shared caches."""
     return {
-        "Content-Disposition": f'inline; filename="halls-booking-{booking_id}.pdf"',
+        "Content-Disposition": f'inline; filename="halls-booking-{reference}.pdf"',
         "Cache-Control": "private, no-store",
     }
 
@@ -80,7 +81,7 @@ def headers(booking_id):
 def receipt_pdf(booking, venue, booker_name=None, now=None):
     """Draw the receipt: title and QR code, the booking's details, the price table, a footer."""
     now = now or clock.now()
-    reference = str(booking["_id"])
+    reference = booking["reference"]
     zone = venue.get("timezone") or rules.DEFAULT_TIMEZONE
     content = [
         _header(reference),

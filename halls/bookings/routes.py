@@ -117,8 +117,8 @@ def reschedule(body, booking_id):
 @blp.response(200, {"type": "string", "format": "binary"}, content_type="application/pdf")
 def receipt(booking_id):
     """A one-page PDF receipt of the booking, for its booker or its venue's owner."""
-    pdf = receipts.booking_receipt(current_user(), booking_id)
-    return Response(pdf, mimetype="application/pdf", headers=receipts.headers(booking_id))
+    pdf, reference = receipts.booking_receipt(current_user(), booking_id)
+    return Response(pdf, mimetype="application/pdf", headers=receipts.headers(reference))
 
 
 @blp.route("/<booking_id>/cancellation-quote")

@@ -9,7 +9,7 @@ from marshmallow import (
     validates_schema,
 )
 
-from halls.bookings import display
+from halls.bookings import display, references
 from halls.schemas import (
     DateField,
     Meta,
@@ -173,6 +173,14 @@ class BookingMoveOut(Schema):
 
 
 class BookingOut(QuickDump, Meta):
+    reference = fields.String(
+        metadata={
+            "description": "The booking's short code for people (receipts, mails); any "
+            "path that takes a booking id takes it too, in any case.",
+            "pattern": references.PATTERN,
+            "example": "HB-7K3Q9M",
+        }
+    )
     venue_id = ObjectIdField()
     venue = fields.Nested(BookingVenueOut)
     user_id = ObjectIdField()

@@ -21,7 +21,7 @@ from bson import ObjectId
 from pymongo import ReturnDocument
 
 from halls import clock, db, notifications, pricing, rules
-from halls.bookings import claims, lifecycle, policy
+from halls.bookings import claims, lifecycle, policy, references
 from halls.documents import (
     BookedAddon,
     BookedSlot,
@@ -131,6 +131,7 @@ def _new_booking(
 ) -> Booking:
     return {
         "_id": ObjectId(),
+        "reference": references.new_reference(),
         "venue_id": venue["_id"],
         "venue": venue_summary(venue),
         "user_id": user["_id"],
@@ -200,7 +201,9 @@ def _write_claimed(booking: Booking) -> None:
     # The claims first: only their unique index can refuse a second booker atomically.
     claims.claim_slots(*place, booking_id)
     try:
-        db.bookings().insert_one(booking)
+        references.write_drawing_again(
+            lambda: db.bookings().insert_one(booking), booking, booking_id
+        )
     except BaseException:
         claims.release_claims(booking_id)
         raise
@@ -290,16 +293,27 @@ def get_booking(user: User, booking_id: str) -> Booking:
 
 
 def find_booking(user: User, booking_id: str) -> Booking:
-    oid = object_id(booking_id)
+    """The booking a path names, by its id or its reference, if the user may see it; else 404."""
+    named = _naming(booking_id)
     booking = None
-    if oid is not None:
+    if named is not None:
         # Who may see it is part of the filter: a stranger's lookup finds nothing at all.
         booking = db.bookings().find_one(
-            {"_id": oid, "$or": [{"user_id": user["_id"]}, {"owner_id": user["_id"]}]}
+            {**named, "$or": [{"user_id": user["_id"]}, {"owner_id": user["_id"]}]}
         )
     if booking is None:
         raise NotFound("No such booking.", error_code="booking_not_found")
     return booking
+
+
+def _naming(booking_id: str) -> dict[str, Any] | None:
+    """The filter for a booking a path names: 24 hex digits are its id, else its reference
+    (typed in any case); None when the text is neither."""
+    oid = object_id(booking_id)
+    if oid is not None:
+        return {"_id": oid}
+    reference = references.normalised(booking_id)
+    return None if reference is None else {"reference": reference}
 
 
 def _as_seen(booking: Booking, now: dt.datetime) -> Booking:

@@ -158,6 +158,6 @@ def _description(booking, slots):
     lines += [
         f"Guests: {booking['guests']}",
         f"Total: {total}",
-        f"Booking reference: {booking['_id']}",
+        f"Booking reference: {booking['reference']}",
     ]
     return "\n".join(lines)
