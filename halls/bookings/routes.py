@@ -16,7 +16,9 @@ from halls.bookings.schemas import (
     BookingRescheduleIn,
     BookingStatusIn,
     CancelArgs,
+    CancelIn,
     CancellationQuoteOut,
+    cancel_reason,
 )
 from halls.extensions import error_responses, follow, links
 from halls.idempotency import idempotent
@@ -94,10 +96,12 @@ def decide(body, booking_id):
 @auth_required
 @idempotent
 @blp.arguments(CancelArgs(), location="query", unknown=RAISE)
+@blp.arguments(CancelIn(), location="json", required=False)
 @blp.response(200, envelope(BookingData))
-def cancel(args, booking_id):
-    """Cancel a booking (booker or venue owner); `?reason=` is optional."""
-    return {"booking": service.cancel_booking(current_user(), booking_id, **args)}
+def cancel(args, body, booking_id):
+    """Cancel a booking (booker or venue owner), with an optional reason in the query or body."""
+    reason = cancel_reason(args, body)
+    return {"booking": service.cancel_booking(current_user(), booking_id, reason)}
 
 
 @blp.route("/<booking_id>/reschedule", methods=["POST"])

@@ -95,9 +95,23 @@ class BookingStatusIn(StrictSchema):
 
 
 class CancelArgs(StrictSchema):
-    """DELETE /bookings/<id>?reason=...: the reason comes in the query (DELETE has no body)."""
+    """DELETE /bookings/<id>?reason=...: the reason in the query string."""
 
     reason = fields.String(validate=REASON)
+
+
+class CancelIn(StrictSchema):
+    """DELETE /bookings/<id> with a JSON body: the reason there, for clients that send one."""
+
+    reason = fields.String(validate=REASON)
+
+
+def cancel_reason(args, body):
+    """The reason a cancel gives, from the query or the body; 422 when both give one (which
+    one would it be?)."""
+    if "reason" in args and "reason" in body:
+        raise ValidationError({"reason": ["Send it in the query or in the body, not both."]})
+    return args.get("reason", body.get("reason"))
 
 
 class BookingListArgs(PageArgs):
