@@ -1,13 +1,28 @@
-"""How a stored booking reads to people: shared by receipts, emails and the calendar feed."""
+"""How a stored booking reads to people: shared by receipts, emails, the calendar feed and the
+booking's own answer (its times, and the summary of its venue it keeps)."""
 
 import datetime as dt
 
 from halls import rules
+from halls.documents import BookingVenue, Venue
 
 
 def booked_slots(booking):
     """The booked slots as they were when booked (key, label, start, end), in the venue's order."""
     return booking["slot_details"]
+
+
+def venue_summary(venue: Venue) -> BookingVenue:
+    """What a booking keeps of its venue, as it is when booked: what a list of bookings shows."""
+    pictures = venue.get("pictures") or []
+    return {
+        "id": venue["_id"],
+        "venue_name": venue["venue_name"],
+        "city": venue.get("city"),
+        "address": venue.get("address") or "",
+        "timezone": venue.get("timezone") or rules.DEFAULT_TIMEZONE,
+        "cover_picture": pictures[0] if pictures else None,
+    }
 
 
 # A booked slot known by its key only (migrated, of a slot the venue no longer had): the day.

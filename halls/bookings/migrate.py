@@ -25,8 +25,8 @@ are today's (a claim without `in_flight` reads as settled, which such an old cla
 import functools
 
 from halls import db
-from halls.bookings import references, service
-from halls.bookings.display import slots_by_key
+from halls.bookings import references
+from halls.bookings.display import slots_by_key, venue_summary
 
 PAY_AT_VENUE = {"method": "pay_at_venue", "paid": 0, "refunded": 0}
 
@@ -136,7 +136,7 @@ def _venue_summary(booking):
     """Today's summary of the booking's venue, under the name the booking kept."""
     venue = db.venues().find_one({"_id": booking["venue_id"]}) or {"_id": booking["venue_id"]}
     named = (booking.get("venue") or {}).get("venue_name") or venue.get("venue_name") or ""
-    return service.venue_summary({**venue, "venue_name": named})
+    return venue_summary({**venue, "venue_name": named})
 
 
 def _one_slot_price(detail, price, currency):

@@ -19,6 +19,7 @@ from pymongo.errors import DuplicateKeyError
 
 from halls import db
 from halls.documents import Booking
+from halls.schemas import object_id
 
 PREFIX = "HB-"
 ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -40,6 +41,16 @@ def normalised(text: str) -> str | None:
     """A reference as a person may type it (any case) in its stored form; None if it is none."""
     candidate = text.strip().upper()
     return candidate if _MATCH.match(candidate) else None
+
+
+def naming(booking_id: str) -> dict[str, Any] | None:
+    """The filter for the booking a path names: 24 hex digits are its id, anything else its
+    reference (in any case); None when the text can be neither."""
+    oid = object_id(booking_id)
+    if oid is not None:
+        return {"_id": oid}
+    reference = normalised(booking_id)
+    return None if reference is None else {"reference": reference}
 
 
 def write_drawing_again(

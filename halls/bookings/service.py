@@ -21,19 +21,9 @@ from bson import ObjectId
 from pymongo import ReturnDocument
 
 from halls import clock, db, notifications, pricing, rules
-from halls.bookings import claims, lifecycle, policy, references
-from halls.documents import (
-    BookedAddon,
-    BookedSlot,
-    Booking,
-    BookingVenue,
-    Placement,
-    PriceBreakdown,
-    User,
-    Venue,
-)
+from halls.bookings import claims, display, lifecycle, policy, references
+from halls.documents import BookedAddon, BookedSlot, Booking, Placement, PriceBreakdown, User, Venue
 from halls.errors import Conflict, Forbidden, NotFound
-from halls.schemas import object_id
 from halls.wallet import service as wallet
 
 # What a booking reads of its venue: all but the dates offered (the query decides the one date
@@ -133,7 +123,7 @@ def _new_booking(
         "_id": ObjectId(),
         "reference": references.new_reference(),
         "venue_id": venue["_id"],
-        "venue": venue_summary(venue),
+        "venue": display.venue_summary(venue),
         "user_id": user["_id"],
         # The venue's owner, copied so an owner's list is one indexed query.
         "owner_id": venue["owner_id"],
@@ -149,19 +139,6 @@ def _new_booking(
         "history": [],
         "created_at": now,
         "updated_at": now,
-    }
-
-
-def venue_summary(venue: Venue) -> BookingVenue:
-    """What a booking keeps of its venue, as it is when booked: what a list of bookings shows."""
-    pictures = venue.get("pictures") or []
-    return {
-        "id": venue["_id"],
-        "venue_name": venue["venue_name"],
-        "city": venue.get("city"),
-        "address": venue.get("address") or "",
-        "timezone": venue.get("timezone") or rules.DEFAULT_TIMEZONE,
-        "cover_picture": pictures[0] if pictures else None,
     }
 
 
@@ -294,7 +271,7 @@ def get_booking(user: User, booking_id: str) -> Booking:
 
 def find_booking(user: User, booking_id: str) -> Booking:
     """The booking a path names, by its id or its reference, if the user may see it; else 404."""
-    named = _naming(booking_id)
+    named = references.naming(booking_id)
     booking = None
     if named is not None:
         # Who may see it is part of the filter: a stranger's lookup finds nothing at all.
@@ -304,16 +281,6 @@ def find_booking(user: User, booking_id: str) -> Booking:
     if booking is None:
         raise NotFound("No such booking.", error_code="booking_not_found")
     return booking
-
-
-def _naming(booking_id: str) -> dict[str, Any] | None:
-    """The filter for a booking a path names: 24 hex digits are its id, else its reference
-    (typed in any case); None when the text is neither."""
-    oid = object_id(booking_id)
-    if oid is not None:
-        return {"_id": oid}
-    reference = references.normalised(booking_id)
-    return None if reference is None else {"reference": reference}
 
 
 def _as_seen(booking: Booking, now: dt.datetime) -> Booking:
