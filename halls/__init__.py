@@ -27,7 +27,8 @@ API_SPEC = {
             "description": (
                 "Book event venues. Every response is an envelope: "
                 '`{"ok": true, "data": ...}` or `{"ok": false, "error": {"code", "message", '
-                '"details"}}`. Money is integer PKR; dates are YYYY-MM-DD in the venue\'s time '
+                '"details", "context"}}`: field messages in `details`, anything else in '
+                "`context`. Money is integer PKR; dates are YYYY-MM-DD in the venue's time "
                 "zone; timestamps are UTC ISO-8601."
             )
         },

@@ -11,16 +11,22 @@ log = logging.getLogger("halls.errors")
 
 
 class ApiError(HTTPException):
-    """A failure the client can act on: a status, a stable code and a readable sentence."""
+    """A failure the client can act on: a status, a stable code and a readable sentence.
+
+    `details` holds field messages only, `{"field": ["message"]}` (nested for the fields of a
+    nested object), so a form can put each message by its field; anything else a program may
+    use (the taken slots, the known slot keys, a fresh quote, a balance) goes in `context`.
+    """
 
     code = 400
     error_code = "bad_request"
     message = "The request could not be processed."
 
-    def __init__(self, message=None, *, error_code=None, details=None, headers=None):
+    def __init__(self, message=None, *, error_code=None, details=None, context=None, headers=None):
         super().__init__(description=message or self.message)
         self.error_code = error_code or self.error_code
         self.details = details or {}
+        self.context = context or {}
         self.extra_headers = headers or {}
 
 
@@ -75,9 +81,11 @@ HTTP_CODES = {
 }
 
 
-def envelope_error(status, code, message, details=None, headers=None):
-    """The one error body: {"ok": false, "error": {"code", "message", "details"}}."""
-    body = {"ok": False, "error": {"code": code, "message": message, "details": details or {}}}
+def envelope_error(status, code, message, details=None, headers=None, context=None):
+    """The one error body: {"ok": false, "error": {"code", "message", "details", "context"}}:
+    field messages in `details`, whatever else the error tells in `context` (see ApiError)."""
+    error = {"code": code, "message": message, "details": details or {}, "context": context or {}}
+    body = {"ok": False, "error": error}
     response = jsonify(body)
     response.status_code = status
     for name, value in (headers or {}).items():
@@ -89,7 +97,12 @@ def render_http_exception(error):
     """Render ApiError and werkzeug/webargs HTTP exceptions in the envelope."""
     if isinstance(error, ApiError):
         return envelope_error(
-            error.code, error.error_code, error.description, error.details, error.extra_headers
+            error.code,
+            error.error_code,
+            error.description,
+            error.details,
+            error.extra_headers,
+            error.context,
         )
     data = getattr(error, "data", None) or {}
     messages = data.get("messages")
@@ -130,7 +143,7 @@ def _snake(name):
 
 def handle_validation_error(error):
     """A marshmallow ValidationError raised by a service: 422 with field messages."""
-    details = error.messages if isinstance(error.messages, dict) else {"_schema": error.messages}
+    details = error.normalized_messages()  # {"_schema": [...]} for one that names no field
     return envelope_error(422, "validation_failed", "Some fields are invalid.", details)
 
 

@@ -42,7 +42,9 @@ def slot_details(venue, slot_keys):
         problem = f"No such slot: {unknown}. Choose from: {', '.join(known)}."
     if problem:
         raise Unprocessable(
-            "Choose slots the venue has.", details={"slots": [problem], "known_slots": known}
+            "Choose slots the venue has.",
+            details={"slots": [problem]},
+            context={"known_slots": known},
         )
     return [
         {name: slot.get(name) for name in ("key", "label", "start", "end")}
@@ -61,7 +63,7 @@ def quote(venue, date, slot_keys, guests, addons, now=None):
         raise Conflict(
             "The venue has no price for that date.",
             error_code="no_price_for_date",
-            details={"date": date},
+            context={"date": date},
         )
     lines = [_line("slot", slot["key"], slot["label"], price, 1) for slot in slots]
     lines += addon_lines
@@ -88,7 +90,7 @@ def check_expected_total(quote_, expected_total):
     raise Conflict(
         "The price has changed since you saw it; review the new quote.",
         error_code="price_changed",
-        details={"quote": rendered(quote_), "expected_total": expected_total},
+        context={"quote": rendered(quote_), "expected_total": expected_total},
     )
 
 
@@ -102,10 +104,8 @@ def _check_guests(venue, guests):
     if capacity is not None and guests > capacity:
         raise Unprocessable(
             "More guests than the venue holds.",
-            details={
-                "guests": [f"Must be at most the venue's capacity of {capacity}."],
-                "capacity": capacity,
-            },
+            details={"guests": [f"Must be at most the venue's capacity of {capacity}."]},
+            context={"capacity": capacity},
         )
 
 
@@ -132,7 +132,8 @@ def _addon_lines(venue, choices, guests):
     if problems:
         raise Unprocessable(
             "Some add-ons cannot be added.",
-            details={"addons": problems, "known_addons": sorted(offered)},
+            details={"addons": problems},
+            context={"known_addons": sorted(offered)},
         )
     return lines
 

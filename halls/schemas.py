@@ -325,11 +325,26 @@ class PageArgs(StrictSchema):
 class ErrorBody(Schema):
     code = fields.String(required=True, metadata={"example": "slot_taken"})
     message = fields.String(required=True)
-    details = fields.Dict(required=True)
+    details = fields.Dict(
+        required=True,
+        metadata={
+            "description": 'Field messages only, {"field": ["message"]} (nested for the fields '
+            "of an object): set for validation_failed and a few others; else empty.",
+            "example": {},
+        },
+    )
+    context = fields.Dict(
+        required=True,
+        metadata={
+            "description": "Whatever else the error tells a program, by code (README, Error "
+            "codes): e.g. the taken slots, the known slot keys, a fresh quote; else empty.",
+            "example": {"date": "2025-12-20", "slots": ["dinner"]},
+        },
+    )
 
 
 class ErrorEnvelope(Schema):
-    """Every failure: {"ok": false, "error": {code, message, details}}."""
+    """Every failure: {"ok": false, "error": {code, message, details, context}}."""
 
     ok = fields.Boolean(required=True, metadata={"example": False})
     error = fields.Nested(ErrorBody, required=True)

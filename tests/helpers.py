@@ -28,8 +28,19 @@ def assert_error(response, status, code):
     assert body["ok"] is False
     assert body["error"]["code"] == code
     assert isinstance(body["error"]["message"], str) and body["error"]["message"]
-    assert isinstance(body["error"]["details"], dict)
+    assert field_messages(body["error"]["details"]), body["error"]
+    assert isinstance(body["error"]["context"], dict)
     return body["error"]
+
+
+def field_messages(details):
+    """`details` holds field messages only: {"field": ["message"]}, nested for nested fields
+    (whatever else an error tells is its `context`)."""
+    return isinstance(details, dict) and all(
+        field_messages(messages)
+        or (isinstance(messages, list) and all(isinstance(m, str) for m in messages))
+        for messages in details.values()
+    )
 
 
 def ok_data(response, status=200):

@@ -97,7 +97,7 @@ def test_a_key_can_be_added_once(client, owner, venue):
     _, headers = owner
     body = {**DECOR, "name": "Other decor", "price": 1}
     error = assert_error(client.post(url(venue), json=body, headers=headers), 409, "addon_exists")
-    assert error["details"] == {"key": "decor"}
+    assert error["context"] == {"key": "decor"}
     assert stored(venue)["addons"] == venue["addons"]
 
 
@@ -118,7 +118,7 @@ def test_a_venue_offers_at_most_fifty_add_ons(client, owner, make_venue):
     error = assert_error(
         client.post(url(venue), json=body, headers=headers), 409, "too_many_addons"
     )
-    assert error["details"] == {"max": MAX_ADDONS}
+    assert error["context"] == {"max": MAX_ADDONS}
     assert stored(venue)["addons"] == full
 
 

@@ -164,7 +164,7 @@ def test_overlapping_blackouts_are_409(client, owner, venue, first, second):
     error = assert_error(
         blackout(client, owner[1], venue, slots=second), 409, "already_blacked_out"
     )
-    assert error["details"] == {"date": DAY, "blackout_ids": [existing["id"]]}
+    assert error["context"] == {"date": DAY, "blackout_ids": [existing["id"]]}
     assert snapshot() == before
 
 
@@ -194,7 +194,7 @@ def test_bookings_in_the_way_are_a_409_naming_them(client, owner, customer, venu
     dinner = booked(client, customer[1], venue, "dinner")
     before = snapshot()
     error = assert_error(blackout(client, owner[1], venue), 409, "blackout_conflicts_bookings")
-    assert error["details"] == {
+    assert error["context"] == {
         "date": DAY,
         "slots": ["dinner", "lunch"],
         "booking_ids": sorted([lunch["id"], dinner["id"]]),
@@ -254,7 +254,7 @@ def test_force_gives_up_when_bookings_keep_coming(client, owner, venue, monkeypa
     error = assert_error(
         blackout(client, owner[1], venue, force=True), 409, "blackout_conflicts_bookings"
     )
-    assert error["details"]["booking_ids"] == [str(writer)]
+    assert error["context"]["booking_ids"] == [str(writer)]
     # Venues and bookings untouched; the only claim held is still the writer's (the dinner
     # claim document the blackout took is left free, as every released claim is).
     assert snapshot()[:2] == before[:2]

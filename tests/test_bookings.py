@@ -119,7 +119,7 @@ def test_slots_of_a_venue_are_booked_separately(client, customer, make_user, mak
     assert evening["slot"] == "evening"
 
     error = assert_error(book(client, make_user()[1], venue, slot="morning"), 409, "slot_taken")
-    assert error["details"] == {"date": today_plus(3), "slots": ["morning"]}
+    assert error["context"] == {"date": today_plus(3), "slots": ["morning"]}
     assert_held_by(claim_of(venue, slot="morning"), morning["id"])
     assert_held_by(claim_of(venue, slot="evening"), evening["id"])
     assert db.bookings().count_documents({}) == 2
@@ -129,7 +129,7 @@ def test_a_taken_slot_is_a_conflict_and_nothing_is_written(client, customer, mak
     first = booked(client, customer[1], venue)
     before = snapshot()
     error = assert_error(book(client, make_user()[1], venue), 409, "slot_taken")
-    assert error["details"] == {"date": today_plus(3), "slots": ["full_day"]}
+    assert error["context"] == {"date": today_plus(3), "slots": ["full_day"]}
     assert snapshot() == before
     assert_held_by(claim_of(venue), first["id"])
 
@@ -172,7 +172,7 @@ def test_guests_must_be_a_positive_integer(client, customer, venue, guests):
 
 def test_more_guests_than_capacity_is_a_validation_error(client, customer, venue):
     error = assert_error(book(client, customer[1], venue, guests=301), 422, "validation_failed")
-    assert error["details"]["capacity"] == 300
+    assert error["context"]["capacity"] == 300
     assert "300" in error["details"]["guests"][0]
     assert nothing_written()
 
@@ -194,7 +194,7 @@ def test_required_fields(client, customer):
 def test_a_slot_must_be_named_when_the_venue_has_several(client, customer, make_venue, owner):
     venue = make_venue(owner[0], slots=SLOTS)
     error = assert_error(book(client, customer[1], venue), 422, "validation_failed")
-    assert error["details"]["known_slots"] == ["morning", "evening"]
+    assert error["context"]["known_slots"] == ["morning", "evening"]
     assert "slots" in error["details"]
     assert nothing_written()
 
@@ -209,7 +209,7 @@ def test_an_unknown_slot_is_a_validation_error(client, customer, venue, slot):
 def test_a_date_the_owner_does_not_offer_is_unavailable(client, customer, venue):
     day = today_plus(45)
     error = assert_error(book(client, customer[1], venue, date=day), 409, "date_unavailable")
-    assert error["details"] == {"date": day, "slots": ["full_day"]}
+    assert error["context"] == {"date": day, "slots": ["full_day"]}
     assert nothing_written()
 
 
@@ -219,10 +219,10 @@ def test_a_date_not_offered_still_checks_the_slot_first(client, customer, make_v
     day = today_plus(45)  # not among its dates
     response = book(client, customer[1], venue, date=day, slot="night")
     error = assert_error(response, 422, "validation_failed")
-    assert error["details"]["known_slots"] == ["morning", "evening"]
+    assert error["context"]["known_slots"] == ["morning", "evening"]
     response = book(client, customer[1], venue, date=day, slot="evening")
     error = assert_error(response, 409, "date_unavailable")
-    assert error["details"] == {"date": day, "slots": ["evening"]}
+    assert error["context"] == {"date": day, "slots": ["evening"]}
     assert nothing_written()
 
 
@@ -259,7 +259,7 @@ def test_a_past_date_is_unavailable_even_when_listed(client, customer, make_venu
 def test_a_date_without_a_price_cannot_be_booked(client, customer, make_venue, owner):
     venue = make_venue(owner[0], pricing={"base_price": None, "overrides": []})
     error = assert_error(book(client, customer[1], venue), 409, "no_price_for_date")
-    assert error["details"] == {"date": today_plus(3)}
+    assert error["context"] == {"date": today_plus(3)}
     assert nothing_written()
 
 
@@ -346,7 +346,7 @@ def test_a_claim_that_lapsed_and_was_taken_over_undoes_the_booking(
     error = assert_error(book(client, customer[1], venue), 409, "slot_taken")
     monkeypatch.setattr(db, "bookings", real)
 
-    assert error["details"] == {"date": today_plus(3), "slots": ["full_day"]}
+    assert error["context"] == {"date": today_plus(3), "slots": ["full_day"]}
     assert db.bookings().count_documents({}) == 0
     claim = claim_of(venue)
     assert claim["state"] == "taken" and claim["booking_id"] == usurper
@@ -564,7 +564,7 @@ def test_only_a_pending_booking_can_be_decided(client, customer, owner, venue, f
     ok_data(decide(client, owner[1], booking, status=first))
     before = snapshot()
     error = assert_error(decide(client, owner[1], booking, status=then), 409, "invalid_transition")
-    assert error["details"] == {"from": first, "to": then}
+    assert error["context"] == {"from": first, "to": then}
     assert snapshot() == before
 
 
@@ -574,7 +574,7 @@ def test_a_cancelled_booking_cannot_be_confirmed(client, customer, owner, venue)
     before = snapshot()
     response = decide(client, owner[1], booking, status="confirmed")
     error = assert_error(response, 409, "invalid_transition")
-    assert error["details"] == {"from": "cancelled", "to": "confirmed"}
+    assert error["context"] == {"from": "cancelled", "to": "confirmed"}
     assert snapshot() == before
 
 
@@ -679,7 +679,7 @@ def test_a_rejected_booking_cannot_be_cancelled(client, customer, owner, venue):
     ok_data(decide(client, owner[1], booking, status="rejected"))
     before = snapshot()
     error = assert_error(cancel(client, customer[1], booking), 409, "invalid_transition")
-    assert error["details"] == {"from": "rejected", "to": "cancelled"}
+    assert error["context"] == {"from": "rejected", "to": "cancelled"}
     assert snapshot() == before
 
 
@@ -689,7 +689,7 @@ def test_a_past_booking_cannot_be_cancelled(client, customer, venue):
     db.bookings().update_one({"_id": ObjectId(booking["id"])}, {"$set": {"date": yesterday}})
     before = snapshot()
     error = assert_error(cancel(client, customer[1], booking), 409, "booking_in_past")
-    assert error["details"] == {"date": yesterday}
+    assert error["context"] == {"date": yesterday}
     assert snapshot() == before
 
 
@@ -742,7 +742,7 @@ def test_a_transition_overtaken_by_another_is_decided_by_the_database(
 
     if status == 409:
         error = assert_error(response, 409, "invalid_transition")
-        assert error["details"]["from"] == overtaken_by
+        assert error["context"]["from"] == overtaken_by
     else:
         assert ok_data(response)["booking"]["status"] == result
         assert "cancelled_by" not in stored(booking)  # the other request's write stands

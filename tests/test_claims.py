@@ -58,7 +58,7 @@ def test_a_held_claim_refuses_a_second_booking(venue_id):
     with pytest.raises(Conflict) as refused:
         claims.claim_slots(venue_id, DATE, ["full_day"], second)
     assert refused.value.error_code == "slot_taken"
-    assert refused.value.details == {"date": DATE, "slots": ["full_day"]}
+    assert refused.value.context == {"date": DATE, "slots": ["full_day"]}
     assert claim(venue_id)["booking_id"] == first
     assert db.slot_claims().count_documents({}) == 1
 
@@ -110,7 +110,7 @@ def test_several_slots_are_claimed_all_or_none(venue_id):
     loser = ObjectId()
     with pytest.raises(Conflict) as refused:
         claims.claim_slots(venue_id, DATE, ["morning", "evening", "night"], loser)
-    assert refused.value.details == {"date": DATE, "slots": ["evening"]}
+    assert refused.value.context == {"date": DATE, "slots": ["evening"]}
     assert db.slot_claims().count_documents({"booking_id": loser}) == 0
     assert claim(venue_id, "morning")["state"] == "free"
     assert claim(venue_id, "night") is None  # never tried: the evening already refused it
@@ -276,7 +276,7 @@ def test_a_refusal_names_every_requested_slot_held_by_others(venue_id):
     take(venue_id, ["night"])
     with pytest.raises(Conflict) as refused:
         claims.claim_slots(venue_id, DATE, ["morning", "evening", "night"], ObjectId())
-    assert refused.value.details == {"date": DATE, "slots": ["evening", "night"]}
+    assert refused.value.context == {"date": DATE, "slots": ["evening", "night"]}
 
 
 def test_a_request_refused_by_one_still_in_flight_tries_again(venue_id, monkeypatch):
@@ -306,7 +306,7 @@ def test_a_blocker_in_flight_that_never_leaves_is_a_conflict_in_the_end(venue_id
     loser = ObjectId()
     with pytest.raises(Conflict) as refused:
         claims.claim_slots(venue_id, DATE, ["morning", "evening"], loser)
-    assert refused.value.details == {"date": DATE, "slots": ["evening"]}
+    assert refused.value.context == {"date": DATE, "slots": ["evening"]}
     assert len(pauses) == claims.CLAIM_ATTEMPTS - 1
     assert db.slot_claims().count_documents({"booking_id": loser}) == 0
 

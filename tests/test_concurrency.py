@@ -243,7 +243,7 @@ def test_thirty_overlapping_multi_slot_bookings_never_share_a_slot(
             won[body["data"]["booking"]["id"]] = slots
         else:
             assert body["error"]["code"] == "slot_taken"
-            assert set(body["error"]["details"]["slots"]) <= set(slots)
+            assert set(body["error"]["context"]["slots"]) <= set(slots)
     claimed = [slot for slots in won.values() for slot in slots]
     assert len(claimed) == len(set(claimed)), "a slot went to two bookings"
 

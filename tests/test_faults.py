@@ -200,7 +200,7 @@ def test_a_new_claim_lost_after_the_move_moves_it_back(
     monkeypatch.setattr(db, "bookings", real)
 
     error = assert_error(response, 409, "slot_taken")
-    assert error["details"] == {"date": NEW_DAY, "slots": ["morning", "evening"]}
+    assert error["context"] == {"date": NEW_DAY, "slots": ["morning", "evening"]}
     assert stored(booking) == before_booking
     assert_held_by(claim_of(dearer_venue, DAY, "morning"), booking["id"])
     assert_free(claim_of(dearer_venue, NEW_DAY, "morning"))

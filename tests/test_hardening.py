@@ -220,7 +220,7 @@ def test_a_booking_between_the_patch_check_and_write_keeps_the_date(
         headers=owner[1],
     )
     error = assert_error(response, 409, "date_in_use")
-    assert error["details"] == {"dates": [DAY]}
+    assert error["context"] == {"dates": [DAY]}
     (booking,) = seen
     assert stored_venue(venue) == before  # every part of the change taken back
     assert_held_by(claim_of(venue, DAY, "morning"), booking["_id"])
@@ -236,7 +236,7 @@ def test_a_date_removed_before_the_booking_claims_refuses_the_booking(
     )
     response = book(client, customer[1], venue, date=DAY, slots=["morning"])
     error = assert_error(response, 409, "date_unavailable")
-    assert error["details"] == {"date": DAY, "slots": ["morning"]}
+    assert error["context"] == {"date": DAY, "slots": ["morning"]}
     assert DAY not in seen[0]["dates_available"]
     assert DAY not in stored_venue(venue)["dates_available"]
     assert db.bookings().count_documents({}) == 0
@@ -250,7 +250,7 @@ def test_a_booking_between_the_patch_check_and_write_keeps_the_slot(
     seen = run_before_venue_write(monkeypatch, book_now(customer, venue, slots=["evening"]))
     response = client.patch(f"/venues/{venue['_id']}", json={"slots": SLOTS[:1]}, headers=owner[1])
     error = assert_error(response, 409, "slot_in_use")
-    assert error["details"] == {"slots": ["evening"]}
+    assert error["context"] == {"slots": ["evening"]}
     assert stored_venue(venue) == before
     assert_held_by(claim_of(venue, DAY, "evening"), seen[0]["_id"])
 

@@ -159,7 +159,7 @@ def test_auto_confirm_venues_confirm_at_once(client, customer, owner, make_venue
     assert subjects[0].startswith("Booking confirmed")
     # Nothing left for the owner to decide.
     error = assert_error(decide(client, owner[1], booking, "confirmed"), 409, "invalid_transition")
-    assert error["details"] == {"from": "confirmed", "to": "confirmed"}
+    assert error["context"] == {"from": "confirmed", "to": "confirmed"}
 
 
 def test_reject_frees_the_slots_and_tells_the_customer(client, customer, owner, venue):
@@ -295,7 +295,7 @@ def test_too_little_money_refuses_the_booking_and_moves_nothing(
         client, customer[1], open_venue, payment_method="wallet", slots=["morning", "evening"]
     )
     error = assert_error(response, 409, "insufficient_funds")
-    assert error["details"] == {"balance": 150000, "needed": 200000}
+    assert error["context"] == {"balance": 150000, "needed": 200000}
     assert snapshot()[0] == before[0] and snapshot()[3] == before[3]
     assert db.bookings().count_documents({}) == 0
     assert db.wallet_transactions().count_documents({"kind": "payment"}) == 0

@@ -43,7 +43,7 @@ def stored_attempts(email):
 def assert_locked(response, seconds):
     """A 429 too_many_attempts in the envelope that says when to come back."""
     error = assert_error(response, 429, "too_many_attempts")
-    assert error["details"] == {"retry_after": seconds}
+    assert error["context"] == {"retry_after": seconds}
     # Flask-Limiter re-states the header from the wall clock: it may read a second less.
     assert seconds - 1 <= int(response.headers["Retry-After"]) <= seconds
     return error

@@ -67,7 +67,7 @@ def test_a_full_day_is_every_slot_and_then_no_slot_is_free(client, customer, mak
     before = snapshot()
     for key in every:
         error = assert_error(book(client, make_user()[1], venue, slot=key), 409, "slot_taken")
-        assert error["details"] == {"date": today_plus(3), "slots": [key]}
+        assert error["context"] == {"date": today_plus(3), "slots": [key]}
     assert snapshot() == before
 
 
@@ -77,7 +77,7 @@ def test_one_taken_slot_refuses_all_and_names_the_taken_ones(client, customer, m
 
     response = book(client, make_user()[1], venue, slots=["morning", "afternoon", "evening"])
     error = assert_error(response, 409, "slot_taken")
-    assert error["details"] == {"date": today_plus(3), "slots": ["afternoon", "evening"]}
+    assert error["context"] == {"date": today_plus(3), "slots": ["afternoon", "evening"]}
     # The morning was claimed on the way and released before the answer.
     assert_free(claim_of(venue, slot="morning"))
     assert db.bookings().count_documents({}) == 1
@@ -187,8 +187,8 @@ def test_the_expected_total_must_match_the_quote(client, customer, venue):
     total = 2 * PRICE + 20000
     response = book(client, customer[1], venue, expected_total=total - 1, **body)
     error = assert_error(response, 409, "price_changed")
-    assert error["details"]["quote"]["total"] == total
-    assert error["details"]["quote"]["lines"][-1]["key"] == "stage"
+    assert error["context"]["quote"]["total"] == total
+    assert error["context"]["quote"]["lines"][-1]["key"] == "stage"
     assert nothing_written()
 
     booking = booked(client, customer[1], venue, expected_total=total, **body)
@@ -202,5 +202,5 @@ def test_a_price_change_after_the_quote_is_caught(client, customer, venue):
     db.venues().update_one({"_id": venue["_id"]}, {"$set": {"pricing.base_price": PRICE + 5000}})
     response = book(client, customer[1], venue, slots=["evening"], expected_total=quote["total"])
     error = assert_error(response, 409, "price_changed")
-    assert error["details"]["quote"]["total"] == PRICE + 5000
+    assert error["context"]["quote"]["total"] == PRICE + 5000
     assert nothing_written()

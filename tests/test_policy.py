@@ -185,4 +185,4 @@ def test_a_booking_that_cannot_be_cancelled_has_no_quote(
 ):
     booking = insert_booking(make_venue(owner[0]), customer[0], status=status)
     error = assert_error(quote_of(client, booking, customer[1]), 409, "invalid_transition")
-    assert error["details"] == {"from": status, "to": "cancelled"}
+    assert error["context"] == {"from": status, "to": "cancelled"}

@@ -85,7 +85,7 @@ def test_slots_must_be_the_venues_own_and_distinct(slots, message):
     with pytest.raises(Unprocessable) as caught:
         quote(slots=slots)
     assert message in caught.value.details["slots"][0]
-    assert caught.value.details["known_slots"] == ["lunch", "dinner"]
+    assert caught.value.context["known_slots"] == ["lunch", "dinner"]
 
 
 def test_add_on_lines_per_event_and_per_guest():
@@ -142,7 +142,7 @@ def test_every_bad_add_on_is_named_in_one_error():
     assert "At most 1" in problems["decor"][0]
     assert "at least 1" in problems["sound"][0]
     assert "no such add-on" in problems["fireworks"][0]
-    assert caught.value.details["known_addons"] == ["catering", "decor", "sound"]
+    assert caught.value.context["known_addons"] == ["catering", "decor", "sound"]
 
 
 def test_an_add_on_may_be_chosen_once():
@@ -157,13 +157,13 @@ def test_a_venue_stored_before_add_ons_offers_none():
     assert len(quote(doc)["lines"]) == 1
     with pytest.raises(Unprocessable) as caught:
         quote(doc, addons=[{"key": "decor"}])
-    assert caught.value.details["known_addons"] == []
+    assert caught.value.context["known_addons"] == []
 
 
 def test_guests_over_capacity_are_refused():
     with pytest.raises(Unprocessable) as caught:
         quote(guests=301)
-    assert caught.value.details["capacity"] == 300
+    assert caught.value.context["capacity"] == 300
 
 
 def test_no_price_for_the_date_is_a_conflict():
@@ -171,7 +171,7 @@ def test_no_price_for_the_date_is_a_conflict():
     with pytest.raises(Conflict) as caught:
         quote(doc)
     assert caught.value.error_code == "no_price_for_date"
-    assert caught.value.details == {"date": DAY}
+    assert caught.value.context == {"date": DAY}
 
 
 def test_a_quote_is_a_snapshot_of_the_venue():
@@ -201,8 +201,8 @@ def test_a_different_expected_total_is_price_changed_with_the_new_quote():
     with pytest.raises(Conflict) as caught:
         pricing.check_expected_total(result, 100000)
     assert caught.value.error_code == "price_changed"
-    assert caught.value.details["expected_total"] == 100000
-    shown = caught.value.details["quote"]
+    assert caught.value.context["expected_total"] == 100000
+    shown = caught.value.context["quote"]
     assert shown["total"] == 120000
     assert shown["lines"] == result["lines"]
     assert shown["valid_until"] == "2030-05-01T09:45:00.000Z"  # JSON-ready, as the API shows it

@@ -123,7 +123,7 @@ def test_an_inactive_venue_is_quoted_but_not_available(client, owner, make_venue
 def test_no_price_for_the_date_is_a_conflict(client, owner, make_venue):
     unpriced = make_venue(owner[0], pricing={"base_price": None, "overrides": []})
     error = assert_error(quote(client, unpriced, f"date={DAY}&guests=10"), 409, "no_price_for_date")
-    assert error["details"] == {"date": DAY}
+    assert error["context"] == {"date": DAY}
 
 
 @pytest.mark.parametrize(
@@ -153,7 +153,7 @@ def test_malformed_queries_are_422(client, venue, query, field):
 
 def test_slots_must_be_chosen_at_a_venue_with_several(client, venue):
     error = assert_error(quote(client, venue, f"date={DAY}&guests=10"), 422, "validation_failed")
-    assert error["details"]["known_slots"] == ["lunch", "dinner"]
+    assert error["context"]["known_slots"] == ["lunch", "dinner"]
     error = assert_error(
         quote(client, venue, f"date={DAY}&guests=10&slots=lunch,brunch"), 422, "validation_failed"
     )
@@ -164,14 +164,14 @@ def test_bad_add_on_choices_are_named_one_by_one(client, venue):
     query = f"date={DAY}&slots=lunch&guests=50&addons=catering:51,decor:2,sound:0,fireworks"
     error = assert_error(quote(client, venue, query), 422, "validation_failed")
     assert set(error["details"]["addons"]) == {"catering", "decor", "sound", "fireworks"}
-    assert error["details"]["known_addons"] == ["catering", "decor", "sound"]
+    assert error["context"]["known_addons"] == ["catering", "decor", "sound"]
 
 
 def test_guests_over_capacity_are_422(client, venue):
     error = assert_error(
         quote(client, venue, f"date={DAY}&slots=lunch&guests=301"), 422, "validation_failed"
     )
-    assert error["details"]["capacity"] == 300
+    assert error["context"]["capacity"] == 300
 
 
 @pytest.mark.parametrize("venue_id", [other_id(), "not-an-id"])

@@ -160,7 +160,7 @@ def test_a_taken_target_leaves_everything_as_it_was(client, customer, make_user,
 
     response = move(client, customer[1], booking, date=NEW_DAY, slots=["afternoon", "evening"])
     error = assert_error(response, 409, "slot_taken")
-    assert error["details"] == {"date": NEW_DAY, "slots": ["evening"]}
+    assert error["context"] == {"date": NEW_DAY, "slots": ["evening"]}
     # The afternoon was claimed on the way and freed again; the booking never moved.
     assert_free(claim_of(venue, NEW_DAY, "afternoon"))
     after = snapshot()
@@ -191,8 +191,8 @@ def test_moving_is_refused_inside_the_cutoff(client, customer, make_venue, owner
         409,
         "reschedule_too_late",
     )
-    assert error["details"]["cutoff_hours"] == 96
-    assert error["details"]["event_start"] == f"{today_plus(3)}T13:00:00.000Z"
+    assert error["context"]["cutoff_hours"] == 96
+    assert error["context"]["event_start"] == f"{today_plus(3)}T13:00:00.000Z"
     assert snapshot() == before
 
     # With the default 48 hours it is allowed.
@@ -246,7 +246,7 @@ def test_only_an_active_booking_moves(client, customer, owner, venue, status):
     before = snapshot()
     response = move(client, customer[1], booking, date=NEW_DAY, slots=["morning"])
     error = assert_error(response, 409, "invalid_transition")
-    assert error["details"] == {"from": status, "to": "rescheduled"}
+    assert error["context"] == {"from": status, "to": "rescheduled"}
     assert snapshot() == before
 
 
@@ -307,7 +307,7 @@ def test_too_little_money_for_the_difference_leaves_it_where_it_was(client, cust
     before = snapshot()
     response = move(client, customer[1], booking, date=NEW_DAY, slots=["morning"])
     error = assert_error(response, 409, "insufficient_funds")
-    assert error["details"] == {"balance": 10000, "needed": 30000}
+    assert error["context"] == {"balance": 10000, "needed": 30000}
     assert snapshot()[0] == before[0] and snapshot()[3] == before[3]
     assert_free(claim_of(priced_venue, NEW_DAY, "morning"))
     assert_held_by(claim_of(priced_venue, DAY, "morning"), booking["id"])
@@ -341,7 +341,7 @@ def test_a_confirm_overtaken_by_a_move_asks_to_reload(client, customer, owner, v
         f"/bookings/{booking['id']}", json={"status": "confirmed"}, headers=owner[1]
     )
     error = assert_error(response, 409, "booking_changed")
-    assert error["details"] == {"date": NEW_DAY, "slots": ["morning"]}
+    assert error["context"] == {"date": NEW_DAY, "slots": ["morning"]}
     doc = stored(booking)
     assert doc["status"] == "pending" and doc["date"] == NEW_DAY
     assert_held_by(claim_of(venue, NEW_DAY, "morning"), booking["id"])

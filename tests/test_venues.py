@@ -382,7 +382,7 @@ def test_patch_refuses_to_remove_a_date_a_booking_holds(client, owner, make_venu
         f"/venues/{venue['_id']}", json={"dates_available": remaining}, headers=headers
     )
     error = assert_error(response, 409, "date_in_use")
-    assert error["details"] == {"dates": [held_date]}
+    assert error["context"] == {"dates": [held_date]}
     assert stored(venue) == before
 
 
@@ -408,7 +408,7 @@ def test_patch_refuses_to_remove_a_slot_a_booking_holds(client, owner, make_venu
     before = stored(venue)
     response = client.patch(f"/venues/{venue['_id']}", json={"slots": slots[:1]}, headers=headers)
     error = assert_error(response, 409, "slot_in_use")
-    assert error["details"] == {"slots": ["dinner"]}
+    assert error["context"] == {"slots": ["dinner"]}
     assert stored(venue) == before
     # Keeping the held slot and retiming it is fine.
     retimed = [slots[0], {**slots[1], "start": "19:00"}]

@@ -276,7 +276,7 @@ def test_a_debit_over_the_balance_is_refused_and_leaves_no_trace(customer):
     with pytest.raises(Conflict) as raised:
         wallet.debit_for_booking(user["_id"], ObjectId(), 300)
     assert raised.value.error_code == "insufficient_funds"
-    assert raised.value.details == {"balance": 100, "needed": 300}
+    assert raised.value.context == {"balance": 100, "needed": 300}
     assert stored_user(user) == before
     assert entries(user, kind="payment") == []
 
@@ -285,7 +285,7 @@ def test_a_debit_from_a_wallet_never_used_is_refused(customer):
     user, _ = customer
     with pytest.raises(Conflict) as raised:
         wallet.debit_for_booking(user["_id"], ObjectId(), 1)
-    assert raised.value.details == {"balance": 0, "needed": 1}
+    assert raised.value.context == {"balance": 0, "needed": 1}
     assert db.wallet_transactions().count_documents({}) == 0
     assert "wallet_balance" not in stored_user(user)
 

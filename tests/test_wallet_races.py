@@ -33,11 +33,11 @@ def interleaved(monkeypatch):
 
 
 def race(app, calls):
-    """Each call() at once in its own app context: ("ok", result), or a Conflict's code, details."""
+    """Each call() at once in its own app context: ("ok", result), or a Conflict's code, context."""
     outcomes = run_at_once([lambda _, call=call: call() for call in calls], app.app_context)
     errors = [o for o in outcomes if isinstance(o, Exception) and not isinstance(o, Conflict)]
     assert not errors, errors
-    return [(o.error_code, o.details) if isinstance(o, Conflict) else ("ok", o) for o in outcomes]
+    return [(o.error_code, o.context) if isinstance(o, Conflict) else ("ok", o) for o in outcomes]
 
 
 def debit(user, amount, booking_id=None):

@@ -68,12 +68,12 @@ def _why_not_added(venue_oid: ObjectId, key: str) -> ApiError:
         return Conflict(
             "The venue already has an add-on with that key.",
             error_code="addon_exists",
-            details={"key": key},
+            context={"key": key},
         )
     return Conflict(
         f"A venue may offer at most {MAX_ADDONS} add-ons.",
         error_code="too_many_addons",
-        details={"max": MAX_ADDONS},
+        context={"max": MAX_ADDONS},
     )
 
 

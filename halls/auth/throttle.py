@@ -87,7 +87,7 @@ def _locked(key, amount, window, now):
         f"Too many failed sign-ins for this account; try again in "
         f"{minutes} minute{'s' if minutes > 1 else ''}, or reset the password.",
         error_code="too_many_attempts",
-        details={"retry_after": seconds},
+        context={"retry_after": seconds},
         headers={"Retry-After": str(seconds)},
     )
 

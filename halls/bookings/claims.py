@@ -94,7 +94,7 @@ def claim_slots(venue_id: ObjectId, date: str, slots: list[str], booking_id: Obj
             raise Conflict(
                 "That slot is already booked.",
                 error_code="slot_taken",
-                details={"date": date, "slots": [slot for slot in slots if slot in held]},
+                context={"date": date, "slots": [slot for slot in slots if slot in held]},
             )
         time.sleep(random.uniform(0, RETRY_PAUSE_SECONDS * attempt))  # noqa: S311 - jitter
 

@@ -41,7 +41,7 @@ def hold_expired(booking: Booking) -> Conflict:
     return Conflict(
         "The booking's hold is over; the slots are no longer kept for it.",
         error_code="hold_expired",
-        details={"expires_at": timestamp(booking.get("expires_at"))},
+        context={"expires_at": timestamp(booking.get("expires_at"))},
     )
 
 
@@ -96,7 +96,7 @@ def booking_changed(current: Booking) -> Conflict:
     return Conflict(
         "The booking was moved meanwhile; reload it and try again.",
         error_code="booking_changed",
-        details={"date": current["date"], "slots": current["slots"]},
+        context={"date": current["date"], "slots": current["slots"]},
     )
 
 
@@ -105,7 +105,7 @@ def refuse_transition(booking_id: ObjectId, to: str, current: Booking | None = N
     raise Conflict(
         f"A {current['status']} booking cannot become {to}.",
         error_code="invalid_transition",
-        details={"from": current["status"], "to": to},
+        context={"from": current["status"], "to": to},
     )
 
 

@@ -64,7 +64,7 @@ def _check_cutoff(booking: Booking, venue: Venue, now: dt.datetime) -> None:
         raise Conflict(
             f"A booking can be moved until {hours} hours before it starts.",
             error_code="reschedule_too_late",
-            details={"cutoff_hours": hours, "event_start": lifecycle.timestamp(start)},
+            context={"cutoff_hours": hours, "event_start": lifecycle.timestamp(start)},
         )
 
 

@@ -105,7 +105,7 @@ def check_bookable(venue: Venue, date: str, keys: list[str], now: dt.datetime) -
         raise Conflict(
             REFUSALS.get(code, "That slot cannot be booked."),
             error_code=code,
-            details={"date": date, "slots": slots},
+            context={"date": date, "slots": slots},
         )
 
 
@@ -216,7 +216,7 @@ def recheck_venue(venue_id: ObjectId, date: str, keys: list[str]) -> None:
             raise Conflict(
                 REFUSALS["date_unavailable"],
                 error_code="date_unavailable",
-                details={"date": date, "slots": list(keys)},
+                context={"date": date, "slots": list(keys)},
             )
     pricing.slot_details(venue, keys)  # 422 for a slot the venue no longer has
 
@@ -225,7 +225,7 @@ def slot_taken(date: str, slots: Iterable[str]) -> Conflict:
     return Conflict(
         "That slot is already booked.",
         error_code="slot_taken",
-        details={"date": date, "slots": list(slots)},
+        context={"date": date, "slots": list(slots)},
     )
 
 
@@ -389,7 +389,7 @@ def cancel_booking(user: User, booking_id: str, reason: str | None = None) -> Bo
         raise Conflict(
             "A booking in the past cannot be cancelled.",
             error_code="booking_in_past",
-            details={"date": booking["date"]},
+            context={"date": booking["date"]},
         )
     by_owner = booking["user_id"] != user["_id"]
     now = clock.now()
@@ -436,7 +436,7 @@ def quote_cancellation(
         raise Conflict(
             f"A {booking['status']} booking cannot be cancelled.",
             error_code="invalid_transition",
-            details={"from": booking["status"], "to": "cancelled"},
+            context={"from": booking["status"], "to": "cancelled"},
         )
     by_owner = booking["user_id"] != user["_id"]
     quote = policy.refund_quote(booking, _venue_of(booking), now or clock.now(), by_owner=by_owner)

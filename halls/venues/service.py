@@ -116,14 +116,14 @@ def _refuse_orphaned_claims(venue: Venue, changes: Mapping[str, Any]) -> None:
         raise Conflict(
             "A booking holds a date you are removing; cancel or reject it first.",
             error_code="date_in_use",
-            details={"dates": busy_dates},
+            context={"dates": busy_dates},
         )
     busy_keys = sorted(removed_keys & set().union(*held.values()))
     if busy_keys:
         raise Conflict(
             "A booking holds a slot you are removing; cancel or reject it first.",
             error_code="slot_in_use",
-            details={"slots": busy_keys},
+            context={"slots": busy_keys},
         )
 
 
@@ -260,7 +260,7 @@ def add_blackout(user: User, venue_id: str | ObjectId, fields: Mapping[str, Any]
         raise Conflict(
             "A booking took a slot while the blackout was being saved; try again.",
             error_code="blackout_conflicts_bookings",
-            details={"date": date, "slots": keys, "booking_ids": []},
+            context={"date": date, "slots": keys, "booking_ids": []},
         )
     return {"blackout": blackout, "venue": updated, "cancelled_bookings": cancelled}
 
@@ -290,7 +290,7 @@ def _blackout_slots(venue: Venue, fields: Mapping[str, Any]) -> tuple[str, list[
         raise Conflict(
             "A blackout already covers that date or slot; remove it first.",
             error_code="already_blacked_out",
-            details={"date": date, "blackout_ids": overlapping},
+            context={"date": date, "blackout_ids": overlapping},
         )
     return date, [key for key in keys if not wanted or key in wanted]
 
@@ -322,7 +322,7 @@ def _claim_for_blackout(
     raise Conflict(
         "Bookings hold that date; cancel them first, or send force: true.",
         error_code="blackout_conflicts_bookings",
-        details={"date": date, "slots": sorted(holders), "booking_ids": in_the_way},
+        context={"date": date, "slots": sorted(holders), "booking_ids": in_the_way},
     )
 
 

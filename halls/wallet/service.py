@@ -245,7 +245,7 @@ def _apply(entry: WalletEntry, ref: str, delta: int) -> PendingTxn:
             raise Conflict(
                 "The wallet balance is too low to pay this.",
                 error_code="insufficient_funds",
-                details={"balance": current, "needed": -delta},
+                context={"balance": current, "needed": -delta},
             )
         seq = user.get("wallet_seq", 0)
         item: PendingTxn = {
