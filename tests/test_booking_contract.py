@@ -355,6 +355,20 @@ def test_a_cancel_still_takes_its_reason_from_the_query(client, customer, venue)
     assert stored(made)["reason"] == "Plans changed"
 
 
+def test_a_retried_cancel_sends_its_body_again_or_is_another_request(client, customer, venue):
+    made = booked(client, customer[1], venue, slots=["lunch"])
+    path, key = f"/bookings/{made['id']}", {"Idempotency-Key": "cancel-1", **customer[1]}
+
+    first = client.delete(path, json={"reason": "Ill"}, headers=key)
+    again = client.delete(path, json={"reason": "Ill"}, headers=key)
+    other = client.delete(path, json={"reason": "Busy"}, headers=key)
+
+    assert ok_data(first)["booking"]["reason"] == "Ill"
+    assert again.headers["Idempotent-Replayed"] == "true" and again.data == first.data
+    assert_error(other, 422, "idempotency_key_reused")
+    assert stored(made)["reason"] == "Ill"
+
+
 @pytest.mark.parametrize(
     ("query", "body", "field"),
     [
