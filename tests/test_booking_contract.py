@@ -394,9 +394,9 @@ def test_a_cancel_with_a_bad_reason_changes_nothing(client, customer, venue, que
 # Older bookings ---------------------------------------------------------------------------
 
 
-def issue_3_booking(venue, user, date, slot=LUNCH):
-    """A booking as issues 3 to 17 stored it: the breakdown as price_locked, the venue as
-    {id, venue_name}, no reference."""
+def dict_priced_booking(venue, user, date, slot=LUNCH):
+    """A booking as halls stored it from multi-slot booking until issue 18: the breakdown as
+    price_locked, the venue as {id, venue_name}, no reference."""
     price = venue["pricing"]["base_price"]
     line = {"kind": "slot", "key": slot["key"], "label": slot["label"], "unit_price": price}
     breakdown = {"lines": [{**line, "qty": 1, "amount": price}], "subtotal": price}
@@ -433,7 +433,7 @@ def migrate(app):
 def test_migrate_brings_dict_priced_bookings_to_the_contract(app, client, customer, venue):
     current = booked(client, customer[1], venue, slots=["dinner"], date=today_plus(4))
     as_made = stored(current)
-    older = [issue_3_booking(venue, customer[0], today_plus(n)) for n in (3, 5)]
+    older = [dict_priced_booking(venue, customer[0], today_plus(n)) for n in (3, 5)]
 
     code, output = migrate(app)
 
@@ -475,7 +475,7 @@ def test_migrate_draws_again_a_reference_another_booking_has(
     app, client, customer, venue, monkeypatch
 ):
     current = booked(client, customer[1], venue, slots=["dinner"])
-    older = issue_3_booking(venue, customer[0], today_plus(5))
+    older = dict_priced_booking(venue, customer[0], today_plus(5))
     handed = draws(monkeypatch, current["reference"])
 
     counts = migration.migrate_bookings()

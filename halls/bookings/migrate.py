@@ -6,7 +6,7 @@ or `history`. Today's shape has `slots: [slot]` (and `slot` = slots[0]), `slot_d
 integer `price_locked` with its `price_breakdown` `{lines, subtotal, total, currency}` (one slot
 line), and a pay-at-venue `payment` record: issue-2 bookings were all paid at the venue.
 
-Bookings stored from issue 2 until issue 18 kept the breakdown itself as `price_locked`: it
+Bookings stored from multi-slot booking until issue 18 kept the breakdown as `price_locked`: it
 moves to `price_breakdown`, and `price_locked` becomes its total again, as the seed defines it.
 Their `venue` was `{id, venue_name}`: it gets the rest of today's summary (city, address, time
 zone, cover picture) from the venue as it is now, which is what they were shown with until
