@@ -15,7 +15,7 @@ from halls.bookings import claims, reschedule
 from halls.bookings import service as bookings
 from halls.errors import ApiError
 from halls.venues import service as venues
-from tests.booking_helpers import (
+from tests.bookings.helpers import (
     SLOTS,
     Proxy,
     assert_free,

@@ -12,7 +12,7 @@ from halls import db
 from halls.bookings import service
 from halls.bookings.schemas import BookingOut
 from halls.errors import NotFound
-from tests.booking_helpers import (
+from tests.bookings.helpers import (
     SLOTS,
     Proxy,
     assert_free,

@@ -11,7 +11,7 @@ it paid. A request the API refuses must leave the database as it found it.
 Time is a clock the machine owns: every "now" the booking code reads is patched to it for the
 example and restored afterwards, so holds lapse when the machine says so and a failing run
 replays exactly. CI runs a fixed set of examples (derandomized); for a longer random search:
-HALLS_HYPOTHESIS_PROFILE=booking-rules-explore .venv/bin/pytest tests/test_state_machine.py
+HALLS_HYPOTHESIS_PROFILE=booking-rules-explore .venv/bin/pytest tests/bookings/test_state_machine.py
 """
 
 import datetime as dt

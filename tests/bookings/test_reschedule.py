@@ -6,7 +6,7 @@ import pytest
 
 from halls import db
 from halls.bookings import claims, reschedule
-from tests.booking_helpers import (
+from tests.bookings.helpers import (
     THREE_SLOTS,
     Proxy,
     assert_free,

@@ -10,7 +10,7 @@ from pypdf import PdfReader
 from halls import db
 from halls.bookings import claims
 from halls.bookings import migrate as migration
-from tests.booking_helpers import Proxy, assert_free, assert_held_by, booked, claim_of
+from tests.bookings.helpers import Proxy, assert_free, assert_held_by, booked, claim_of
 from tests.helpers import TWO_SLOTS, ok_data, today_plus
 
 LUNCH, DINNER = TWO_SLOTS

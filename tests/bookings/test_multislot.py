@@ -3,7 +3,7 @@
 import pytest
 
 from halls import db
-from tests.booking_helpers import (
+from tests.bookings.helpers import (
     THREE_SLOTS,
     assert_free,
     assert_held_by,

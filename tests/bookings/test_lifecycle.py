@@ -8,7 +8,7 @@ from bson import ObjectId
 
 from halls import db
 from halls.bookings import claims, maintenance
-from tests.booking_helpers import (
+from tests.bookings.helpers import (
     SLOTS,
     Proxy,
     assert_free,

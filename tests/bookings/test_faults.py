@@ -13,7 +13,7 @@ from pymongo.errors import AutoReconnect
 
 from halls import db
 from halls.bookings import claims, maintenance
-from tests.booking_helpers import (
+from tests.bookings.helpers import (
     SLOTS,
     Proxy,
     assert_free,
