@@ -1,4 +1,4 @@
-"""Helpers the booking test files share: booking through the API and reading what it stored."""
+"""Helpers the booking tests share: booking through the API and reading what it stored."""
 
 import datetime as dt
 
@@ -16,6 +16,7 @@ THREE_SLOTS = [
     {"key": "afternoon", "label": "Afternoon", "start": "13:00", "end": "17:00"},
     {"key": "evening", "label": "Evening", "start": "18:00", "end": "23:00"},
 ]
+PRICE = 100000  # make_venue's base price, per slot
 
 
 def book(client, headers, venue, **overrides):
@@ -25,6 +26,39 @@ def book(client, headers, venue, **overrides):
 
 def booked(client, headers, venue, **overrides):
     return ok_data(book(client, headers, venue, **overrides), 201)["booking"]
+
+
+def wallet_booking(client, customer, venue, **body):
+    return booked(client, customer[1], venue, payment_method="wallet", **body)
+
+
+def seen(client, headers, booking):
+    return ok_data(client.get(f"/bookings/{booking['id']}", headers=headers))["booking"]
+
+
+def listed(client, headers, query=""):
+    return ok_data(client.get(f"/bookings{query}", headers=headers))
+
+
+_NOT_SENT = object()
+
+
+def decide(client, headers, booking, status=_NOT_SENT, **body):
+    """PATCH /bookings/<id>: the status by name or by position, or none at all."""
+    if status is not _NOT_SENT:
+        body = {"status": status, **body}
+    return client.patch(f"/bookings/{booking['id']}", json=body, headers=headers)
+
+
+def cancel(client, headers, booking, query=""):
+    return client.delete(f"/bookings/{booking['id']}{query}", headers=headers)
+
+
+def run_sweep(app):
+    """`flask expire-holds`; its output."""
+    result = app.test_cli_runner().invoke(args=["expire-holds"])
+    assert result.exit_code == 0, result.output
+    return result.output
 
 
 def claim_of(venue, date=None, slot="full_day"):

@@ -64,11 +64,6 @@ def customers(make_user):
     return [make_user()[1] for _ in range(THREADS)]
 
 
-@pytest.fixture
-def venue(make_venue, owner):
-    return make_venue(owner[0])
-
-
 def test_fifty_bookers_of_one_slot_get_one_booking(app, client, customers, venue):
     results = race(app, [booking_call(venue, headers) for headers in customers])
     winner = assert_one_winner(results, venue)
