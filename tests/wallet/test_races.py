@@ -10,7 +10,7 @@ from halls import db
 from halls.errors import Conflict
 from halls.wallet import service as wallet
 from tests.helpers import run_at_once
-from tests.wallet.test_payments import assert_ledger_matches, entries, fund, patch_users
+from tests.wallet.helpers import assert_ledger_matches, entries, fund, patch_users
 
 THREADS = 30
 
