@@ -209,7 +209,7 @@ def settings_of(doc):
 
 
 def test_register_stores_the_default_settings(client, owner):
-    data = ok_data(client.post("/venues/register", json=BODY, headers=owner[1]), 201)
+    data = ok_data(client.post("/venues/register", json=BODY, headers=owner.headers), 201)
     defaults = {name: rules.setting({}, name) for name in SETTINGS}
     assert settings_of(data["venue"]) == defaults
     assert data["venue"]["blackouts"] == []
@@ -219,13 +219,13 @@ def test_register_stores_the_default_settings(client, owner):
 
 def test_register_takes_settings_and_normalises_them(client, owner):
     body = {**BODY, **SETTINGS}
-    data = ok_data(client.post("/venues/register", json=body, headers=owner[1]), 201)
+    data = ok_data(client.post("/venues/register", json=body, headers=owner.headers), 201)
     assert settings_of(data["venue"]) == AS_STORED
     assert settings_of(db.venues().find_one({"venue_name": "Shalimar Banquet"})) == AS_STORED
 
 
 def test_an_old_venue_shows_the_defaults(client, owner, make_venue):
-    old = make_venue(owner[0])
+    old = make_venue(owner.user)
     assert "min_notice_hours" not in db.venues().find_one({"_id": old["_id"]})
     data = ok_data(client.get(f"/venues/{old['_id']}"))["venue"]
     assert settings_of(data) == {name: rules.setting({}, name) for name in SETTINGS}
@@ -234,13 +234,15 @@ def test_an_old_venue_shows_the_defaults(client, owner, make_venue):
 
 
 def test_patch_changes_the_settings_sent_and_nothing_else(client, owner, make_venue):
-    doc = make_venue(owner[0], min_notice_hours=12)
-    response = client.patch(f"/venues/{doc['_id']}", json=SETTINGS, headers=owner[1])
+    doc = make_venue(owner.user, min_notice_hours=12)
+    response = client.patch(f"/venues/{doc['_id']}", json=SETTINGS, headers=owner.headers)
     assert settings_of(ok_data(response)["venue"]) == AS_STORED
     stored = db.venues().find_one({"_id": doc["_id"]})
     assert settings_of(stored) == AS_STORED
     assert stored["venue_name"] == doc["venue_name"]
-    response = client.patch(f"/venues/{doc['_id']}", json={"auto_confirm": False}, headers=owner[1])
+    response = client.patch(
+        f"/venues/{doc['_id']}", json={"auto_confirm": False}, headers=owner.headers
+    )
     assert ok_data(response)["venue"]["auto_confirm"] is False
     assert db.venues().find_one({"_id": doc["_id"]})["booking_window_days"] == 90
 
@@ -286,15 +288,15 @@ def test_patch_changes_the_settings_sent_and_nothing_else(client, owner, make_ve
     ],
 )
 def test_patch_refuses_bad_settings_and_changes_nothing(client, owner, make_venue, body):
-    doc = make_venue(owner[0])
+    doc = make_venue(owner.user)
     before = db.venues().find_one({"_id": doc["_id"]})
-    response = client.patch(f"/venues/{doc['_id']}", json=body, headers=owner[1])
+    response = client.patch(f"/venues/{doc['_id']}", json=body, headers=owner.headers)
     assert assert_error(response, 422, "validation_failed")["details"]
     assert db.venues().find_one({"_id": doc["_id"]}) == before
 
 
 def test_another_owner_cannot_change_the_settings(client, owner, make_user, make_venue):
-    doc = make_venue(owner[0])
+    doc = make_venue(owner.user)
     _, stranger = make_user(owner=True)
     response = client.patch(f"/venues/{doc['_id']}", json={"min_notice_hours": 0}, headers=stranger)
     assert_error(response, 403, "not_venue_owner")
@@ -312,7 +314,7 @@ def slot_reasons(client, doc, date):
 def test_availability_says_why_each_slot_is_unavailable(client, owner, make_venue):
     day = today_plus(3)
     doc = make_venue(
-        owner[0],
+        owner.user,
         slots=TWO_SLOTS,
         blackouts=[{"id": "x", "date": day, "slots": ["lunch"], "reason": "Private"}],
     )
@@ -329,19 +331,21 @@ def test_availability_says_why_each_slot_is_unavailable(client, owner, make_venu
 
 
 def test_availability_applies_notice_window_and_weekdays(client, owner, make_venue):
-    doc = make_venue(owner[0], slots=TWO_SLOTS, min_notice_hours=8760)
+    doc = make_venue(owner.user, slots=TWO_SLOTS, min_notice_hours=8760)
     assert slot_reasons(client, doc, today_plus(5)) == (
         False,
         {"lunch": "too_late_to_book", "dinner": "too_late_to_book"},
     )
-    doc = make_venue(owner[0], booking_window_days=4)
+    doc = make_venue(owner.user, booking_window_days=4)
     assert slot_reasons(client, doc, today_plus(4))[0] is True
     assert slot_reasons(client, doc, today_plus(5)) == (
         False,
         {"full_day": "outside_booking_window"},
     )
     day = today_plus(6)
-    doc = make_venue(owner[0], open_days=[d for d in rules.WEEKDAYS if d != rules.weekday_of(day)])
+    doc = make_venue(
+        owner.user, open_days=[d for d in rules.WEEKDAYS if d != rules.weekday_of(day)]
+    )
     assert slot_reasons(client, doc, day) == (False, {"full_day": "date_unavailable"})
     assert slot_reasons(client, doc, today_plus(7))[0] is True
 
@@ -349,7 +353,7 @@ def test_availability_applies_notice_window_and_weekdays(client, owner, make_ven
 def test_a_range_applies_the_rules_day_by_day(client, owner, make_venue):
     first = today_plus(2)
     doc = make_venue(
-        owner[0],
+        owner.user,
         open_days=[rules.weekday_of(first)],
         blackouts=[{"id": "x", "date": today_plus(9), "slots": [], "reason": "Repairs"}],
     )
@@ -368,22 +372,22 @@ def search_ids(client, date):
 def test_search_by_date_drops_venues_the_calendar_closes(client, owner, make_venue):
     day = today_plus(6)
     weekday = rules.weekday_of(day)
-    plain = make_venue(owner[0], venue_name="Old, no settings")
-    stored_defaults = make_venue(owner[0], **{name: rules.setting({}, name) for name in SETTINGS})
+    plain = make_venue(owner.user, venue_name="Old, no settings")
+    stored_defaults = make_venue(owner.user, **{name: rules.setting({}, name) for name in SETTINGS})
     slot_blackout = make_venue(
-        owner[0],
+        owner.user,
         slots=TWO_SLOTS,
         blackouts=[{"id": "x", "date": day, "slots": ["lunch"], "reason": "Private"}],
     )
     other_day_blackout = make_venue(
-        owner[0], blackouts=[{"id": "x", "date": today_plus(7), "slots": [], "reason": "No"}]
+        owner.user, blackouts=[{"id": "x", "date": today_plus(7), "slots": [], "reason": "No"}]
     )
-    long_window = make_venue(owner[0], booking_window_days=200)
-    make_venue(owner[0], open_days=[d for d in rules.WEEKDAYS if d != weekday])
-    make_venue(owner[0], booking_window_days=5)
-    make_venue(owner[0], blackouts=[{"id": "x", "date": day, "slots": [], "reason": "Repairs"}])
-    make_venue(owner[0], blackouts=[{"id": "x", "date": day, "reason": "No slots field"}])
-    make_venue(owner[0], open_days=[weekday], status="inactive")
+    long_window = make_venue(owner.user, booking_window_days=200)
+    make_venue(owner.user, open_days=[d for d in rules.WEEKDAYS if d != weekday])
+    make_venue(owner.user, booking_window_days=5)
+    make_venue(owner.user, blackouts=[{"id": "x", "date": day, "slots": [], "reason": "Repairs"}])
+    make_venue(owner.user, blackouts=[{"id": "x", "date": day, "reason": "No slots field"}])
+    make_venue(owner.user, open_days=[weekday], status="inactive")
     expected = {
         str(v["_id"])
         for v in (plain, stored_defaults, slot_blackout, other_day_blackout, long_window)
@@ -398,8 +402,10 @@ def test_search_reads_the_window_where_each_venue_is(client, owner, make_venue, 
     clock.set(dt.datetime(2031, 3, 11, 20, 0, tzinfo=dt.UTC))
     dates = ["2031-03-12", "2031-03-13"]
     calendar = {"booking_window_days": 1, "min_notice_hours": 0, "slots": TWO_SLOTS}
-    karachi = make_venue(owner[0], dates_available=dates, **calendar)
-    new_york = make_venue(owner[0], dates_available=dates, timezone="America/New_York", **calendar)
+    karachi = make_venue(owner.user, dates_available=dates, **calendar)
+    new_york = make_venue(
+        owner.user, dates_available=dates, timezone="America/New_York", **calendar
+    )
     assert search_ids(client, "2031-03-13") == ({str(karachi["_id"])}, 1)
     assert search_ids(client, "2031-03-12") == ({str(karachi["_id"]), str(new_york["_id"])}, 2)
 
@@ -407,12 +413,12 @@ def test_search_reads_the_window_where_each_venue_is(client, owner, make_venue, 
 def test_search_drops_venues_whose_every_slot_is_too_soon(client, owner, make_venue, clock):
     clock.set(NOW)  # 10:00 in Karachi on TODAY
     dates = [TODAY, "2031-03-12", "2031-04-30"]
-    two_slots = make_venue(owner[0], slots=TWO_SLOTS, dates_available=dates)
-    full_day = make_venue(owner[0], dates_available=dates)  # 00:00 on each date
-    no_notice = make_venue(owner[0], dates_available=dates, slots=TWO_SLOTS, min_notice_hours=0)
-    month = make_venue(owner[0], dates_available=dates, min_notice_hours=24 * 40)
+    two_slots = make_venue(owner.user, slots=TWO_SLOTS, dates_available=dates)
+    full_day = make_venue(owner.user, dates_available=dates)  # 00:00 on each date
+    no_notice = make_venue(owner.user, dates_available=dates, slots=TWO_SLOTS, min_notice_hours=0)
+    month = make_venue(owner.user, dates_available=dates, min_notice_hours=24 * 40)
     lunch_blacked_out = make_venue(
-        owner[0],
+        owner.user,
         slots=TWO_SLOTS,
         dates_available=dates,
         min_notice_hours=30,

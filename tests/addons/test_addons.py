@@ -29,7 +29,7 @@ def stored(venue):
 
 @pytest.fixture
 def venue(owner, make_venue):
-    return make_venue(owner[0], addons=[dict(DECOR), dict(CATERING)])
+    return make_venue(owner.user, addons=[dict(DECOR), dict(CATERING)])
 
 
 # --- POST ------------------------------------------------------------------------------------
@@ -37,7 +37,7 @@ def venue(owner, make_venue):
 
 def test_an_owner_adds_an_add_on(client, owner, make_venue):
     _, headers = owner
-    bare = make_venue(owner[0])  # stored before add-ons existed: no addons field at all
+    bare = make_venue(owner.user)  # stored before add-ons existed: no addons field at all
     before = stored(bare)["updated_at"]
     body = {"key": "sound", "name": "  Sound system ", "price": 15000, "unit": "per_event"}
     data = ok_data(client.post(url(bare), json=body, headers=headers), 201)
@@ -113,7 +113,7 @@ def test_a_venue_offers_at_most_fifty_add_ons(client, owner, make_venue):
         }
         for n in range(MAX_ADDONS)
     ]
-    venue = make_venue(owner[0], addons=full)
+    venue = make_venue(owner.user, addons=full)
     body = {"key": "one_more", "name": "One more", "price": 1, "unit": "per_event"}
     error = assert_error(
         client.post(url(venue), json=body, headers=headers), 409, "too_many_addons"
@@ -124,7 +124,7 @@ def test_a_venue_offers_at_most_fifty_add_ons(client, owner, make_venue):
 
 def test_racing_adds_of_one_key_let_exactly_one_win(app, owner, make_venue):
     _, headers = owner
-    venue = make_venue(owner[0])
+    venue = make_venue(owner.user)
 
     def add(n):
         body = {"key": "decor", "name": f"Decor {n}", "price": n, "unit": "per_event"}
@@ -147,7 +147,7 @@ def test_racing_adds_never_pass_the_limit(app, owner, make_venue):
         {"key": f"old_{n}", "name": "Old", "price": 1, "unit": "per_event", "max_qty": None}
         for n in range(MAX_ADDONS - 3)
     ]
-    venue = make_venue(owner[0], addons=start)
+    venue = make_venue(owner.user, addons=start)
 
     def add(n):
         body = {"key": f"new_{n}", "name": "New", "price": 1, "unit": "per_event"}
@@ -182,7 +182,7 @@ def test_another_owner_may_not_write(client, make_user, venue, index):
 @pytest.mark.parametrize("index", range(3))
 def test_a_customer_may_not_write(client, customer, venue, index):
     method, path, body = writes(venue)[index]
-    response = getattr(client, method)(path, json=body, headers=customer[1])
+    response = getattr(client, method)(path, json=body, headers=customer.headers)
     assert_error(response, 403, "owner_required")
     assert stored(venue)["addons"] == venue["addons"]
 
@@ -198,14 +198,16 @@ def test_writes_need_a_token(client, venue, index):
 @pytest.mark.parametrize("index", range(3))
 def test_writes_to_an_unknown_venue_are_404(client, owner, venue_id, index):
     method, path, body = writes({"_id": venue_id})[index]
-    assert_error(getattr(client, method)(path, json=body, headers=owner[1]), 404, "venue_not_found")
+    assert_error(
+        getattr(client, method)(path, json=body, headers=owner.headers), 404, "venue_not_found"
+    )
 
 
 @pytest.mark.parametrize("index", range(3))
 def test_a_deleted_venue_takes_no_writes(client, owner, venue, index):
     db.venues().update_one({"_id": venue["_id"]}, {"$set": {"status": "deleted"}})
     method, path, body = writes(venue)[index]
-    response = getattr(client, method)(path, json=body, headers=owner[1])
+    response = getattr(client, method)(path, json=body, headers=owner.headers)
     assert_error(response, 404, "venue_not_found")
     assert stored(venue)["addons"] == venue["addons"]
 
@@ -228,7 +230,7 @@ def test_the_list_is_paginated(client, venue):
 
 
 def test_a_venue_stored_before_add_ons_lists_none(client, owner, make_venue):
-    bare = make_venue(owner[0])
+    bare = make_venue(owner.user)
     assert ok_data(client.get(url(bare)))["items"] == []
     assert ok_data(client.get(f"/venues/{bare['_id']}"))["venue"]["addons"] == []
 
@@ -323,7 +325,7 @@ def test_an_owner_removes_an_add_on(client, owner, venue):
 
 @pytest.mark.parametrize("key", ["sound", "$where", "a.b"])
 def test_removing_an_add_on_the_venue_lacks_is_404(client, owner, venue, key):
-    assert_error(client.delete(url(venue, key), headers=owner[1]), 404, "addon_not_found")
+    assert_error(client.delete(url(venue, key), headers=owner.headers), 404, "addon_not_found")
     assert stored(venue)["addons"] == venue["addons"]
 
 
@@ -341,8 +343,8 @@ def test_removing_or_repricing_an_add_on_never_changes_a_booking(client, owner, 
     booking = {
         "_id": ObjectId(),
         "venue_id": venue["_id"],
-        "user_id": customer[0]["_id"],
-        "owner_id": owner[0]["_id"],
+        "user_id": customer.user["_id"],
+        "owner_id": owner.user["_id"],
         "date": today_plus(9),
         "status": "confirmed",
         "addons": [{"key": "decor", "qty": 1}],

@@ -54,7 +54,7 @@ def test_forgot_password_for_a_known_user(app, client, customer, caplog):
 
 def test_reset_link_uses_the_public_base_url(app, client, customer):
     app.config["PUBLIC_BASE_URL"] = "https://halls.example.pk/"
-    ok_data(forgot(client, customer[0]["email"]))
+    ok_data(forgot(client, customer.user["email"]))
     text = db.outbox().find_one()["text"]
     assert "https://halls.example.pk/reset-password?token=" in text
 
@@ -135,7 +135,7 @@ def test_reset_token_past_its_hour_is_refused_before_any_ttl_cleanup(client, cus
 
 def test_unknown_reset_token_is_refused(client, customer):
     assert_error(reset(client, "x" * 43), 400, "invalid_reset_token")
-    ok_data(login(client, customer[0]["email"]))
+    ok_data(login(client, customer.user["email"]))
 
 
 def test_reset_for_a_deleted_user_is_refused(client, customer):
@@ -155,7 +155,7 @@ def test_reset_for_a_deleted_user_is_refused(client, customer):
     ],
 )
 def test_reset_password_rejects_invalid_bodies(client, customer, body, field):
-    ok_data(forgot(client, customer[0]["email"]))
+    ok_data(forgot(client, customer.user["email"]))
     error = assert_error(client.post("/auth/reset-password", json=body), 422, "validation_failed")
     assert field in error["details"]
     assert db.password_resets().find_one()["used_at"] is None

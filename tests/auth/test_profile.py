@@ -27,7 +27,7 @@ def test_patch_me_updates_the_profile(client, customer, owner):
     assert stored["updated_at"] > user["updated_at"].replace(microsecond=0)
     assert stored["password_hash"] == user["password_hash"]
     # Only the caller's own account changes.
-    assert db.users().find_one({"_id": owner[0]["_id"]})["full_name"] == "Olivia Owner"
+    assert db.users().find_one({"_id": owner.user["_id"]})["full_name"] == "Olivia Owner"
     assert ok_data(client.get("/auth/me", headers=headers))["user"]["full_name"] == "Cyrus C."
 
 

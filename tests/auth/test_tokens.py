@@ -97,19 +97,19 @@ def test_missing_token(client, headers):
     ],
 )
 def test_how_the_authorization_header_is_read(client, customer, field, status, code):
-    token = customer[1]["Authorization"].split()[1]
+    token = customer.headers["Authorization"].split()[1]
     response = client.get("/auth/me", headers={"Authorization": field.format(token=token)})
     if code:
         assert_error(response, status, code)
     else:
-        assert ok_data(response, status)["user"]["id"] == str(customer[0]["_id"])
+        assert ok_data(response, status)["user"]["id"] == str(customer.user["_id"])
 
 
 @pytest.mark.parametrize(
     "claims", [{"sub": None}, {"type": "id"}, {"sub": 42}, {"nbf": 4102444800}]
 )
 def test_a_token_we_signed_with_odd_claims_is_invalid(client, customer, claims):
-    token = customer[1]["Authorization"].split()[1]
+    token = customer.headers["Authorization"].split()[1]
     forged = {**claims_of(token), **claims}
     forged = pyjwt.encode(
         {name: value for name, value in forged.items() if value is not None}, SECRET
@@ -129,7 +129,7 @@ def test_tampered_payload(client, customer, owner):
     _, headers = customer
     header, payload, signature = headers["Authorization"].split()[1].split(".")
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    claims["sub"] = str(owner[0]["_id"])
+    claims["sub"] = str(owner.user["_id"])
     claims["is_venue_owner"] = True
     assert_error(me(client, f"{header}.{_b64(claims)}.{signature}"), 401, "token_invalid")
 
@@ -169,12 +169,12 @@ def claims_of_unverified(token):
 
 
 def test_refresh_token_is_not_an_access_token(client, customer):
-    issued = login(client, customer[0])
+    issued = login(client, customer.user)
     assert_error(me(client, issued["refresh_token"]), 401, "token_invalid")
 
 
 def test_access_token_cannot_refresh(client, customer):
-    issued = login(client, customer[0])
+    issued = login(client, customer.user)
     response = client.post("/auth/refresh", headers=bearer(issued["access_token"]))
     assert_error(response, 401, "token_invalid")
 
@@ -214,7 +214,7 @@ def test_logout_revokes_the_presented_token_only(client, customer):
 
 
 def test_logout_revokes_the_refresh_token_in_the_body(client, customer):
-    issued = login(client, customer[0])
+    issued = login(client, customer.user)
     response = client.post(
         "/auth/logout",
         json={"refresh_token": issued["refresh_token"]},
@@ -228,7 +228,7 @@ def test_logout_revokes_the_refresh_token_in_the_body(client, customer):
 
 
 def test_logout_ignores_an_unusable_refresh_token(client, customer):
-    issued = login(client, customer[0])
+    issued = login(client, customer.user)
     response = client.post(
         "/auth/logout",
         json={"refresh_token": "not-a-token"},
@@ -242,7 +242,7 @@ def test_logout_ignores_an_unusable_refresh_token(client, customer):
 def test_logout_leaves_another_users_refresh_token_alone(client, customer, owner):
     """Found by the schemathesis chain sign-up -> sign-out: a token of someone else's was
     revoked."""
-    mine, theirs = login(client, customer[0]), login(client, owner[0])
+    mine, theirs = login(client, customer.user), login(client, owner.user)
     response = client.post(
         "/auth/logout",
         json={"refresh_token": theirs["refresh_token"]},
@@ -256,7 +256,7 @@ def test_logout_leaves_another_users_refresh_token_alone(client, customer, owner
 
 
 def test_logout_twice_is_refused(client, customer):
-    issued = login(client, customer[0])
+    issued = login(client, customer.user)
     ok_data(client.post("/auth/logout", headers=bearer(issued["access_token"])))
     response = client.post("/auth/logout", headers=bearer(issued["access_token"]))
     assert_error(response, 401, "token_revoked")
@@ -275,13 +275,13 @@ def test_logout_all_revokes_every_token(client, customer, owner):
         assert_error(refresh, 401, "token_revoked")
     assert db.users().find_one({"_id": user["_id"]})["token_version"] == 1
     # Someone else's tokens are untouched, and signing in again works.
-    assert ok_data(client.get("/auth/me", headers=owner[1]))
-    assert db.users().find_one({"_id": owner[0]["_id"]})["token_version"] == 0
+    assert ok_data(client.get("/auth/me", headers=owner.headers))
+    assert db.users().find_one({"_id": owner.user["_id"]})["token_version"] == 0
     assert ok_data(me(client, login(client, user)["access_token"]))
 
 
 def test_logout_needs_an_access_token(client, customer):
-    issued = login(client, customer[0])
+    issued = login(client, customer.user)
     response = client.post("/auth/logout", headers=bearer(issued["refresh_token"]))
     assert_error(response, 401, "token_invalid")
     assert db.revoked_tokens().count_documents({}) == 0
@@ -318,7 +318,7 @@ def test_revoke_token_string_ignores_foreign_tokens(app, customer):
     foreign = pyjwt.encode({"sub": "x"}, "other-" + "z" * 32, algorithm="HS256")
     tokens.revoke_token_string(foreign, "x")
     assert db.revoked_tokens().count_documents({}) == 0
-    payload = decode_token(customer[1]["Authorization"].split()[1])
+    payload = decode_token(customer.headers["Authorization"].split()[1])
     assert payload["type"] == "access"
 
 

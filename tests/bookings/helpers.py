@@ -29,7 +29,7 @@ def booked(client, headers, venue, **overrides):
 
 
 def wallet_booking(client, customer, venue, **body):
-    return booked(client, customer[1], venue, payment_method="wallet", **body)
+    return booked(client, customer.headers, venue, payment_method="wallet", **body)
 
 
 def seen(client, headers, booking):

@@ -61,7 +61,7 @@ def assert_one_winner(results, venue):
 
 @pytest.fixture
 def customers(make_user):
-    return [make_user()[1] for _ in range(THREADS)]
+    return [make_user().headers for _ in range(THREADS)]
 
 
 def test_fifty_bookers_of_one_slot_get_one_booking(app, client, customers, venue):
@@ -89,7 +89,7 @@ def test_racers_on_different_slots_do_not_block_each_other(
         {"key": f"s{n}", "label": f"Slot {n}", "start": f"{n:02}:00", "end": f"{n:02}:30"}
         for n in range(5)
     ]
-    venue = make_venue(owner[0], slots=slots)
+    venue = make_venue(owner.user, slots=slots)
     calls = [booking_call(venue, headers, slot=f"s{i % 5}") for i, headers in enumerate(customers)]
     results = race(app, calls)
     assert sorted(s for s, _ in results) == [201] * 5 + [409] * (THREADS - 5)
@@ -125,7 +125,10 @@ def test_a_cancel_racing_new_bookers_never_lets_two_hold_the_slot(
         assert [c["booking_id"] for c in claims] == [b["_id"] for b in active]
         # Free the slot for the next round, through the API.
         for booking in active:
-            assert client.delete(f"/bookings/{booking['_id']}", headers=owner[1]).status_code == 200
+            assert (
+                client.delete(f"/bookings/{booking['_id']}", headers=owner.headers).status_code
+                == 200
+            )
         first = book_now(client, venue, first_headers)
 
 
@@ -135,7 +138,7 @@ def test_two_decisions_at_once_only_one_wins(app, client, customers, venue, owne
     def decide(status):
         def call(client):
             return client.patch(
-                f"/bookings/{booking['id']}", json={"status": status}, headers=owner[1]
+                f"/bookings/{booking['id']}", json={"status": status}, headers=owner.headers
             )
 
         return call
@@ -160,7 +163,7 @@ def test_cancels_racing_a_decision_leave_booking_and_claim_in_step(
 
     def confirm(client):
         return client.patch(
-            f"/bookings/{booking['id']}", json={"status": "confirmed"}, headers=owner[1]
+            f"/bookings/{booking['id']}", json={"status": "confirmed"}, headers=owner.headers
         )
 
     results = race(app, [cancel] * 10 + [confirm] * 10)
@@ -216,12 +219,12 @@ def window(index):
 def test_thirty_overlapping_multi_slot_bookings_never_share_a_slot(
     app, make_user, make_venue, owner, pausing_claims
 ):
-    venue = make_venue(owner[0], slots=SIX)
+    venue = make_venue(owner.user, slots=SIX)
     wanted = [window(i) for i in range(MULTI_THREADS)]
     calls = []
     for slots in wanted:
         body = {"venue_id": str(venue["_id"]), "date": DAY, "guests": 10, "slots": slots}
-        headers = make_user()[1]
+        headers = make_user().headers
         calls.append(
             lambda client, body=body, headers=headers: client.post(
                 "/bookings", json=body, headers=headers
@@ -253,7 +256,7 @@ def test_thirty_overlapping_multi_slot_bookings_never_share_a_slot(
 def test_many_bookings_moving_onto_one_slot_only_one_arrives(
     app, client, make_user, make_venue, owner, pausing_claims
 ):
-    venue = make_venue(owner[0], slots=SIX)
+    venue = make_venue(owner.user, slots=SIX)
     movers = []
     for n in range(10):
         user, headers = make_user()

@@ -60,7 +60,7 @@ def test_create_booking_is_pending_and_holds_the_slot(client, customer, owner, v
         assert absent not in booking
 
     doc = stored(booking)
-    assert doc["owner_id"] == owner[0]["_id"]
+    assert doc["owner_id"] == owner.user["_id"]
     assert doc["user_id"] == user["_id"]
     assert doc["status"] == "pending"
     assert doc["price_locked"] == price(100000)
@@ -76,37 +76,39 @@ def test_create_booking_is_pending_and_holds_the_slot(client, customer, owner, v
 def test_price_is_the_override_of_that_day_and_stays_locked(client, customer, make_venue, owner):
     day = today_plus(5)
     venue = make_venue(
-        owner[0], pricing={"base_price": 100000, "overrides": [{"date": day, "price": 175000}]}
+        owner.user, pricing={"base_price": 100000, "overrides": [{"date": day, "price": 175000}]}
     )
-    booking = booked(client, customer[1], venue, date=day)
+    booking = booked(client, customer.headers, venue, date=day)
     assert booking["price_locked"] == price(175000)
 
     db.venues().update_one({"_id": venue["_id"]}, {"$set": {"pricing.overrides": []}})
-    again = ok_data(client.get(f"/bookings/{booking['id']}", headers=customer[1]))["booking"]
+    again = ok_data(client.get(f"/bookings/{booking['id']}", headers=customer.headers))["booking"]
     assert again["price_locked"] == price(175000)
 
 
 def test_an_owner_may_book_their_own_venue_and_others(client, owner, make_user, make_venue):
     other_owner = make_user(owner=True)
-    own = booked(client, owner[1], make_venue(owner[0]))
-    theirs = booked(client, owner[1], make_venue(other_owner[0]))
-    assert stored(own)["owner_id"] == owner[0]["_id"]
-    assert stored(theirs)["owner_id"] == other_owner[0]["_id"]
-    assert stored(theirs)["user_id"] == owner[0]["_id"]
+    own = booked(client, owner.headers, make_venue(owner.user))
+    theirs = booked(client, owner.headers, make_venue(other_owner.user))
+    assert stored(own)["owner_id"] == owner.user["_id"]
+    assert stored(theirs)["owner_id"] == other_owner.user["_id"]
+    assert stored(theirs)["user_id"] == owner.user["_id"]
 
 
 def test_guests_equal_to_capacity_are_accepted(client, customer, venue):
-    assert booked(client, customer[1], venue, guests=300)["guests"] == 300
+    assert booked(client, customer.headers, venue, guests=300)["guests"] == 300
 
 
 def test_slots_of_a_venue_are_booked_separately(client, customer, make_user, make_venue, owner):
-    venue = make_venue(owner[0], slots=SLOTS)
-    morning = booked(client, customer[1], venue, slot="morning")
+    venue = make_venue(owner.user, slots=SLOTS)
+    morning = booked(client, customer.headers, venue, slot="morning")
     assert morning["slot_detail"] == {**SLOTS[0]}
-    evening = booked(client, make_user()[1], venue, slot="evening")
+    evening = booked(client, make_user().headers, venue, slot="evening")
     assert evening["slot"] == "evening"
 
-    error = assert_error(book(client, make_user()[1], venue, slot="morning"), 409, "slot_taken")
+    error = assert_error(
+        book(client, make_user().headers, venue, slot="morning"), 409, "slot_taken"
+    )
     assert error["details"] == {"date": today_plus(3), "slots": ["morning"]}
     assert_held_by(claim_of(venue, slot="morning"), morning["id"])
     assert_held_by(claim_of(venue, slot="evening"), evening["id"])
@@ -114,29 +116,29 @@ def test_slots_of_a_venue_are_booked_separately(client, customer, make_user, mak
 
 
 def test_a_taken_slot_is_a_conflict_and_nothing_is_written(client, customer, make_user, venue):
-    first = booked(client, customer[1], venue)
+    first = booked(client, customer.headers, venue)
     before = snapshot()
-    error = assert_error(book(client, make_user()[1], venue), 409, "slot_taken")
+    error = assert_error(book(client, make_user().headers, venue), 409, "slot_taken")
     assert error["details"] == {"date": today_plus(3), "slots": ["full_day"]}
     assert snapshot() == before
     assert_held_by(claim_of(venue), first["id"])
 
 
 def test_the_same_user_cannot_hold_a_slot_twice(client, customer, venue):
-    booked(client, customer[1], venue)
-    assert_error(book(client, customer[1], venue), 409, "slot_taken")
+    booked(client, customer.headers, venue)
+    assert_error(book(client, customer.headers, venue), 409, "slot_taken")
     assert db.bookings().count_documents({}) == 1
 
 
 @pytest.mark.parametrize("status", ["deleted", "inactive"])
 def test_a_venue_that_is_not_active_is_not_found(client, customer, make_venue, owner, status):
-    venue = make_venue(owner[0], status=status)
-    assert_error(book(client, customer[1], venue), 404, "venue_not_found")
+    venue = make_venue(owner.user, status=status)
+    assert_error(book(client, customer.headers, venue), 404, "venue_not_found")
     assert nothing_written()
 
 
 def test_an_unknown_venue_is_not_found(client, customer):
-    assert_error(book(client, customer[1], {"_id": other_id()}), 404, "venue_not_found")
+    assert_error(book(client, customer.headers, {"_id": other_id()}), 404, "venue_not_found")
     assert nothing_written()
 
 
@@ -145,7 +147,7 @@ def test_a_malformed_venue_id_is_a_validation_error(client, customer, venue_id):
     response = client.post(
         "/bookings",
         json={"venue_id": venue_id, "date": today_plus(3), "guests": 5},
-        headers=customer[1],
+        headers=customer.headers,
     )
     assert "venue_id" in assert_error(response, 422, "validation_failed")["details"]
     assert nothing_written()
@@ -153,13 +155,17 @@ def test_a_malformed_venue_id_is_a_validation_error(client, customer, venue_id):
 
 @pytest.mark.parametrize("guests", [0, -1, "5", 5.5, True, None])
 def test_guests_must_be_a_positive_integer(client, customer, venue, guests):
-    error = assert_error(book(client, customer[1], venue, guests=guests), 422, "validation_failed")
+    error = assert_error(
+        book(client, customer.headers, venue, guests=guests), 422, "validation_failed"
+    )
     assert "guests" in error["details"]
     assert nothing_written()
 
 
 def test_more_guests_than_capacity_is_a_validation_error(client, customer, venue):
-    error = assert_error(book(client, customer[1], venue, guests=301), 422, "validation_failed")
+    error = assert_error(
+        book(client, customer.headers, venue, guests=301), 422, "validation_failed"
+    )
     assert error["details"]["capacity"] == 300
     assert "300" in error["details"]["guests"][0]
     assert nothing_written()
@@ -167,21 +173,21 @@ def test_more_guests_than_capacity_is_a_validation_error(client, customer, venue
 
 @pytest.mark.parametrize("date", ["2030-13-01", "2030-02-30", "2030-1-5", "tomorrow", 20300105, ""])
 def test_a_bad_date_is_a_validation_error(client, customer, venue, date):
-    error = assert_error(book(client, customer[1], venue, date=date), 422, "validation_failed")
+    error = assert_error(book(client, customer.headers, venue, date=date), 422, "validation_failed")
     assert "date" in error["details"]
     assert nothing_written()
 
 
 def test_required_fields(client, customer):
     error = assert_error(
-        client.post("/bookings", json={}, headers=customer[1]), 422, "validation_failed"
+        client.post("/bookings", json={}, headers=customer.headers), 422, "validation_failed"
     )
     assert set(error["details"]) == {"venue_id", "date", "guests"}
 
 
 def test_a_slot_must_be_named_when_the_venue_has_several(client, customer, make_venue, owner):
-    venue = make_venue(owner[0], slots=SLOTS)
-    error = assert_error(book(client, customer[1], venue), 422, "validation_failed")
+    venue = make_venue(owner.user, slots=SLOTS)
+    error = assert_error(book(client, customer.headers, venue), 422, "validation_failed")
     assert error["details"]["known_slots"] == ["morning", "evening"]
     assert "slots" in error["details"]
     assert nothing_written()
@@ -189,26 +195,26 @@ def test_a_slot_must_be_named_when_the_venue_has_several(client, customer, make_
 
 @pytest.mark.parametrize("slot", ["night", "FULL_DAY", ""])
 def test_an_unknown_slot_is_a_validation_error(client, customer, venue, slot):
-    error = assert_error(book(client, customer[1], venue, slot=slot), 422, "validation_failed")
+    error = assert_error(book(client, customer.headers, venue, slot=slot), 422, "validation_failed")
     assert "slot" in error["details"] or "slots" in error["details"]
     assert nothing_written()
 
 
 def test_a_date_the_owner_does_not_offer_is_unavailable(client, customer, venue):
     day = today_plus(45)
-    error = assert_error(book(client, customer[1], venue, date=day), 409, "date_unavailable")
+    error = assert_error(book(client, customer.headers, venue, date=day), 409, "date_unavailable")
     assert error["details"] == {"date": day, "slots": ["full_day"]}
     assert nothing_written()
 
 
 def test_a_date_not_offered_still_checks_the_slot_first(client, customer, make_venue, owner):
     """The venue is read for one date; what it refuses, and in which order, is unchanged."""
-    venue = make_venue(owner[0], slots=SLOTS)
+    venue = make_venue(owner.user, slots=SLOTS)
     day = today_plus(45)  # not among its dates
-    response = book(client, customer[1], venue, date=day, slot="night")
+    response = book(client, customer.headers, venue, date=day, slot="night")
     error = assert_error(response, 422, "validation_failed")
     assert error["details"]["known_slots"] == ["morning", "evening"]
-    response = book(client, customer[1], venue, date=day, slot="evening")
+    response = book(client, customer.headers, venue, date=day, slot="evening")
     error = assert_error(response, 409, "date_unavailable")
     assert error["details"] == {"date": day, "slots": ["evening"]}
     assert nothing_written()
@@ -216,7 +222,7 @@ def test_a_date_not_offered_still_checks_the_slot_first(client, customer, make_v
 
 def test_the_venue_is_read_for_the_date_without_its_list_of_dates(app, make_venue, owner):
     venue = make_venue(
-        owner[0],
+        owner.user,
         dates_available=[today_plus(3), today_plus(4)],
         pricing={"base_price": 100000, "overrides": [{"date": today_plus(4), "price": 150000}]},
         pictures=["https://example.com/a.jpg"],
@@ -237,15 +243,15 @@ def test_the_venue_is_read_for_the_date_without_its_list_of_dates(app, make_venu
 
 def test_a_past_date_is_unavailable_even_when_listed(client, customer, make_venue, owner):
     yesterday = today_plus(-1)
-    venue = make_venue(owner[0], dates_available=[yesterday, today_plus(3)])
-    assert_error(book(client, customer[1], venue, date=yesterday), 409, "date_unavailable")
+    venue = make_venue(owner.user, dates_available=[yesterday, today_plus(3)])
+    assert_error(book(client, customer.headers, venue, date=yesterday), 409, "date_unavailable")
     assert nothing_written()
-    assert booked(client, customer[1], venue, date=today_plus(3))["date"] == today_plus(3)
+    assert booked(client, customer.headers, venue, date=today_plus(3))["date"] == today_plus(3)
 
 
 def test_a_date_without_a_price_cannot_be_booked(client, customer, make_venue, owner):
-    venue = make_venue(owner[0], pricing={"base_price": None, "overrides": []})
-    error = assert_error(book(client, customer[1], venue), 409, "no_price_for_date")
+    venue = make_venue(owner.user, pricing={"base_price": None, "overrides": []})
+    error = assert_error(book(client, customer.headers, venue), 409, "no_price_for_date")
     assert error["details"] == {"date": today_plus(3)}
     assert nothing_written()
 
@@ -257,7 +263,7 @@ def test_booking_needs_a_token(client, venue):
 
 def test_malformed_json_is_refused(client, customer):
     response = client.post(
-        "/bookings", data="{nope", content_type="application/json", headers=customer[1]
+        "/bookings", data="{nope", content_type="application/json", headers=customer.headers
     )
     assert_error(response, 400, "malformed_json")
     assert nothing_written()
@@ -277,7 +283,7 @@ def test_malformed_json_is_refused(client, customer):
     ],
 )
 def test_hostile_bodies_are_refused_and_nothing_is_written(client, customer, venue, hostile):
-    assert_error(book(client, customer[1], venue, **hostile), 422, "validation_failed")
+    assert_error(book(client, customer.headers, venue, **hostile), 422, "validation_failed")
     assert nothing_written()
 
 
@@ -300,14 +306,14 @@ def test_a_failed_insert_releases_the_claim(
 ):
     real = db.bookings
     monkeypatch.setattr(db, "bookings", lambda: FailingInsert(real(), error))
-    body = assert_error(book(client, customer[1], venue), status, code)
+    body = assert_error(book(client, customer.headers, venue), status, code)
     assert "disk" not in body["message"]
     monkeypatch.setattr(db, "bookings", real)
 
     assert db.bookings().count_documents({}) == 0
     assert_free(claim_of(venue))
     # And the slot is bookable straight away.
-    assert booked(client, make_user()[1], venue)["status"] == "pending"
+    assert booked(client, make_user().headers, venue)["status"] == "pending"
 
 
 def test_a_claim_that_lapsed_and_was_taken_over_undoes_the_booking(
@@ -330,7 +336,7 @@ def test_a_claim_that_lapsed_and_was_taken_over_undoes_the_booking(
             return result
 
     monkeypatch.setattr(db, "bookings", lambda: SlowInsert(real()))
-    error = assert_error(book(client, customer[1], venue), 409, "slot_taken")
+    error = assert_error(book(client, customer.headers, venue), 409, "slot_taken")
     monkeypatch.setattr(db, "bookings", real)
 
     assert error["details"] == {"date": today_plus(3), "slots": ["full_day"]}
@@ -354,7 +360,7 @@ def test_a_claim_lapsed_by_a_crash_does_not_block_the_slot(client, customer, ven
             "expires_at": dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5),
         }
     )
-    booking = booked(client, customer[1], venue)
+    booking = booked(client, customer.headers, venue)
     assert_held_by(claim_of(venue), booking["id"])
     assert db.slot_claims().count_documents({}) == 1
 
@@ -371,7 +377,7 @@ def test_a_claim_within_its_grace_period_still_blocks(client, customer, venue):
             "expires_at": dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5),
         }
     )
-    assert_error(book(client, customer[1], venue), 409, "slot_taken")
+    assert_error(book(client, customer.headers, venue), 409, "slot_taken")
     assert db.bookings().count_documents({}) == 0
 
 
@@ -381,22 +387,22 @@ def test_a_claim_within_its_grace_period_still_blocks(client, customer, venue):
 def test_a_new_booking_holds_its_slots_for_the_venues_hold_minutes(
     client, customer, make_venue, owner
 ):
-    venue = make_venue(owner[0], hold_minutes=90)
-    booking = booked(client, customer[1], venue)
+    venue = make_venue(owner.user, hold_minutes=90)
+    booking = booked(client, customer.headers, venue)
     doc = stored(booking)
     assert doc["status"] == "pending"
     assert doc["expires_at"] - doc["created_at"] == dt.timedelta(minutes=90)
     assert booking["expires_at"].endswith("Z")
     assert_held_by(claim_of(venue), booking["id"])
     assert notices(booking) == [
-        ("booking_created_customer", customer[0]["email"]),
-        ("booking_created_owner", owner[0]["email"]),
+        ("booking_created_customer", customer.user["email"]),
+        ("booking_created_owner", owner.user["email"]),
     ]
 
 
 def test_a_hold_never_outlasts_the_start_of_the_event(client, customer, make_venue, owner):
-    venue = make_venue(owner[0], slots=SLOTS, hold_minutes=43200, min_notice_hours=0)
-    booking = booked(client, customer[1], venue, slot="evening")
+    venue = make_venue(owner.user, slots=SLOTS, hold_minutes=43200, min_notice_hours=0)
+    booking = booked(client, customer.headers, venue, slot="evening")
     # 18:00 in Asia/Karachi (UTC+5) is 13:00 UTC.
     day = dt.date.fromisoformat(today_plus(3))
     start = dt.datetime.combine(day, dt.time(13, 0), tzinfo=dt.UTC)
@@ -405,8 +411,8 @@ def test_a_hold_never_outlasts_the_start_of_the_event(client, customer, make_ven
 
 
 def test_auto_confirm_venues_confirm_at_once(client, customer, owner, make_venue):
-    venue = make_venue(owner[0], slots=SLOTS, auto_confirm=True)
-    booking = booked(client, customer[1], venue, slots=["morning", "evening"])
+    venue = make_venue(owner.user, slots=SLOTS, auto_confirm=True)
+    booking = booked(client, customer.headers, venue, slots=["morning", "evening"])
     assert booking["status"] == "confirmed"
     assert booking["confirmed_at"] == booking["created_at"]
     assert "expires_at" not in booking
@@ -419,7 +425,9 @@ def test_auto_confirm_venues_confirm_at_once(client, customer, owner, make_venue
     subjects = [m["subject"] for m in db.outbox().find({"booking_id": stored(booking)["_id"]})]
     assert subjects[0].startswith("Booking confirmed")
     # Nothing left for the owner to decide.
-    error = assert_error(decide(client, owner[1], booking, "confirmed"), 409, "invalid_transition")
+    error = assert_error(
+        decide(client, owner.headers, booking, "confirmed"), 409, "invalid_transition"
+    )
     assert error["details"] == {"from": "confirmed", "to": "confirmed"}
 
 
@@ -427,21 +435,21 @@ def test_auto_confirm_venues_confirm_at_once(client, customer, owner, make_venue
 
 
 def test_paying_by_wallet_debits_the_balance_once(client, customer, open_venue):
-    fund(customer[0], 250000)
+    fund(customer.user, 250000)
     booking = wallet_booking(client, customer, open_venue, slots=["morning", "evening"])
     assert booking["payment"] == {"method": "wallet", "paid": 200000, "refunded": 0}
-    assert balance(customer[0]) == 50000
+    assert balance(customer.user) == 50000
     key = f"payment:{booking['id']}"
-    assert ledger(customer[0])[-1] == ("payment", -200000, key)
+    assert ledger(customer.user)[-1] == ("payment", -200000, key)
 
 
 def test_too_little_money_refuses_the_booking_and_moves_nothing(
     client, customer, make_user, open_venue
 ):
-    fund(customer[0], 150000)
+    fund(customer.user, 150000)
     before = snapshot()
     response = book(
-        client, customer[1], open_venue, payment_method="wallet", slots=["morning", "evening"]
+        client, customer.headers, open_venue, payment_method="wallet", slots=["morning", "evening"]
     )
     error = assert_error(response, 409, "insufficient_funds")
     assert error["details"] == {"balance": 150000, "needed": 200000}
@@ -450,6 +458,6 @@ def test_too_little_money_refuses_the_booking_and_moves_nothing(
     assert db.wallet_transactions().count_documents({"kind": "payment"}) == 0
     for key in ("morning", "evening"):
         assert_free(claim_of(open_venue, slot=key))
-    assert balance(customer[0]) == 150000
+    assert balance(customer.user) == 150000
     # The slots are free for the next booker.
-    assert booked(client, make_user()[1], open_venue, slots=["morning", "evening"])
+    assert booked(client, make_user().headers, open_venue, slots=["morning", "evening"])

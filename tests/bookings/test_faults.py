@@ -35,12 +35,12 @@ DAY, NEW_DAY = today_plus(10), today_plus(12)
 
 @pytest.fixture
 def venue(make_venue, owner):
-    return make_venue(owner[0], slots=SLOTS)
+    return make_venue(owner.user, slots=SLOTS)
 
 
 @pytest.fixture
 def paying(customer):
-    fund(customer[0], 3 * PRICE)
+    fund(customer.user, 3 * PRICE)
     return customer
 
 
@@ -102,17 +102,17 @@ def test_a_failed_booking_leaves_nothing_claimed_and_no_money_moved(
 ):
     fail(monkeypatch, accessor, method, when=when)
     slots = ["morning", "evening"]
-    response = book(client, paying[1], venue, date=DAY, slots=slots, payment_method="wallet")
+    response = book(client, paying.headers, venue, date=DAY, slots=slots, payment_method="wallet")
     assert_error(response, 503, "database_unavailable")
 
     assert db.bookings().count_documents({}) == 0
     for key in slots:
         assert claim_of(venue, DAY, key)["state"] == "free"
-    assert_no_money_moved(paying[0])
+    assert_no_money_moved(paying.user)
     # A payment that was made and undone is kept as void: it never counts.
     assert {e["state"] for e in db.wallet_transactions().find({"kind": "payment"})} <= {"void"}
     # Everything is free again for the next booker.
-    assert booked(client, make_user()[1], venue, date=DAY, slots=slots)
+    assert booked(client, make_user().headers, venue, date=DAY, slots=slots)
 
 
 # Reschedule -------------------------------------------------------------------------------
@@ -121,7 +121,9 @@ def test_a_failed_booking_leaves_nothing_claimed_and_no_money_moved(
 @pytest.fixture
 def dearer_venue(make_venue, owner):
     overrides = [{"date": NEW_DAY, "price": 130000}]
-    return make_venue(owner[0], slots=SLOTS, pricing={"base_price": PRICE, "overrides": overrides})
+    return make_venue(
+        owner.user, slots=SLOTS, pricing={"base_price": PRICE, "overrides": overrides}
+    )
 
 
 @pytest.mark.parametrize(
@@ -136,16 +138,16 @@ def test_a_failed_move_leaves_the_booking_where_it_was(
     client, paying, dearer_venue, monkeypatch, accessor, method, when
 ):
     booking = booked(
-        client, paying[1], dearer_venue, date=DAY, slots=["morning"], payment_method="wallet"
+        client, paying.headers, dearer_venue, date=DAY, slots=["morning"], payment_method="wallet"
     )
     before_booking = stored(booking)
-    before_balance = balance(paying[0])
+    before_balance = balance(paying.user)
 
     fail(monkeypatch, accessor, method, when=when)
     response = client.post(
         f"/bookings/{booking['id']}/reschedule",
         json={"date": NEW_DAY, "slots": ["morning", "evening"]},
-        headers=paying[1],
+        headers=paying.headers,
     )
     assert_error(response, 503, "database_unavailable")
 
@@ -153,7 +155,7 @@ def test_a_failed_move_leaves_the_booking_where_it_was(
     assert_held_by(claim_of(dearer_venue, DAY, "morning"), booking["id"])
     for key in ("morning", "evening"):
         assert_free(claim_of(dearer_venue, NEW_DAY, key))
-    assert balance(paying[0]) == before_balance
+    assert balance(paying.user) == before_balance
     assert (
         db.wallet_transactions().count_documents({"key": {"$regex": "move"}, "state": "done"}) == 0
     )
@@ -162,11 +164,11 @@ def test_a_failed_move_leaves_the_booking_where_it_was(
     retried = client.post(
         f"/bookings/{booking['id']}/reschedule",
         json={"date": NEW_DAY, "slots": ["morning", "evening"]},
-        headers=paying[1],
+        headers=paying.headers,
     )
     assert ok_data(retried)["change"]["price_delta"] == 2 * 130000 - PRICE
-    assert balance(paying[0]) == before_balance - (2 * 130000 - PRICE)
-    charges = [entry for entry in ledger(paying[0]) if entry[2].endswith(":move1")]
+    assert balance(paying.user) == before_balance - (2 * 130000 - PRICE)
+    charges = [entry for entry in ledger(paying.user) if entry[2].endswith(":move1")]
     assert charges == [("payment", -(2 * 130000 - PRICE), f"payment:{booking['id']}:move1")]
 
 
@@ -175,7 +177,7 @@ def test_a_new_claim_lost_after_the_move_moves_it_back(
 ):
     """The move outlived the grace period of a fresh claim and someone else took it."""
     booking = booked(
-        client, paying[1], dearer_venue, date=DAY, slots=["morning"], payment_method="wallet"
+        client, paying.headers, dearer_venue, date=DAY, slots=["morning"], payment_method="wallet"
     )
     before_booking = stored(booking)
     usurper = ObjectId()
@@ -195,7 +197,7 @@ def test_a_new_claim_lost_after_the_move_moves_it_back(
     response = client.post(
         f"/bookings/{booking['id']}/reschedule",
         json={"date": NEW_DAY, "slots": ["morning", "evening"]},
-        headers=paying[1],
+        headers=paying.headers,
     )
     monkeypatch.setattr(db, "bookings", real)
 
@@ -205,7 +207,7 @@ def test_a_new_claim_lost_after_the_move_moves_it_back(
     assert_held_by(claim_of(dearer_venue, DAY, "morning"), booking["id"])
     assert_free(claim_of(dearer_venue, NEW_DAY, "morning"))
     assert claim_of(dearer_venue, NEW_DAY, "evening")["booking_id"] == usurper
-    assert balance(paying[0]) == 2 * PRICE
+    assert balance(paying.user) == 2 * PRICE
     assert claims.held_slots(dearer_venue["_id"], [NEW_DAY]) == {NEW_DAY: {"evening"}}
 
 
@@ -213,15 +215,20 @@ def test_a_refund_cut_off_after_a_cheaper_move_is_paid_by_reconcile_once(
     app, client, paying, venue, monkeypatch
 ):
     booking = booked(
-        client, paying[1], venue, date=DAY, slots=["morning", "evening"], payment_method="wallet"
+        client,
+        paying.headers,
+        venue,
+        date=DAY,
+        slots=["morning", "evening"],
+        payment_method="wallet",
     )
-    assert balance(paying[0]) == PRICE  # two slots paid
+    assert balance(paying.user) == PRICE  # two slots paid
     moving_refund = lambda document: document["key"].endswith(":move1")  # noqa: E731
     fail(monkeypatch, "wallet_transactions", "insert_one", when=moving_refund)
     response = client.post(
         f"/bookings/{booking['id']}/reschedule",
         json={"date": NEW_DAY, "slots": ["morning"]},
-        headers=paying[1],
+        headers=paying.headers,
     )
     assert_error(response, 503, "database_unavailable")
     monkeypatch.undo()
@@ -233,20 +240,20 @@ def test_a_refund_cut_off_after_a_cheaper_move_is_paid_by_reconcile_once(
         -PRICE,
     )
     assert_held_by(claim_of(venue, NEW_DAY, "morning"), booking["id"])
-    assert balance(paying[0]) == PRICE
+    assert balance(paying.user) == PRICE
 
     runner = app.test_cli_runner()
     young = runner.invoke(args=["wallet-reconcile"])
     assert young.exit_code == 0 and young.output.strip().endswith("move refunds 0")
-    assert balance(paying[0]) == PRICE  # a move this young may still be finishing
+    assert balance(paying.user) == PRICE  # a move this young may still be finishing
 
     later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=11)
     assert maintenance.repair_move_refunds(now=later) == 1
-    assert balance(paying[0]) == 2 * PRICE
+    assert balance(paying.user) == 2 * PRICE
     refund = ("refund", PRICE, f"refund:{booking['id']}:move1")
-    assert ledger(paying[0])[-1] == refund
+    assert ledger(paying.user)[-1] == refund
     assert maintenance.repair_move_refunds(now=later) == 0
-    assert [entry for entry in ledger(paying[0]) if entry[0] == "refund"] == [refund]
+    assert [entry for entry in ledger(paying.user) if entry[0] == "refund"] == [refund]
     assert stored(booking)["payment"]["refunded"] == PRICE
 
 
@@ -256,27 +263,35 @@ def test_a_refund_cut_off_after_a_cheaper_move_is_paid_by_reconcile_once(
 def test_a_refund_that_fails_after_the_cancel_is_paid_on_replay_once(
     client, paying, venue, monkeypatch
 ):
-    booking = booked(client, paying[1], venue, date=DAY, slots=["evening"], payment_method="wallet")
+    booking = booked(
+        client, paying.headers, venue, date=DAY, slots=["evening"], payment_method="wallet"
+    )
     fail(monkeypatch, "wallet_transactions", "insert_one")
     assert_error(
-        client.delete(f"/bookings/{booking['id']}", headers=paying[1]), 503, "database_unavailable"
+        client.delete(f"/bookings/{booking['id']}", headers=paying.headers),
+        503,
+        "database_unavailable",
     )
     # The cancel itself stands and the slot is free; the money is still owed.
     assert stored(booking)["status"] == "cancelled"
     assert_free(claim_of(venue, DAY, "evening"))
-    assert balance(paying[0]) == 2 * PRICE
+    assert balance(paying.user) == 2 * PRICE
 
     for _ in range(2):
-        ok_data(client.delete(f"/bookings/{booking['id']}", headers=paying[1]))
-    assert balance(paying[0]) == 3 * PRICE
-    assert [kind for kind, *_ in ledger(paying[0])] == ["credit", "payment", "refund"]
+        ok_data(client.delete(f"/bookings/{booking['id']}", headers=paying.headers))
+    assert balance(paying.user) == 3 * PRICE
+    assert [kind for kind, *_ in ledger(paying.user)] == ["credit", "payment", "refund"]
 
 
 def test_a_cancel_that_fails_before_the_write_changes_nothing(client, paying, venue, monkeypatch):
-    booking = booked(client, paying[1], venue, date=DAY, slots=["evening"], payment_method="wallet")
+    booking = booked(
+        client, paying.headers, venue, date=DAY, slots=["evening"], payment_method="wallet"
+    )
     before = snapshot()
     fail(monkeypatch, "bookings", "find_one_and_update")
     assert_error(
-        client.delete(f"/bookings/{booking['id']}", headers=paying[1]), 503, "database_unavailable"
+        client.delete(f"/bookings/{booking['id']}", headers=paying.headers),
+        503,
+        "database_unavailable",
     )
     assert snapshot() == before

@@ -41,48 +41,50 @@ def listed(client, headers, query):
 def test_a_lapsed_hold_frees_the_slot_at_once_and_reads_as_expired(
     client, customer, make_user, owner, venue
 ):
-    booking = booked(client, customer[1], venue)
+    booking = booked(client, customer.headers, venue)
     lapse(booking)
 
-    for headers in (customer[1], owner[1]):
+    for headers in (customer.headers, owner.headers):
         assert seen(client, headers, booking)["status"] == "expired"
-    assert listed(client, customer[1], "?status=pending") == []
-    assert listed(client, customer[1], "?status=expired") == [booking["id"]]
+    assert listed(client, customer.headers, "?status=pending") == []
+    assert listed(client, customer.headers, "?status=expired") == [booking["id"]]
     # Nothing swept it: the claim filter alone let the next booker in.
     assert stored(booking)["status"] == "pending"
-    newcomer = booked(client, make_user()[1], venue)
+    newcomer = booked(client, make_user().headers, venue)
     assert_held_by(claim_of(venue), newcomer["id"])
-    assert listed(client, owner[1], "?status=pending") == [newcomer["id"]]
+    assert listed(client, owner.headers, "?status=pending") == [newcomer["id"]]
 
 
 @pytest.mark.parametrize("action", ["confirm", "reject", "cancel"])
 def test_a_lapsed_hold_cannot_be_decided_or_cancelled(client, customer, owner, venue, action):
-    booking = booked(client, customer[1], venue)
+    booking = booked(client, customer.headers, venue)
     lapse(booking)
     if action == "cancel":
-        response = cancel(client, customer[1], booking)
+        response = cancel(client, customer.headers, booking)
     else:
-        response = decide(client, owner[1], booking, action + ("ed" if action[-1] != "e" else "d"))
+        response = decide(
+            client, owner.headers, booking, action + ("ed" if action[-1] != "e" else "d")
+        )
     assert_error(response, 409, "hold_expired")
 
     doc = stored(booking)
     assert doc["status"] == "expired" and doc["expired_at"].tzinfo is not None
     assert doc["refund"] == {"pct": 100, "amount": 0}
     assert_free(claim_of(venue))
-    assert notices(booking)[-1] == ("hold_expired", customer[0]["email"])
+    assert notices(booking)[-1] == ("hold_expired", customer.user["email"])
 
 
 def test_a_lapsed_hold_taken_over_cannot_be_confirmed(client, customer, make_user, owner, venue):
-    booking = booked(client, customer[1], venue)
+    booking = booked(client, customer.headers, venue)
     lapse(booking)
     # Nobody swept the first booking yet; the newcomer took the lapsed claim.
     db.bookings().update_one(
         {"_id": ObjectId(booking["id"])},
         {"$set": {"expires_at": dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)}},
     )
-    newcomer = booked(client, make_user()[1], venue)
+    newcomer = booked(client, make_user().headers, venue)
 
-    assert_error(decide(client, owner[1], booking, "confirmed"), 409, "hold_expired")
+    assert_error(decide(client, owner.headers, booking, "confirmed"), 409, "hold_expired")
     assert stored(booking)["status"] == "expired"
     assert_held_by(claim_of(venue), newcomer["id"])
     assert stored(newcomer)["status"] == "pending"
@@ -113,14 +115,14 @@ class Overtaken(Proxy):
 def test_a_transition_overtaken_by_another_is_decided_by_the_database(
     client, customer, owner, venue, monkeypatch, request_, overtaken_by, status, result
 ):
-    booking = booked(client, customer[1], venue)
+    booking = booked(client, customer.headers, venue)
     real = db.bookings
     changes = {"status": overtaken_by, "updated_at": dt.datetime.now(dt.UTC)}
     monkeypatch.setattr(db, "bookings", lambda: Overtaken(real(), ObjectId(booking["id"]), changes))
     if request_ == "cancel":
-        response = cancel(client, customer[1], booking)
+        response = cancel(client, customer.headers, booking)
     else:
-        response = decide(client, owner[1], booking, status=request_ + "ed")
+        response = decide(client, owner.headers, booking, status=request_ + "ed")
     monkeypatch.setattr(db, "bookings", real)
 
     if status == 409:
@@ -137,21 +139,21 @@ def test_a_transition_overtaken_by_another_is_decided_by_the_database(
 
 @pytest.mark.parametrize("side", ["owner_cancel", "reject", "expire"])
 def test_the_owners_side_always_refunds_everything(app, client, customer, owner, open_venue, side):
-    fund(customer[0], PRICE)
+    fund(customer.user, PRICE)
     booking = wallet_booking(client, customer, open_venue, slot="evening", date=today_plus(1))
     if side == "owner_cancel":
-        ok_data(decide(client, owner[1], booking, "confirmed"))
-        ok_data(cancel(client, owner[1], booking))
+        ok_data(decide(client, owner.headers, booking, "confirmed"))
+        ok_data(cancel(client, owner.headers, booking))
     elif side == "reject":
-        ok_data(decide(client, owner[1], booking, "rejected"))
+        ok_data(decide(client, owner.headers, booking, "rejected"))
     else:
         lapse(booking)
         run_sweep(app)
     doc = stored(booking)
     assert doc["refund"] == {"pct": 100, "amount": PRICE}
     assert doc["payment"]["refunded"] == PRICE
-    assert balance(customer[0]) == PRICE
-    assert [kind for kind, *_ in ledger(customer[0])] == ["credit", "payment", "refund"]
+    assert balance(customer.user) == PRICE
+    assert [kind for kind, *_ in ledger(customer.user)] == ["credit", "payment", "refund"]
 
 
 # Bookings stored before issue 3 -----------------------------------------------------------
@@ -188,15 +190,15 @@ def test_a_migrated_issue_two_booking_is_confirmed_and_cancelled(
     app, client, customer, owner, venue
 ):
     """Its hold never lapses (none was set) and its claim is already held for good."""
-    booking = issue_two_booking(venue, customer[0], today_plus(3))
+    booking = issue_two_booking(venue, customer.user, today_plus(3))
     assert app.test_cli_runner().invoke(args=["migrate"]).exit_code == 0
-    shown = seen(client, customer[1], booking)
+    shown = seen(client, customer.headers, booking)
     assert shown["status"] == "pending" and "expires_at" not in shown
 
-    assert ok_data(decide(client, owner[1], booking, "confirmed"))["booking"]["status"] == (
+    assert ok_data(decide(client, owner.headers, booking, "confirmed"))["booking"]["status"] == (
         "confirmed"
     )
     assert claim_of(venue)["expires_at"] is None
-    cancelled = ok_data(cancel(client, owner[1], booking))["booking"]
+    cancelled = ok_data(cancel(client, owner.headers, booking))["booking"]
     assert cancelled["status"] == "cancelled" and cancelled["refund"] == {"pct": 100, "amount": 0}
     assert_free(claim_of(venue))

@@ -29,11 +29,11 @@ from tests.helpers import ok_data, today_plus
 def test_expire_holds_marks_lapsed_bookings_and_frees_their_slots(
     app, client, customer, make_user, owner, make_venue
 ):
-    venue = make_venue(owner[0], slots=SLOTS)
-    lapsed = [booked(client, customer[1], venue, slot=key) for key in ("morning", "evening")]
-    live = booked(client, make_user()[1], venue, slot="morning", date=today_plus(4))
-    confirmed = booked(client, make_user()[1], venue, slot="evening", date=today_plus(4))
-    ok_data(decide(client, owner[1], confirmed, "confirmed"))
+    venue = make_venue(owner.user, slots=SLOTS)
+    lapsed = [booked(client, customer.headers, venue, slot=key) for key in ("morning", "evening")]
+    live = booked(client, make_user().headers, venue, slot="morning", date=today_plus(4))
+    confirmed = booked(client, make_user().headers, venue, slot="evening", date=today_plus(4))
+    ok_data(decide(client, owner.headers, confirmed, "confirmed"))
     for booking in lapsed:
         lapse(booking)
 
@@ -42,7 +42,7 @@ def test_expire_holds_marks_lapsed_bookings_and_frees_their_slots(
         doc = stored(booking)
         assert doc["status"] == "expired" and doc["expired_at"] >= doc["expires_at"]
         assert_free(claim_of(venue, slot=key))
-        assert notices(booking)[-1] == ("hold_expired", customer[0]["email"])
+        assert notices(booking)[-1] == ("hold_expired", customer.user["email"])
     assert stored(live)["status"] == "pending"
     assert_held_by(claim_of(venue, today_plus(4), "morning"), live["id"])
     assert stored(confirmed)["status"] == "confirmed"
@@ -53,12 +53,12 @@ def test_expire_holds_marks_lapsed_bookings_and_frees_their_slots(
 
 
 def test_expire_holds_completes_bookings_whose_day_is_over(app, client, customer, owner, venue):
-    confirmed = booked(client, customer[1], venue)
-    ok_data(decide(client, owner[1], confirmed, "confirmed"))
-    upcoming = booked(client, customer[1], venue, date=today_plus(5))
-    ok_data(decide(client, owner[1], upcoming, "confirmed"))
-    cancelled = booked(client, customer[1], venue, date=today_plus(6))
-    ok_data(cancel(client, customer[1], cancelled))
+    confirmed = booked(client, customer.headers, venue)
+    ok_data(decide(client, owner.headers, confirmed, "confirmed"))
+    upcoming = booked(client, customer.headers, venue, date=today_plus(5))
+    ok_data(decide(client, owner.headers, upcoming, "confirmed"))
+    cancelled = booked(client, customer.headers, venue, date=today_plus(6))
+    ok_data(cancel(client, customer.headers, cancelled))
     for booking in (confirmed, cancelled):
         db.bookings().update_one(
             {"_id": ObjectId(booking["id"])}, {"$set": {"date": today_plus(-1)}}
@@ -67,13 +67,13 @@ def test_expire_holds_completes_bookings_whose_day_is_over(app, client, customer
     assert "completed 1" in run_sweep(app)
     doc = stored(confirmed)
     assert doc["status"] == "completed" and doc["completed_at"].tzinfo is not None
-    assert seen(client, customer[1], confirmed)["status"] == "completed"
+    assert seen(client, customer.headers, confirmed)["status"] == "completed"
     assert stored(upcoming)["status"] == "confirmed"
     assert stored(cancelled)["status"] == "cancelled"
 
 
 def test_expire_holds_deletes_the_claims_of_dates_over_everywhere(app, owner, make_venue):
-    venue = make_venue(owner[0], slots=SLOTS)
+    venue = make_venue(owner.user, slots=SLOTS)
     everywhere_over = today_plus(-2)  # at least a day before today at UTC-12 too
     for date in (everywhere_over, today_plus(0), today_plus(3)):
         claims.claim_slots(venue["_id"], date, ["morning"], ObjectId())
@@ -88,8 +88,8 @@ def test_completion_goes_by_the_venues_own_calendar(app, customer, owner, make_v
     """At 12:00 UTC on 15 June it is already the 16th in Kiritimati but still the 15th in
     Pago Pago: a booking on the 15th is over at the first venue only."""
     now = dt.datetime(2030, 6, 15, 12, 0, tzinfo=dt.UTC)
-    ahead = make_venue(owner[0], timezone="Pacific/Kiritimati")
-    behind = make_venue(owner[0], timezone="Pacific/Pago_Pago")
+    ahead = make_venue(owner.user, timezone="Pacific/Kiritimati")
+    behind = make_venue(owner.user, timezone="Pacific/Pago_Pago")
     ids = {}
     for name, venue in (("ahead", ahead), ("behind", behind)):
         ids[name] = ObjectId()
@@ -97,8 +97,8 @@ def test_completion_goes_by_the_venues_own_calendar(app, customer, owner, make_v
             {
                 "_id": ids[name],
                 "venue_id": venue["_id"],
-                "owner_id": owner[0]["_id"],
-                "user_id": customer[0]["_id"],
+                "owner_id": owner.user["_id"],
+                "user_id": customer.user["_id"],
                 "date": "2030-06-15",
                 "status": "confirmed",
             }
@@ -113,7 +113,7 @@ def test_completion_goes_by_the_venues_own_calendar(app, customer, owner, make_v
 def test_the_sweep_never_overrides_a_booking_that_moved_on(
     app, client, customer, venue, monkeypatch
 ):
-    booking = booked(client, customer[1], venue)
+    booking = booked(client, customer.headers, venue)
     lapse(booking)
     real = db.bookings
 

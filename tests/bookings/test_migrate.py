@@ -22,7 +22,7 @@ NOTHING = (
 
 @pytest.fixture
 def venue(make_venue, owner):
-    return make_venue(owner[0], slots=TWO_SLOTS)
+    return make_venue(owner.user, slots=TWO_SLOTS)
 
 
 def older_booking(venue, user, date, slot="lunch", detail=True, claimed=True, **fields):
@@ -82,14 +82,14 @@ def everything():
 def test_every_older_variant_is_rewritten_once_and_a_second_run_changes_nothing(
     app, client, customer, venue
 ):
-    today = booked(client, customer[1], venue, slots=["dinner"], date=today_plus(4))
+    today = booked(client, customer.headers, venue, slots=["dinner"], date=today_plus(4))
     as_made = db.bookings().find_one({"_id": ObjectId(today["id"])})
-    kept_detail = older_booking(venue, customer[0], today_plus(3))
+    kept_detail = older_booking(venue, customer.user, today_plus(3))
     # No snapshot of its slot: read from the venue's slots.
-    no_detail = older_booking(venue, customer[0], today_plus(5), slot="dinner", detail=False)
+    no_detail = older_booking(venue, customer.user, today_plus(5), slot="dinner", detail=False)
     refund = {"pct": 100, "amount": 0}
     cancelled = older_booking(
-        venue, customer[0], today_plus(6), claimed=False, status="cancelled", refund=refund
+        venue, customer.user, today_plus(6), claimed=False, status="cancelled", refund=refund
     )
 
     assert migrate(app) == (
@@ -109,11 +109,11 @@ def test_every_older_variant_is_rewritten_once_and_a_second_run_changes_nothing(
 
 
 def test_a_migrated_booking_reads_prints_moves_and_cancels(app, client, customer, owner, venue):
-    booking = older_booking(venue, customer[0], today_plus(3))
+    booking = older_booking(venue, customer.user, today_plus(3))
     path = f"/bookings/{booking['_id']}"
     assert migrate(app)[0] == 0
 
-    shown = ok_data(client.get(path, headers=customer[1]))["booking"]
+    shown = ok_data(client.get(path, headers=customer.headers))["booking"]
     assert (shown["slots"], shown["slot"], shown["slot_detail"]) == (["lunch"], "lunch", LUNCH)
     assert shown["slot_details"] == [LUNCH] and shown["addons"] == [] and shown["history"] == []
     assert shown["price_locked"] == {
@@ -128,7 +128,7 @@ def test_a_migrated_booking_reads_prints_moves_and_cancels(app, client, customer
     assert shown["payment"] == {"method": "pay_at_venue", "paid": 0, "refunded": 0}
     assert shown["status"] == "pending" and "expires_at" not in shown  # no hold: never lapses
 
-    pdf = client.get(f"{path}/receipt.pdf", headers=customer[1])
+    pdf = client.get(f"{path}/receipt.pdf", headers=customer.headers)
     assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
     text = " ".join(
         " ".join(page.extract_text().split()) for page in PdfReader(io.BytesIO(pdf.data)).pages
@@ -138,17 +138,17 @@ def test_a_migrated_booking_reads_prints_moves_and_cancels(app, client, customer
     assert "Payment Pay at the venue; paid PKR 0" in text
 
     body = {"date": today_plus(8), "slots": ["lunch", "dinner"]}
-    moved = ok_data(client.post(f"{path}/reschedule", json=body, headers=customer[1]))
+    moved = ok_data(client.post(f"{path}/reschedule", json=body, headers=customer.headers))
     assert moved["change"]["from"] == {"date": today_plus(3), "slots": ["lunch"]}
     assert moved["change"]["price_delta"] == 2 * venue["pricing"]["base_price"] - 90000
     assert moved["booking"]["slots"] == ["lunch", "dinner"]
     assert_free(claim_of(venue, today_plus(3), "lunch"))
 
-    confirmed = ok_data(client.patch(path, json={"status": "confirmed"}, headers=owner[1]))
+    confirmed = ok_data(client.patch(path, json={"status": "confirmed"}, headers=owner.headers))
     assert confirmed["booking"]["status"] == "confirmed"
     for slot in ("lunch", "dinner"):
         assert_held_by(claim_of(venue, today_plus(8), slot), str(booking["_id"]))
-    cancelled = ok_data(client.delete(path, headers=owner[1]))["booking"]
+    cancelled = ok_data(client.delete(path, headers=owner.headers))["booking"]
     assert cancelled["status"] == "cancelled" and cancelled["cancelled_by"] == "owner"
     assert cancelled["refund"] == {"pct": 100, "amount": 0}
     assert cancelled["payment"] == {"method": "pay_at_venue", "paid": 0, "refunded": 0}
@@ -157,8 +157,8 @@ def test_a_migrated_booking_reads_prints_moves_and_cancels(app, client, customer
 
 
 def test_a_run_racing_another_changes_each_booking_once(app, customer, venue, monkeypatch):
-    first = older_booking(venue, customer[0], today_plus(3))
-    second = older_booking(venue, customer[0], today_plus(4), slot="dinner")
+    first = older_booking(venue, customer.user, today_plus(3))
+    second = older_booking(venue, customer.user, today_plus(4), slot="dinner")
     real = db.bookings
     other = []
 
@@ -179,9 +179,9 @@ def test_a_run_racing_another_changes_each_booking_once(app, customer, venue, mo
 
 
 def test_a_booking_of_no_known_shape_is_left_and_named(app, customer, venue):
-    odd = older_booking(venue, customer[0], today_plus(3), claimed=False, detail=False)
+    odd = older_booking(venue, customer.user, today_plus(3), claimed=False, detail=False)
     db.bookings().update_one({"_id": odd["_id"]}, {"$set": {"slots": ["lunch", "dinner"]}})
-    fine = older_booking(venue, customer[0], today_plus(4))
+    fine = older_booking(venue, customer.user, today_plus(4))
 
     code, output = migrate(app)
 

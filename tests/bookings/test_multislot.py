@@ -25,7 +25,7 @@ ADDONS = [
 
 @pytest.fixture
 def venue(make_venue, owner):
-    return make_venue(owner[0], slots=THREE_SLOTS, addons=ADDONS)
+    return make_venue(owner.user, slots=THREE_SLOTS, addons=ADDONS)
 
 
 def slot_line(slot, amount=PRICE):
@@ -40,7 +40,7 @@ def slot_line(slot, amount=PRICE):
 
 
 def test_several_slots_are_one_booking_in_the_venues_slot_order(client, customer, venue):
-    booking = booked(client, customer[1], venue, slots=["evening", "morning"])
+    booking = booked(client, customer.headers, venue, slots=["evening", "morning"])
 
     assert booking["slots"] == ["morning", "evening"]
     assert booking["slot"] == "morning"
@@ -62,20 +62,20 @@ def test_several_slots_are_one_booking_in_the_venues_slot_order(client, customer
 
 def test_a_full_day_is_every_slot_and_then_no_slot_is_free(client, customer, make_user, venue):
     every = [slot["key"] for slot in THREE_SLOTS]
-    booking = booked(client, customer[1], venue, slots=every)
+    booking = booked(client, customer.headers, venue, slots=every)
     assert booking["price_locked"]["total"] == 3 * PRICE
     before = snapshot()
     for key in every:
-        error = assert_error(book(client, make_user()[1], venue, slot=key), 409, "slot_taken")
+        error = assert_error(book(client, make_user().headers, venue, slot=key), 409, "slot_taken")
         assert error["details"] == {"date": today_plus(3), "slots": [key]}
     assert snapshot() == before
 
 
 def test_one_taken_slot_refuses_all_and_names_the_taken_ones(client, customer, make_user, venue):
-    first = booked(client, customer[1], venue, slots=["afternoon", "evening"])
+    first = booked(client, customer.headers, venue, slots=["afternoon", "evening"])
     before = snapshot()
 
-    response = book(client, make_user()[1], venue, slots=["morning", "afternoon", "evening"])
+    response = book(client, make_user().headers, venue, slots=["morning", "afternoon", "evening"])
     error = assert_error(response, 409, "slot_taken")
     assert error["details"] == {"date": today_plus(3), "slots": ["afternoon", "evening"]}
     # The morning was claimed on the way and released before the answer.
@@ -86,25 +86,25 @@ def test_one_taken_slot_refuses_all_and_names_the_taken_ones(client, customer, m
     assert snapshot()[0] == before[0]
 
     # The morning alone is bookable straight away.
-    morning = booked(client, make_user()[1], venue, slots=["morning"])
+    morning = booked(client, make_user().headers, venue, slots=["morning"])
     assert_held_by(claim_of(venue, slot="morning"), morning["id"])
 
 
 def test_cancelling_frees_every_slot(client, customer, make_user, venue):
-    booking = booked(client, customer[1], venue, slots=["morning", "evening"])
-    client.delete(f"/bookings/{booking['id']}", headers=customer[1])
+    booking = booked(client, customer.headers, venue, slots=["morning", "evening"])
+    client.delete(f"/bookings/{booking['id']}", headers=customer.headers)
     for key in ("morning", "evening"):
         assert_free(claim_of(venue, slot=key))
-    again = booked(client, make_user()[1], venue, slots=["morning", "evening"])
+    again = booked(client, make_user().headers, venue, slots=["morning", "evening"])
     assert stored(again)["status"] == "pending"
 
 
 def test_slot_alone_still_works_as_does_a_single_slot_venue(client, customer, make_venue, owner):
-    venue = make_venue(owner[0])
-    booking = booked(client, customer[1], venue)
+    venue = make_venue(owner.user)
+    booking = booked(client, customer.headers, venue)
     assert booking["slots"] == ["full_day"] and booking["slot"] == "full_day"
-    other = make_venue(owner[0], slots=THREE_SLOTS)
-    assert booked(client, customer[1], other, slot="evening")["slots"] == ["evening"]
+    other = make_venue(owner.user, slots=THREE_SLOTS)
+    assert booked(client, customer.headers, other, slot="evening")["slots"] == ["evening"]
 
 
 @pytest.mark.parametrize(
@@ -124,7 +124,7 @@ def test_slot_alone_still_works_as_does_a_single_slot_venue(client, customer, ma
     ],
 )
 def test_bad_slot_lists_are_refused_and_nothing_is_claimed(client, customer, venue, body, field):
-    error = assert_error(book(client, customer[1], venue, **body), 422, "validation_failed")
+    error = assert_error(book(client, customer.headers, venue, **body), 422, "validation_failed")
     assert field in error["details"]
     assert nothing_written()
 
@@ -134,7 +134,7 @@ def test_bad_slot_lists_are_refused_and_nothing_is_claimed(client, customer, ven
 
 def test_add_ons_are_priced_and_locked_with_the_booking(client, customer, owner, venue):
     addons = [{"key": "catering"}, {"key": "stage", "qty": 2}]
-    booking = booked(client, customer[1], venue, slots=["evening"], guests=80, addons=addons)
+    booking = booked(client, customer.headers, venue, slots=["evening"], guests=80, addons=addons)
 
     assert booking["addons"] == [{"key": "catering", "qty": 80}, {"key": "stage", "qty": 2}]
     lines = booking["price_locked"]["lines"]
@@ -161,7 +161,7 @@ def test_add_ons_are_priced_and_locked_with_the_booking(client, customer, owner,
 
     # The owner reprices and removes add-ons: the booking keeps what it was sold at.
     db.venues().update_one({"_id": venue["_id"]}, {"$set": {"addons": [], "pricing.base_price": 1}})
-    again = client.get(f"/bookings/{booking['id']}", headers=customer[1]).get_json()
+    again = client.get(f"/bookings/{booking['id']}", headers=customer.headers).get_json()
     assert again["data"]["booking"]["price_locked"] == booking["price_locked"]
 
 
@@ -177,7 +177,7 @@ def test_add_ons_are_priced_and_locked_with_the_booking(client, customer, owner,
     ],
 )
 def test_bad_add_ons_are_refused_and_nothing_is_claimed(client, customer, venue, addons):
-    response = book(client, customer[1], venue, slots=["evening"], guests=80, addons=addons)
+    response = book(client, customer.headers, venue, slots=["evening"], guests=80, addons=addons)
     assert "addons" in assert_error(response, 422, "validation_failed")["details"]
     assert nothing_written()
 
@@ -185,13 +185,13 @@ def test_bad_add_ons_are_refused_and_nothing_is_claimed(client, customer, venue,
 def test_the_expected_total_must_match_the_quote(client, customer, venue):
     body = {"slots": ["morning", "evening"], "addons": [{"key": "stage"}]}
     total = 2 * PRICE + 20000
-    response = book(client, customer[1], venue, expected_total=total - 1, **body)
+    response = book(client, customer.headers, venue, expected_total=total - 1, **body)
     error = assert_error(response, 409, "price_changed")
     assert error["details"]["quote"]["total"] == total
     assert error["details"]["quote"]["lines"][-1]["key"] == "stage"
     assert nothing_written()
 
-    booking = booked(client, customer[1], venue, expected_total=total, **body)
+    booking = booked(client, customer.headers, venue, expected_total=total, **body)
     assert booking["price_locked"]["total"] == total
 
 
@@ -200,7 +200,9 @@ def test_a_price_change_after_the_quote_is_caught(client, customer, venue):
         f"/venues/{venue['_id']}/quote?date={today_plus(3)}&slots=evening&guests=10"
     ).get_json()["data"]
     db.venues().update_one({"_id": venue["_id"]}, {"$set": {"pricing.base_price": PRICE + 5000}})
-    response = book(client, customer[1], venue, slots=["evening"], expected_total=quote["total"])
+    response = book(
+        client, customer.headers, venue, slots=["evening"], expected_total=quote["total"]
+    )
     error = assert_error(response, 409, "price_changed")
     assert error["details"]["quote"]["total"] == PRICE + 5000
     assert nothing_written()

@@ -13,12 +13,12 @@ from tests.helpers import TWO_SLOTS, assert_error, insert_booking, ok_data, othe
 
 @pytest.fixture
 def venue(owner, make_venue):
-    return make_venue(owner[0], slots=TWO_SLOTS, address="12 Canal Bank Road")
+    return make_venue(owner.user, slots=TWO_SLOTS, address="12 Canal Bank Road")
 
 
 @pytest.fixture
 def booking(venue, customer):
-    return insert_booking(venue, customer[0], date="2030-03-16")
+    return insert_booking(venue, customer.user, date="2030-03-16")
 
 
 def url(booking_id):
@@ -36,7 +36,7 @@ def read_pdf(response):
 
 
 def test_booker_gets_a_one_page_receipt_with_every_detail(client, customer, booking):
-    response = client.get(url(booking["_id"]), headers=customer[1])
+    response = client.get(url(booking["_id"]), headers=customer.headers)
 
     pages, text, meta = read_pdf(response)
     reference = str(booking["_id"])
@@ -57,12 +57,12 @@ def test_booker_gets_a_one_page_receipt_with_every_detail(client, customer, book
     assert "Subtotal PKR 200,000 Total PKR 200,000" in text
     assert "Times are local to the venue (Asia/Karachi)" in text
     # Nothing of the customer's contact details, and nothing written by reading a receipt.
-    assert customer[0]["email"] not in text and "+923001234567" not in text
+    assert customer.user["email"] not in text and "+923001234567" not in text
     assert db.bookings().find_one({"_id": booking["_id"]}) == booking
 
 
 def test_receipt_headers_name_the_file_and_keep_it_out_of_shared_caches(client, customer, booking):
-    response = client.get(url(booking["_id"]), headers=customer[1])
+    response = client.get(url(booking["_id"]), headers=customer.headers)
 
     assert response.status_code == 200
     disposition = response.headers["Content-Disposition"]
@@ -71,7 +71,7 @@ def test_receipt_headers_name_the_file_and_keep_it_out_of_shared_caches(client, 
 
 
 def test_venue_owner_gets_the_receipt_too(client, owner, booking):
-    _, text, _ = read_pdf(client.get(url(booking["_id"]), headers=owner[1]))
+    _, text, _ = read_pdf(client.get(url(booking["_id"]), headers=owner.headers))
 
     assert f"Booking reference {booking['_id']}" in text
     assert "Total PKR 200,000" in text
@@ -90,7 +90,7 @@ def test_strangers_get_404_and_no_pdf(client, make_user, booking, who):
 
 @pytest.mark.parametrize("booking_id", ["not-an-id", other_id()])
 def test_unknown_or_malformed_booking_is_404(client, customer, booking_id):
-    assert_error(client.get(url(booking_id), headers=customer[1]), 404, "booking_not_found")
+    assert_error(client.get(url(booking_id), headers=customer.headers), 404, "booking_not_found")
 
 
 def test_receipt_needs_a_token(client, booking):
@@ -107,7 +107,7 @@ def test_qr_code_holds_the_booking_reference(client, customer, booking, monkeypa
 
     monkeypatch.setattr(receipts, "QrCodeWidget", spy)
 
-    read_pdf(client.get(url(booking["_id"]), headers=customer[1]))
+    read_pdf(client.get(url(booking["_id"]), headers=customer.headers))
 
     assert encoded == [str(booking["_id"])]
 
@@ -121,7 +121,7 @@ def test_addon_lines_wallet_payment_and_snapshot_prices(client, customer, venue)
     lines = [{**line, "amount": line["unit_price"] * line["qty"]} for line in lines]
     booking = insert_booking(
         venue,
-        customer[0],
+        customer.user,
         slots=["dinner"],
         guests=80,
         price_locked={"lines": lines, "subtotal": 390000, "total": 390000, "currency": "PKR"},
@@ -130,7 +130,7 @@ def test_addon_lines_wallet_payment_and_snapshot_prices(client, customer, venue)
     # The venue's prices moved since: the receipt still shows what was agreed.
     db.venues().update_one({"_id": venue["_id"]}, {"$set": {"pricing.base_price": 999}})
 
-    _, text, _ = read_pdf(client.get(url(booking["_id"]), headers=customer[1]))
+    _, text, _ = read_pdf(client.get(url(booking["_id"]), headers=customer.headers))
 
     assert "Time Dinner, 18:00–23:00 Guests 80" in text
     assert "Dinner PKR 150,000 1 PKR 150,000" in text
@@ -144,14 +144,14 @@ def test_addon_lines_wallet_payment_and_snapshot_prices(client, customer, venue)
 def test_cancelled_booking_shows_the_refund_and_reason(client, customer, venue):
     booking = insert_booking(
         venue,
-        customer[0],
+        customer.user,
         status="cancelled",
         reason="Family emergency",
         payment={"method": "wallet", "paid": 200000, "refunded": 100000},
         refund={"pct": 50, "amount": 100000},
     )
 
-    _, text, _ = read_pdf(client.get(url(booking["_id"]), headers=customer[1]))
+    _, text, _ = read_pdf(client.get(url(booking["_id"]), headers=customer.headers))
 
     assert "Status Cancelled Family emergency" in text
     assert "Refund PKR 100,000 (50 %)" in text
@@ -159,9 +159,9 @@ def test_cancelled_booking_shows_the_refund_and_reason(client, customer, venue):
 
 def test_live_hold_shows_until_when_in_the_venue_zone(client, customer, venue):
     expires = dt.datetime(2030, 3, 1, 10, 30, tzinfo=dt.UTC)
-    booking = insert_booking(venue, customer[0], status="pending", expires_at=expires)
+    booking = insert_booking(venue, customer.user, status="pending", expires_at=expires)
 
-    response = client.get(url(booking["_id"]), headers=customer[1])
+    response = client.get(url(booking["_id"]), headers=customer.headers)
 
     # 10:30 UTC is 15:30 in Asia/Karachi (UTC+5).
     assert "Status Pending (held until 1 Mar 2030, 15:30)" in read_pdf(response)[1]
@@ -169,19 +169,19 @@ def test_live_hold_shows_until_when_in_the_venue_zone(client, customer, venue):
 
 def test_lapsed_hold_is_shown_as_expired(client, customer, venue):
     lapsed = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
-    booking = insert_booking(venue, customer[0], status="pending", expires_at=lapsed)
+    booking = insert_booking(venue, customer.user, status="pending", expires_at=lapsed)
 
-    _, text, _ = read_pdf(client.get(url(booking["_id"]), headers=customer[1]))
+    _, text, _ = read_pdf(client.get(url(booking["_id"]), headers=customer.headers))
 
     assert "Status Expired" in text
     assert "held until" not in text
 
 
 def test_client_text_is_printed_literally_not_read_as_markup(client, owner, customer, make_venue):
-    venue = make_venue(owner[0], venue_name="Rose & Thorn <Lawn>", address="<b>5</b> Mall & Co")
-    booking = insert_booking(venue, customer[0], reason="<i>late</i> & sorry", status="cancelled")
+    venue = make_venue(owner.user, venue_name="Rose & Thorn <Lawn>", address="<b>5</b> Mall & Co")
+    booking = insert_booking(venue, customer.user, reason="<i>late</i> & sorry", status="cancelled")
 
-    _, text, _ = read_pdf(client.get(url(booking["_id"]), headers=customer[1]))
+    _, text, _ = read_pdf(client.get(url(booking["_id"]), headers=customer.headers))
 
     assert "Venue Rose & Thorn <Lawn>" in text
     assert "Address <b>5</b> Mall & Co, Lahore" in text
@@ -193,8 +193,8 @@ def test_many_lines_still_fit_on_one_page(client, owner, customer, make_venue):
         {"key": f"s{h:02d}", "label": f"Hour {h:02d}", "start": f"{h:02d}:00", "end": f"{h:02d}:59"}
         for h in range(24)
     ]
-    venue = make_venue(owner[0], slots=slots)
-    booking = insert_booking(venue, customer[0])
+    venue = make_venue(owner.user, slots=slots)
+    booking = insert_booking(venue, customer.user)
     extra = [
         {"kind": "addon", "key": f"a{n}", "label": f"Extra {n}", "unit_price": 10, "qty": 1}
         for n in range(30)
@@ -207,7 +207,7 @@ def test_many_lines_still_fit_on_one_page(client, owner, customer, make_venue):
         {"$set": {"price_locked": {**locked, "lines": lines, "subtotal": total, "total": total}}},
     )
 
-    pages, text, _ = read_pdf(client.get(url(booking["_id"]), headers=customer[1]))
+    pages, text, _ = read_pdf(client.get(url(booking["_id"]), headers=customer.headers))
 
     assert pages == 1
     assert "Hour 00, 00:00–00:59" in text and "Hour 23, 23:00–23:59" in text
@@ -218,17 +218,17 @@ def test_many_lines_still_fit_on_one_page(client, owner, customer, make_venue):
 def test_deleted_venue_still_prints_its_address(client, customer, venue, booking):
     db.venues().update_one({"_id": venue["_id"]}, {"$set": {"status": "deleted"}})
 
-    _, text, _ = read_pdf(client.get(url(booking["_id"]), headers=customer[1]))
+    _, text, _ = read_pdf(client.get(url(booking["_id"]), headers=customer.headers))
 
     assert "Address 12 Canal Bank Road, Lahore" in text
 
 
 def test_receipt_uses_the_venue_time_zone(client, owner, customer, make_venue):
-    venue = make_venue(owner[0], timezone="Europe/London")
+    venue = make_venue(owner.user, timezone="Europe/London")
     created = dt.datetime(2030, 7, 1, 9, 5, tzinfo=dt.UTC)
-    booking = insert_booking(venue, customer[0], date=today_plus(3, venue), created_at=created)
+    booking = insert_booking(venue, customer.user, date=today_plus(3, venue), created_at=created)
 
-    _, text, _ = read_pdf(client.get(url(booking["_id"]), headers=customer[1]))
+    _, text, _ = read_pdf(client.get(url(booking["_id"]), headers=customer.headers))
 
     # British Summer Time: 09:05 UTC is 10:05 in London.
     assert "Booked on 1 Jul 2030, 10:05" in text
@@ -243,10 +243,10 @@ def test_openapi_documents_a_pdf(client):
 
 def test_text_beyond_the_pdf_fonts_still_gives_a_receipt(client, owner, customer, make_venue):
     # Helvetica has no Urdu or emoji glyphs: they print as boxes, but the receipt still comes.
-    venue = make_venue(owner[0], venue_name="شالیمار ہال Café 🎉", city="لاہور")
-    booking = insert_booking(venue, customer[0])
+    venue = make_venue(owner.user, venue_name="شالیمار ہال Café 🎉", city="لاہور")
+    booking = insert_booking(venue, customer.user)
 
-    pages, text, _ = read_pdf(client.get(url(booking["_id"]), headers=customer[1]))
+    pages, text, _ = read_pdf(client.get(url(booking["_id"]), headers=customer.headers))
 
     assert pages == 1
     assert "Café" in text and "Total PKR 100,000" in text
@@ -254,7 +254,7 @@ def test_text_beyond_the_pdf_fonts_still_gives_a_receipt(client, owner, customer
 
 def test_a_booking_made_through_the_api_prints_what_it_stored(client, owner, customer, make_venue):
     addons = [{"key": "catering", "name": "Catering", "price": 1500, "unit": "per_guest"}]
-    venue = make_venue(owner[0], slots=TWO_SLOTS, addons=addons)
+    venue = make_venue(owner.user, slots=TWO_SLOTS, addons=addons)
     body = {
         "venue_id": str(venue["_id"]),
         "date": today_plus(10),
@@ -263,9 +263,9 @@ def test_a_booking_made_through_the_api_prints_what_it_stored(client, owner, cus
         "addons": [{"key": "catering"}],
         "payment_method": "pay_at_venue",
     }
-    booking = ok_data(client.post("/bookings", json=body, headers=customer[1]), 201)["booking"]
+    booking = ok_data(client.post("/bookings", json=body, headers=customer.headers), 201)["booking"]
 
-    _, text, _ = read_pdf(client.get(url(booking["id"]), headers=owner[1]))
+    _, text, _ = read_pdf(client.get(url(booking["id"]), headers=owner.headers))
 
     assert "Time Lunch, 12:00–16:00 Dinner, 18:00–23:00 Guests 40" in text
     assert "Status Pending (held until" in text

@@ -8,7 +8,7 @@ from tests.helpers import assert_error
 
 @pytest.mark.parametrize("method", ["get", "patch", "delete"])
 def test_every_booking_route_needs_a_token(client, customer, venue, method):
-    booking = booked(client, customer[1], venue)
+    booking = booked(client, customer.headers, venue)
     before = snapshot()
     response = getattr(client, method)(f"/bookings/{booking['id']}", json={"status": "rejected"})
     assert_error(response, 401, "token_missing")

@@ -13,8 +13,8 @@ from tests.helpers import DECOR, ok_data, today_plus
 def test_bookings_dump_exactly_as_marshmallow_would(client, customer, owner, make_venue):
     """BookingOut's quick dump (QuickDump) gives marshmallow's own answer, key order included,
     for bookings in every shape the service writes and for odd stored values."""
-    venue = make_venue(owner[0], slots=SLOTS, addons=[dict(DECOR)])
-    headers, owner_headers = customer[1], owner[1]
+    venue = make_venue(owner.user, slots=SLOTS, addons=[dict(DECOR)])
+    headers, owner_headers = customer.headers, owner.headers
     booked(
         client, headers, venue, slots=["morning", "evening"], addons=[{"key": "decor", "qty": 1}]
     )

@@ -115,7 +115,7 @@ def test_sign_s3_returns_a_valid_sigv4_put_url(s3, client, owner):
 
 
 def test_sign_s3_signature_binds_type_size_and_secret(s3, client, owner):
-    data = ok_data(client.post("/uploads/sign-s3", json=PICTURE, headers=owner[1]))
+    data = ok_data(client.post("/uploads/sign-s3", json=PICTURE, headers=owner.headers))
     signature = _query(data["upload_url"])["X-Amz-Signature"]
     url = data["upload_url"]
     other_type = {**data["headers"], "Content-Type": "video/mp4"}
@@ -147,15 +147,15 @@ def test_sign_s3_public_base_url_and_ttl_come_from_config(app, client, owner):
     app.config.update(
         S3, S3_PUBLIC_BASE_URL="https://cdn.halls.example/", UPLOAD_URL_TTL_SECONDS=60
     )
-    data = ok_data(client.post("/uploads/sign-s3", json=PICTURE, headers=owner[1]))
+    data = ok_data(client.post("/uploads/sign-s3", json=PICTURE, headers=owner.headers))
     assert data["public_url"] == f"https://cdn.halls.example/{data['key']}"
     assert data["expires_in"] == 60
     assert _query(data["upload_url"])["X-Amz-Expires"] == "60"
 
 
 def test_two_signs_of_the_same_name_get_different_keys(s3, client, owner):
-    first = ok_data(client.post("/uploads/sign-s3", json=PICTURE, headers=owner[1]))
-    second = ok_data(client.post("/uploads/sign-s3", json=PICTURE, headers=owner[1]))
+    first = ok_data(client.post("/uploads/sign-s3", json=PICTURE, headers=owner.headers))
+    second = ok_data(client.post("/uploads/sign-s3", json=PICTURE, headers=owner.headers))
     assert first["key"] != second["key"]
 
 
@@ -170,7 +170,7 @@ def test_two_signs_of_the_same_name_get_different_keys(s3, client, owner):
 )
 def test_sign_s3_accepts_each_type_up_to_its_limit(s3, client, owner, content_type, filename, size):
     body = {"filename": filename, "content_type": content_type, "size_bytes": size}
-    data = ok_data(client.post("/uploads/sign-s3", json=body, headers=owner[1]))
+    data = ok_data(client.post("/uploads/sign-s3", json=body, headers=owner.headers))
     assert data["headers"] == {"Content-Type": content_type, "Content-Length": str(size)}
 
 
@@ -196,7 +196,7 @@ def test_sign_s3_accepts_each_type_up_to_its_limit(s3, client, owner, content_ty
 )
 def test_sign_s3_refuses_bad_uploads(s3, client, owner, changes, field):
     error = assert_error(
-        client.post("/uploads/sign-s3", json={**PICTURE, **changes}, headers=owner[1]),
+        client.post("/uploads/sign-s3", json={**PICTURE, **changes}, headers=owner.headers),
         422,
         "validation_failed",
     )
@@ -207,7 +207,7 @@ def test_sign_s3_refuses_bad_uploads(s3, client, owner, changes, field):
 def test_sign_s3_requires_every_field(s3, client, owner, missing):
     body = {k: v for k, v in PICTURE.items() if k != missing}
     error = assert_error(
-        client.post("/uploads/sign-s3", json=body, headers=owner[1]), 422, "validation_failed"
+        client.post("/uploads/sign-s3", json=body, headers=owner.headers), 422, "validation_failed"
     )
     assert missing in error["details"]
 
@@ -216,7 +216,7 @@ def test_sign_s3_requires_every_field(s3, client, owner, missing):
 def test_sign_s3_is_503_until_configured(app, client, owner, missing):
     app.config.update({**S3, missing: None})
     assert_error(
-        client.post("/uploads/sign-s3", json=PICTURE, headers=owner[1]),
+        client.post("/uploads/sign-s3", json=PICTURE, headers=owner.headers),
         503,
         "uploads_not_configured",
     )
@@ -227,7 +227,7 @@ SIGN_REQUESTS = [("/uploads/sign-s3", PICTURE), ("/uploads/sign-cloudinary", {})
 
 @pytest.mark.parametrize(("path", "body"), SIGN_REQUESTS)
 def test_customers_may_not_sign_uploads(s3, client, customer, path, body):
-    assert_error(client.post(path, json=body, headers=customer[1]), 403, "owner_required")
+    assert_error(client.post(path, json=body, headers=customer.headers), 403, "owner_required")
 
 
 @pytest.mark.parametrize(("path", "body"), SIGN_REQUESTS)
@@ -269,20 +269,23 @@ def test_sign_cloudinary_signed_mode_wins_over_the_preset(app, client, owner):
         CLOUDINARY_CLOUD_NAME="other",
         CLOUDINARY_UPLOAD_PRESET="halls_unsigned",
     )
-    data = ok_data(client.post("/uploads/sign-cloudinary", json={}, headers=owner[1]))
+    data = ok_data(client.post("/uploads/sign-cloudinary", json={}, headers=owner.headers))
     assert "signature" in data["params"]
     assert "unsigned_preset" not in data
-    assert data["params"]["folder"] == f"venues/{owner[0]['_id']}"
+    assert data["params"]["folder"] == f"venues/{owner.user['_id']}"
 
 
 def test_sign_cloudinary_unsigned_preset(app, client, owner):
     app.config.update(CLOUDINARY_CLOUD_NAME="halls-demo", CLOUDINARY_UPLOAD_PRESET="halls_unsigned")
-    data = ok_data(client.post("/uploads/sign-cloudinary", json={}, headers=owner[1]))
+    data = ok_data(client.post("/uploads/sign-cloudinary", json={}, headers=owner.headers))
     assert data == {
         "upload_url": "https://api.cloudinary.com/v1_1/halls-demo/auto/upload",
         "method": "POST",
         "unsigned_preset": "halls_unsigned",
-        "params_sample": {"upload_preset": "halls_unsigned", "folder": f"venues/{owner[0]['_id']}"},
+        "params_sample": {
+            "upload_preset": "halls_unsigned",
+            "folder": f"venues/{owner.user['_id']}",
+        },
     }
 
 
@@ -299,7 +302,7 @@ def test_sign_cloudinary_unsigned_preset(app, client, owner):
 def test_sign_cloudinary_is_503_until_configured(app, client, owner, settings):
     app.config.update(settings)
     assert_error(
-        client.post("/uploads/sign-cloudinary", json={}, headers=owner[1]),
+        client.post("/uploads/sign-cloudinary", json={}, headers=owner.headers),
         503,
         "uploads_not_configured",
     )
@@ -320,7 +323,7 @@ def test_sign_cloudinary_is_503_until_configured(app, client, owner, settings):
 def test_sign_cloudinary_refuses_bad_input(app, client, owner, body, field):
     app.config.update(CLOUDINARY_URL=CLOUDINARY_URL)
     error = assert_error(
-        client.post("/uploads/sign-cloudinary", json=body, headers=owner[1]),
+        client.post("/uploads/sign-cloudinary", json=body, headers=owner.headers),
         422,
         "validation_failed",
     )

@@ -15,7 +15,7 @@ def availability(client, venue, query):
 
 
 def test_an_open_day_with_the_base_price(client, owner, make_venue):
-    venue = make_venue(owner[0])
+    venue = make_venue(owner.user)
     day = today_plus(2)
     assert availability(client, venue, f"date={day}") == {
         "venue_id": str(venue["_id"]),
@@ -38,13 +38,13 @@ def test_an_open_day_with_the_base_price(client, owner, make_venue):
 def test_price_comes_from_the_first_override_then_the_base_then_null(client, owner, make_venue):
     day = today_plus(2)
     overridden = make_venue(
-        owner[0],
+        owner.user,
         pricing={
             "base_price": 100000,
             "overrides": [{"date": day, "price": 75000}, {"date": day, "price": 1}],
         },
     )
-    unpriced = make_venue(owner[0], pricing={"base_price": None, "overrides": []})
+    unpriced = make_venue(owner.user, pricing={"base_price": None, "overrides": []})
     assert availability(client, overridden, f"date={day}")["price"] == 75000
     assert availability(client, overridden, f"date={today_plus(3)}")["price"] == 100000
     data = availability(client, unpriced, f"date={day}")
@@ -54,14 +54,14 @@ def test_price_comes_from_the_first_override_then_the_base_then_null(client, own
 
 def test_a_past_date_is_unavailable(client, owner, make_venue):
     yesterday = today_plus(-1)
-    venue = make_venue(owner[0], dates_available=[yesterday, today_plus(1)])
+    venue = make_venue(owner.user, dates_available=[yesterday, today_plus(1)])
     data = availability(client, venue, f"date={yesterday}")
     assert data["available"] is False
     assert [slot["available"] for slot in data["slots"]] == [False]
 
 
 def test_a_date_not_offered_is_unavailable(client, owner, make_venue):
-    venue = make_venue(owner[0], dates_available=[today_plus(1)])
+    venue = make_venue(owner.user, dates_available=[today_plus(1)])
     data = availability(client, venue, f"date={today_plus(2)}")
     assert data["available"] is False
     assert data["price"] == 100000
@@ -69,7 +69,7 @@ def test_a_date_not_offered_is_unavailable(client, owner, make_venue):
 
 def test_held_slots_are_unavailable(client, owner, make_venue):
     day = today_plus(4)
-    venue = make_venue(owner[0], slots=TWO_SLOTS)
+    venue = make_venue(owner.user, slots=TWO_SLOTS)
     hold_slot(venue, day, "dinner")
     data = availability(client, venue, f"date={day}")
     assert data["available"] is True
@@ -85,13 +85,13 @@ def test_held_slots_are_unavailable(client, owner, make_venue):
 
 
 def test_an_inactive_venue_is_unavailable(client, owner, make_venue):
-    venue = make_venue(owner[0], status="inactive")
+    venue = make_venue(owner.user, status="inactive")
     assert availability(client, venue, f"date={today_plus(1)}")["available"] is False
 
 
 def test_a_range_lists_each_day(client, owner, make_venue):
     venue = make_venue(
-        owner[0],
+        owner.user,
         slots=TWO_SLOTS,
         dates_available=[today_plus(1), today_plus(2)],
         pricing={"base_price": 5000, "overrides": [{"date": today_plus(2), "price": 9000}]},
@@ -109,7 +109,7 @@ def test_a_range_lists_each_day(client, owner, make_venue):
 
 
 def test_a_range_reads_the_claims_once(client, owner, make_venue, monkeypatch):
-    venue = make_venue(owner[0])
+    venue = make_venue(owner.user)
     calls = []
     real = claims.held_slots
 
@@ -124,7 +124,7 @@ def test_a_range_reads_the_claims_once(client, owner, make_venue, monkeypatch):
 
 
 def test_a_one_day_range_is_allowed(client, owner, make_venue):
-    venue = make_venue(owner[0])
+    venue = make_venue(owner.user)
     day = today_plus(1)
     assert [d["date"] for d in availability(client, venue, f"from={day}&to={day}")["days"]] == [day]
 
@@ -146,7 +146,7 @@ def test_a_one_day_range_is_allowed(client, owner, make_venue):
     ],
 )
 def test_bad_questions_are_422(client, owner, make_venue, query):
-    venue = make_venue(owner[0])
+    venue = make_venue(owner.user)
     response = client.get(f"/venues/{venue['_id']}/availability?{query}")
     assert assert_error(response, 422, "validation_failed")["details"]
 
@@ -158,13 +158,13 @@ def test_unknown_venue_is_404(client, venue_id):
 
 
 def test_deleted_venue_is_404(client, owner, make_venue):
-    venue = make_venue(owner[0], status="deleted")
+    venue = make_venue(owner.user, status="deleted")
     response = client.get(f"/venues/{venue['_id']}/availability?date={today_plus(1)}")
     assert_error(response, 404, "venue_not_found")
 
 
 def test_availability_writes_nothing(client, owner, make_venue):
-    venue = make_venue(owner[0])
+    venue = make_venue(owner.user)
     availability(client, venue, f"from={today_plus(1)}&to={today_plus(5)}")
     assert db.slot_claims().count_documents({}) == 0
     assert db.venues().find_one({"_id": venue["_id"]})["updated_at"] is not None

@@ -16,7 +16,7 @@ DAY = today_plus(5)
 
 @pytest.fixture
 def venue(owner, make_venue):
-    return make_venue(owner[0], slots=TWO_SLOTS)
+    return make_venue(owner.user, slots=TWO_SLOTS)
 
 
 def blackout(client, headers, venue, **body):
@@ -69,7 +69,7 @@ def slot_reasons(client, venue, date=DAY):
 
 
 def test_a_whole_day_blackout_closes_every_slot(client, owner, venue):
-    data = added(client, owner[1], venue)
+    data = added(client, owner.headers, venue)
     new = data["blackout"]
     assert new == {"id": new["id"], "date": DAY, "slots": [], "reason": "Repairs"}
     assert data["venue"]["blackouts"] == [new]
@@ -88,36 +88,36 @@ def test_a_whole_day_blackout_closes_every_slot(client, owner, venue):
 
 
 def test_a_slot_blackout_closes_only_that_slot(client, owner, customer, venue):
-    data = added(client, owner[1], venue, slots=["dinner", "dinner"], reason="  Private  ")
+    data = added(client, owner.headers, venue, slots=["dinner", "dinner"], reason="  Private  ")
     assert data["blackout"]["slots"] == ["dinner"]
     assert data["blackout"]["reason"] == "Private"
     assert holders(venue) == {"dinner": ObjectId(data["blackout"]["id"])}
     assert slot_reasons(client, venue) == {"lunch": None, "dinner": "blacked_out"}
     assert ok_data(client.get(f"/venues/search?date={DAY}"))["total"] == 1
-    booking = booked(client, customer[1], venue, "lunch")
+    booking = booked(client, customer.headers, venue, "lunch")
     assert holders(venue)["lunch"] == ObjectId(booking["id"])
 
 
 def test_a_blacked_out_slot_cannot_be_booked(client, owner, customer, venue):
-    added(client, owner[1], venue, slots=["lunch"])
+    added(client, owner.headers, venue, slots=["lunch"])
     before = snapshot()
-    response = book(client, customer[1], venue, "lunch")
+    response = book(client, customer.headers, venue, "lunch")
     assert response.status_code == 409
     assert snapshot() == before
 
 
 def test_an_old_venue_without_blackouts_takes_one(client, owner, make_venue):
-    old = make_venue(owner[0])
+    old = make_venue(owner.user)
     assert "blackouts" not in stored(old)
-    new = added(client, owner[1], old)["blackout"]
+    new = added(client, owner.headers, old)["blackout"]
     assert stored(old)["blackouts"] == [new]
     assert holders(old) == {"full_day": ObjectId(new["id"])}
 
 
 def test_a_blackout_may_close_today_and_dates_not_offered(client, owner, venue):
-    added(client, owner[1], venue, date=today_plus(0))
+    added(client, owner.headers, venue, date=today_plus(0))
     far = today_plus(400)
-    added(client, owner[1], venue, date=far, slots=["lunch"])
+    added(client, owner.headers, venue, date=far, slots=["lunch"])
     assert [b["date"] for b in stored(venue)["blackouts"]] == [today_plus(0), far]
 
 
@@ -140,14 +140,14 @@ def test_a_blackout_may_close_today_and_dates_not_offered(client, owner, venue):
 )
 def test_bad_blackouts_are_422_and_change_nothing(client, owner, venue, body):
     before = snapshot()
-    assert assert_error(blackout(client, owner[1], venue, **body), 422, "validation_failed")[
+    assert assert_error(blackout(client, owner.headers, venue, **body), 422, "validation_failed")[
         "details"
     ]
     assert snapshot() == before
 
 
 def test_date_and_reason_are_required(client, owner, venue):
-    response = client.post(f"/venues/{venue['_id']}/blackouts", json={}, headers=owner[1])
+    response = client.post(f"/venues/{venue['_id']}/blackouts", json={}, headers=owner.headers)
     assert set(assert_error(response, 422, "validation_failed")["details"]) == {
         "date",
         "reason",
@@ -159,29 +159,29 @@ def test_date_and_reason_are_required(client, owner, venue):
     [([], []), ([], ["lunch"]), (["lunch"], []), (["lunch"], ["dinner", "lunch"])],
 )
 def test_overlapping_blackouts_are_409(client, owner, venue, first, second):
-    existing = added(client, owner[1], venue, slots=first)["blackout"]
+    existing = added(client, owner.headers, venue, slots=first)["blackout"]
     before = snapshot()
     error = assert_error(
-        blackout(client, owner[1], venue, slots=second), 409, "already_blacked_out"
+        blackout(client, owner.headers, venue, slots=second), 409, "already_blacked_out"
     )
     assert error["details"] == {"date": DAY, "blackout_ids": [existing["id"]]}
     assert snapshot() == before
 
 
 def test_blackouts_of_different_slots_or_days_coexist(client, owner, venue):
-    lunch = added(client, owner[1], venue, slots=["lunch"])["blackout"]
-    dinner = added(client, owner[1], venue, slots=["dinner"])["blackout"]
-    added(client, owner[1], venue, date=today_plus(6))
+    lunch = added(client, owner.headers, venue, slots=["lunch"])["blackout"]
+    dinner = added(client, owner.headers, venue, slots=["dinner"])["blackout"]
+    added(client, owner.headers, venue, date=today_plus(6))
     assert holders(venue) == {"lunch": ObjectId(lunch["id"]), "dinner": ObjectId(dinner["id"])}
     assert len(stored(venue)["blackouts"]) == 3
 
 
 def test_a_venue_keeps_a_bounded_list(client, owner, venue, monkeypatch):
     monkeypatch.setattr(service, "MAX_BLACKOUTS", 2)
-    added(client, owner[1], venue, date=today_plus(6))
-    added(client, owner[1], venue, date=today_plus(7))
+    added(client, owner.headers, venue, date=today_plus(6))
+    added(client, owner.headers, venue, date=today_plus(7))
     before = snapshot()
-    assert_error(blackout(client, owner[1], venue), 409, "too_many_blackouts")
+    assert_error(blackout(client, owner.headers, venue), 409, "too_many_blackouts")
     assert snapshot()[0] == before[0]
     assert holders(venue) == {}  # the claims it took are free again
 
@@ -190,10 +190,10 @@ def test_a_venue_keeps_a_bounded_list(client, owner, venue, monkeypatch):
 
 
 def test_bookings_in_the_way_are_a_409_naming_them(client, owner, customer, venue):
-    lunch = booked(client, customer[1], venue, "lunch")
-    dinner = booked(client, customer[1], venue, "dinner")
+    lunch = booked(client, customer.headers, venue, "lunch")
+    dinner = booked(client, customer.headers, venue, "dinner")
     before = snapshot()
-    error = assert_error(blackout(client, owner[1], venue), 409, "blackout_conflicts_bookings")
+    error = assert_error(blackout(client, owner.headers, venue), 409, "blackout_conflicts_bookings")
     assert error["details"] == {
         "date": DAY,
         "slots": ["dinner", "lunch"],
@@ -204,18 +204,18 @@ def test_bookings_in_the_way_are_a_409_naming_them(client, owner, customer, venu
 
 
 def test_a_slot_blackout_only_minds_its_own_slot(client, owner, customer, venue):
-    lunch = booked(client, customer[1], venue, "lunch")
-    new = added(client, owner[1], venue, slots=["dinner"])["blackout"]
+    lunch = booked(client, customer.headers, venue, "lunch")
+    new = added(client, owner.headers, venue, slots=["dinner"])["blackout"]
     assert holders(venue) == {"lunch": ObjectId(lunch["id"]), "dinner": ObjectId(new["id"])}
     assert db.bookings().find_one({"_id": ObjectId(lunch["id"])})["status"] == "pending"
 
 
 def test_force_cancels_the_bookings_as_the_owner(client, owner, customer, make_user, venue):
-    lunch = booked(client, customer[1], venue, "lunch")
+    lunch = booked(client, customer.headers, venue, "lunch")
     _, someone = make_user()
     dinner = booked(client, someone, venue, "dinner")
-    elsewhere = booked(client, customer[1], venue, "lunch", date=today_plus(6))
-    data = added(client, owner[1], venue, force=True, reason="Flooding")
+    elsewhere = booked(client, customer.headers, venue, "lunch", date=today_plus(6))
+    data = added(client, owner.headers, venue, force=True, reason="Flooding")
     assert sorted(data["cancelled_bookings"]) == sorted([lunch["id"], dinner["id"]])
     for booking in (lunch, dinner):
         doc = db.bookings().find_one({"_id": ObjectId(booking["id"])})
@@ -229,16 +229,16 @@ def test_force_cancels_the_bookings_as_the_owner(client, owner, customer, make_u
 
 
 def test_force_without_bookings_in_the_way_cancels_nothing(client, owner, customer, venue):
-    other = booked(client, customer[1], venue, "lunch", date=today_plus(6))
-    data = added(client, owner[1], venue, force=True)
+    other = booked(client, customer.headers, venue, "lunch", date=today_plus(6))
+    data = added(client, owner.headers, venue, force=True)
     assert data["cancelled_bookings"] == []
     assert db.bookings().find_one({"_id": ObjectId(other["id"])})["status"] == "pending"
 
 
 def test_released_claims_do_not_stand_in_the_way(client, owner, customer, venue):
-    cancelled = booked(client, customer[1], venue, "lunch")
-    ok_data(client.delete(f"/bookings/{cancelled['id']}", headers=customer[1]))
-    data = added(client, owner[1], venue)
+    cancelled = booked(client, customer.headers, venue, "lunch")
+    ok_data(client.delete(f"/bookings/{cancelled['id']}", headers=customer.headers))
+    data = added(client, owner.headers, venue)
     assert data["cancelled_bookings"] == []
     assert holders(venue)["lunch"] == ObjectId(data["blackout"]["id"])
 
@@ -252,7 +252,7 @@ def test_force_gives_up_when_bookings_keep_coming(client, owner, venue, monkeypa
     claims.claim_slots(venue["_id"], DAY, ["lunch"], writer)
     before = snapshot()
     error = assert_error(
-        blackout(client, owner[1], venue, force=True), 409, "blackout_conflicts_bookings"
+        blackout(client, owner.headers, venue, force=True), 409, "blackout_conflicts_bookings"
     )
     assert error["details"]["booking_ids"] == [str(writer)]
     # Venues and bookings untouched; the only claim held is still the writer's (the dinner
@@ -265,9 +265,9 @@ def test_force_gives_up_when_bookings_keep_coming(client, owner, venue, monkeypa
 
 
 def test_removing_a_blackout_reopens_the_slots(client, owner, customer, venue):
-    keep = added(client, owner[1], venue, date=today_plus(6))["blackout"]
-    gone = added(client, owner[1], venue)["blackout"]
-    data = ok_data(remove(client, owner[1], venue, gone["id"]))
+    keep = added(client, owner.headers, venue, date=today_plus(6))["blackout"]
+    gone = added(client, owner.headers, venue)["blackout"]
+    data = ok_data(remove(client, owner.headers, venue, gone["id"]))
     assert data["venue"]["blackouts"] == [keep]
     assert stored(venue)["blackouts"] == [keep]
     assert holders(venue) == {}
@@ -276,27 +276,27 @@ def test_removing_a_blackout_reopens_the_slots(client, owner, customer, venue):
         "dinner": ObjectId(keep["id"]),
     }
     assert slot_reasons(client, venue) == {"lunch": None, "dinner": None}
-    booked(client, customer[1], venue, "dinner")
+    booked(client, customer.headers, venue, "dinner")
 
 
 @pytest.mark.parametrize("blackout_id", [other_id(), "bogus", "$ne"])
 def test_removing_an_unknown_blackout_is_404(client, owner, venue, blackout_id):
-    added(client, owner[1], venue)
+    added(client, owner.headers, venue)
     before = snapshot()
-    assert_error(remove(client, owner[1], venue, blackout_id), 404, "blackout_not_found")
+    assert_error(remove(client, owner.headers, venue, blackout_id), 404, "blackout_not_found")
     assert snapshot() == before
 
 
 def test_removing_twice_is_404_the_second_time(client, owner, venue):
-    new = added(client, owner[1], venue)["blackout"]
-    ok_data(remove(client, owner[1], venue, new["id"]))
-    assert_error(remove(client, owner[1], venue, new["id"]), 404, "blackout_not_found")
+    new = added(client, owner.headers, venue)["blackout"]
+    ok_data(remove(client, owner.headers, venue, new["id"]))
+    assert_error(remove(client, owner.headers, venue, new["id"]), 404, "blackout_not_found")
 
 
 def test_a_blackout_of_another_venue_is_404(client, owner, make_venue, venue):
-    theirs = added(client, owner[1], make_venue(owner[0]))["blackout"]
+    theirs = added(client, owner.headers, make_venue(owner.user))["blackout"]
     before = snapshot()
-    assert_error(remove(client, owner[1], venue, theirs["id"]), 404, "blackout_not_found")
+    assert_error(remove(client, owner.headers, venue, theirs["id"]), 404, "blackout_not_found")
     assert snapshot() == before
 
 
@@ -304,7 +304,7 @@ def test_a_blackout_of_another_venue_is_404(client, owner, make_venue, venue):
 
 
 def test_another_owner_may_neither_add_nor_remove(client, owner, make_user, venue):
-    new = added(client, owner[1], venue)["blackout"]
+    new = added(client, owner.headers, venue)["blackout"]
     _, stranger = make_user(owner=True)
     before = snapshot()
     assert_error(blackout(client, stranger, venue, date=today_plus(6)), 403, "not_venue_owner")
@@ -313,10 +313,12 @@ def test_another_owner_may_neither_add_nor_remove(client, owner, make_user, venu
 
 
 def test_customers_and_strangers_are_refused(client, owner, customer, venue):
-    new = added(client, owner[1], venue)["blackout"]
+    new = added(client, owner.headers, venue)["blackout"]
     before = snapshot()
-    assert_error(blackout(client, customer[1], venue, date=today_plus(6)), 403, "owner_required")
-    assert_error(remove(client, customer[1], venue, new["id"]), 403, "owner_required")
+    assert_error(
+        blackout(client, customer.headers, venue, date=today_plus(6)), 403, "owner_required"
+    )
+    assert_error(remove(client, customer.headers, venue, new["id"]), 403, "owner_required")
     assert blackout(client, {}, venue).status_code == 401
     assert remove(client, {}, venue, new["id"]).status_code == 401
     assert snapshot() == before
@@ -324,13 +326,15 @@ def test_customers_and_strangers_are_refused(client, owner, customer, venue):
 
 @pytest.mark.parametrize("venue_id", [other_id(), "bogus"])
 def test_unknown_venue_is_404(client, owner, venue_id):
-    assert_error(blackout(client, owner[1], {"_id": venue_id}), 404, "venue_not_found")
-    assert_error(remove(client, owner[1], {"_id": venue_id}, other_id()), 404, "venue_not_found")
+    assert_error(blackout(client, owner.headers, {"_id": venue_id}), 404, "venue_not_found")
+    assert_error(
+        remove(client, owner.headers, {"_id": venue_id}, other_id()), 404, "venue_not_found"
+    )
 
 
 def test_deleted_venue_is_404(client, owner, make_venue):
-    gone = make_venue(owner[0], status="deleted")
-    assert_error(blackout(client, owner[1], gone), 404, "venue_not_found")
+    gone = make_venue(owner.user, status="deleted")
+    assert_error(blackout(client, owner.headers, gone), 404, "venue_not_found")
     assert db.slot_claims().count_documents({}) == 0
 
 
@@ -338,28 +342,28 @@ def test_deleted_venue_is_404(client, owner, make_venue):
 
 
 def test_a_blacked_out_date_may_leave_dates_available(client, owner, venue):
-    added(client, owner[1], venue)
+    added(client, owner.headers, venue)
     dates = [date for date in venue["dates_available"] if date != DAY]
     response = client.patch(
-        f"/venues/{venue['_id']}", json={"dates_available": dates}, headers=owner[1]
+        f"/venues/{venue['_id']}", json={"dates_available": dates}, headers=owner.headers
     )
     assert DAY not in ok_data(response)["venue"]["dates_available"]
 
 
 def test_a_blacked_out_slot_may_be_removed_from_the_venue(client, owner, venue):
-    added(client, owner[1], venue, slots=["dinner"])
+    added(client, owner.headers, venue, slots=["dinner"])
     response = client.patch(
-        f"/venues/{venue['_id']}", json={"slots": TWO_SLOTS[:1]}, headers=owner[1]
+        f"/venues/{venue['_id']}", json={"slots": TWO_SLOTS[:1]}, headers=owner.headers
     )
     assert [slot["key"] for slot in ok_data(response)["venue"]["slots"]] == ["lunch"]
 
 
 def test_patch_still_protects_booked_dates_beside_a_blackout(client, owner, customer, venue):
-    added(client, owner[1], venue, slots=["dinner"])
-    booked(client, customer[1], venue, "lunch")
+    added(client, owner.headers, venue, slots=["dinner"])
+    booked(client, customer.headers, venue, "lunch")
     dates = [date for date in venue["dates_available"] if date != DAY]
     response = client.patch(
-        f"/venues/{venue['_id']}", json={"dates_available": dates}, headers=owner[1]
+        f"/venues/{venue['_id']}", json={"dates_available": dates}, headers=owner.headers
     )
     assert_error(response, 409, "date_in_use")
 
@@ -368,8 +372,8 @@ def test_patch_still_protects_booked_dates_beside_a_blackout(client, owner, cust
 
 
 def test_a_blackout_racing_bookings_never_shares_a_slot(app, owner, make_user, venue):
-    customers = [make_user()[1] for _ in range(12)]
-    calls = [lambda c: blackout(c, owner[1], venue, slots=["lunch"])]
+    customers = [make_user().headers for _ in range(12)]
+    calls = [lambda c: blackout(c, owner.headers, venue, slots=["lunch"])]
     calls += [lambda c, h=h: book(c, h, venue, "lunch") for h in customers]
     results = race(app, calls)
     winners = [result for result in results if result[0] == 201]

@@ -12,7 +12,7 @@ from tests.helpers import TWO_SLOTS, assert_error, insert_booking, ok_data, othe
 
 @pytest.fixture
 def venue(owner, make_venue):
-    return make_venue(owner[0], slots=TWO_SLOTS, venue_name="Shalimar Hall")
+    return make_venue(owner.user, slots=TWO_SLOTS, venue_name="Shalimar Hall")
 
 
 def rotate(client, venue, headers):
@@ -21,7 +21,7 @@ def rotate(client, venue, headers):
 
 @pytest.fixture
 def token(client, owner, venue):
-    return ok_data(rotate(client, venue, owner[1]), 201)["token"]
+    return ok_data(rotate(client, venue, owner.headers), 201)["token"]
 
 
 def feed(client, venue, token):
@@ -42,7 +42,7 @@ def uid(booking):
 
 
 def test_owner_gets_a_token_and_only_its_hash_is_stored(client, owner, venue):
-    data = ok_data(rotate(client, venue, owner[1]), 201)
+    data = ok_data(rotate(client, venue, owner.headers), 201)
 
     token = data["token"]
     assert len(token) >= 40
@@ -55,11 +55,11 @@ def test_owner_gets_a_token_and_only_its_hash_is_stored(client, owner, venue):
 
 
 def test_feed_lists_live_bookings_with_times_in_the_venue_zone(client, venue, customer, token):
-    both = insert_booking(venue, customer[0], date="2030-03-16")
+    both = insert_booking(venue, customer.user, date="2030-03-16")
     live_hold = dt.datetime.now(dt.UTC) + dt.timedelta(hours=5)
     pending = insert_booking(
         venue,
-        customer[0],
+        customer.user,
         date="2030-03-17",
         slots=["dinner"],
         status="pending",
@@ -90,7 +90,7 @@ def test_feed_lists_live_bookings_with_times_in_the_venue_zone(client, venue, cu
 
 
 def test_feed_leaves_out_what_holds_nothing(client, owner, venue, customer, make_venue, token):
-    kept = insert_booking(venue, customer[0], status="completed", date=today_plus(-10))
+    kept = insert_booking(venue, customer.user, status="completed", date=today_plus(-10))
     lapsed = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
     for status, fields in [
         ("cancelled", {}),
@@ -98,9 +98,9 @@ def test_feed_leaves_out_what_holds_nothing(client, owner, venue, customer, make
         ("expired", {}),
         ("pending", {"expires_at": lapsed}),  # a lapsed hold no sweeper has marked yet
     ]:
-        insert_booking(venue, customer[0], status=status, **fields)
-    insert_booking(venue, customer[0], date=today_plus(-91))  # older than the feed keeps
-    insert_booking(make_venue(owner[0]), customer[0])  # the owner's other venue
+        insert_booking(venue, customer.user, status=status, **fields)
+    insert_booking(venue, customer.user, date=today_plus(-91))  # older than the feed keeps
+    insert_booking(make_venue(owner.user), customer.user)  # the owner's other venue
 
     assert set(events(feed(client, venue, token))) == {uid(kept)}
 
@@ -119,8 +119,8 @@ def test_feed_shows_no_customer_contact_details(client, venue, make_user, token)
 
 
 def test_uid_is_stable_and_sequence_counts_reschedules(client, venue, customer, token):
-    move = {"at": dt.datetime.now(dt.UTC), "by": customer[0]["_id"], "price_delta": 0}
-    booking = insert_booking(venue, customer[0], history=[move, move])
+    move = {"at": dt.datetime.now(dt.UTC), "by": customer.user["_id"], "price_delta": 0}
+    booking = insert_booking(venue, customer.user, history=[move, move])
 
     first, second = feed(client, venue, token), feed(client, venue, token)
 
@@ -129,9 +129,9 @@ def test_uid_is_stable_and_sequence_counts_reschedules(client, venue, customer, 
 
 
 def test_daylight_saving_zone_gets_its_rules(client, owner, customer, make_venue):
-    venue = make_venue(owner[0], slots=TWO_SLOTS, timezone="Europe/London")
-    token = ok_data(rotate(client, venue, owner[1]), 201)["token"]
-    booking = insert_booking(venue, customer[0], date="2030-07-06", slots=["dinner"])
+    venue = make_venue(owner.user, slots=TWO_SLOTS, timezone="Europe/London")
+    token = ok_data(rotate(client, venue, owner.headers), 201)["token"]
+    booking = insert_booking(venue, customer.user, date="2030-07-06", slots=["dinner"])
 
     response = feed(client, venue, token)
 
@@ -156,9 +156,9 @@ def test_feed_without_bookings_still_carries_the_zone(client, venue, token):
 
 
 def test_text_is_escaped_by_the_rfc(client, owner, customer, make_venue):
-    venue = make_venue(owner[0], venue_name="Rose, Thorn; Lawn")
-    token = ok_data(rotate(client, venue, owner[1]), 201)["token"]
-    booking = insert_booking(venue, customer[0])
+    venue = make_venue(owner.user, venue_name="Rose, Thorn; Lawn")
+    token = ok_data(rotate(client, venue, owner.headers), 201)["token"]
+    booking = insert_booking(venue, customer.user)
 
     response = feed(client, venue, token)
 
@@ -168,9 +168,9 @@ def test_text_is_escaped_by_the_rfc(client, owner, customer, make_venue):
 
 
 def test_rotating_kills_the_old_token(client, owner, venue, customer, token):
-    insert_booking(venue, customer[0])
+    insert_booking(venue, customer.user)
 
-    new = ok_data(rotate(client, venue, owner[1]), 201)["token"]
+    new = ok_data(rotate(client, venue, owner.headers), 201)["token"]
 
     assert new != token
     response = feed(client, venue, token)
@@ -185,7 +185,7 @@ def test_wrong_token_is_404(client, venue, token, wrong):
 
 
 def test_token_of_one_venue_opens_no_other(client, owner, make_venue, token):
-    other = make_venue(owner[0])
+    other = make_venue(owner.user)
     assert_error(feed(client, other, token), 404, "calendar_not_found")
 
 
@@ -233,13 +233,13 @@ def test_rotating_needs_a_token(client, venue):
 
 @pytest.mark.parametrize("venue_id", ["not-an-id", other_id()])
 def test_rotating_an_unknown_venue_is_404(client, owner, venue_id):
-    response = client.post(f"/venues/{venue_id}/calendar-token", headers=owner[1])
+    response = client.post(f"/venues/{venue_id}/calendar-token", headers=owner.headers)
     assert_error(response, 404, "venue_not_found")
 
 
 def test_rotating_a_deleted_venue_is_404(client, owner, venue):
     db.venues().update_one({"_id": venue["_id"]}, {"$set": {"status": "deleted"}})
-    assert_error(rotate(client, venue, owner[1]), 404, "venue_not_found")
+    assert_error(rotate(client, venue, owner.headers), 404, "venue_not_found")
     assert "calendar_token_hash" not in db.venues().find_one({"_id": venue["_id"]})
 
 
@@ -247,8 +247,8 @@ def test_the_hash_is_never_shown(client, owner, venue, token):
     path = f"/venues/{venue['_id']}"
     answers = [
         client.get(path),
-        client.get("/venues/mine", headers=owner[1]),
-        client.patch(path, json={"capacity": 250}, headers=owner[1]),
+        client.get("/venues/mine", headers=owner.headers),
+        client.patch(path, json={"capacity": 250}, headers=owner.headers),
         client.get("/venues/search"),
     ]
     for response in answers:
@@ -261,7 +261,7 @@ def test_the_hash_cannot_be_set_by_patch(client, owner, venue, token):
     before = db.venues().find_one({"_id": venue["_id"]})["calendar_token_hash"]
 
     response = client.patch(
-        f"/venues/{venue['_id']}", json={"calendar_token_hash": "0" * 64}, headers=owner[1]
+        f"/venues/{venue['_id']}", json={"calendar_token_hash": "0" * 64}, headers=owner.headers
     )
 
     assert_error(response, 422, "validation_failed")
@@ -272,7 +272,7 @@ def test_feed_follows_bookings_made_moved_and_cancelled_through_the_api(
     client, venue, customer, token
 ):
     body = {"venue_id": str(venue["_id"]), "date": today_plus(10), "guests": 40, "slot": "lunch"}
-    booking = ok_data(client.post("/bookings", json=body, headers=customer[1]), 201)["booking"]
+    booking = ok_data(client.post("/bookings", json=body, headers=customer.headers), 201)["booking"]
     day = today_plus(10).replace("-", "")
 
     event = events(feed(client, venue, token))[f"booking-{booking['id']}@halls"]
@@ -281,11 +281,11 @@ def test_feed_follows_bookings_made_moved_and_cancelled_through_the_api(
 
     moved = {"date": today_plus(12), "slots": ["dinner"]}
     path = f"/bookings/{booking['id']}"
-    ok_data(client.post(f"{path}/reschedule", json=moved, headers=customer[1]))
+    ok_data(client.post(f"{path}/reschedule", json=moved, headers=customer.headers))
     event = events(feed(client, venue, token))[f"booking-{booking['id']}@halls"]
     assert int(event["sequence"]) == 1
     new_day = today_plus(12).replace("-", "")
     assert event.decoded("dtstart").strftime("%Y%m%dT%H%M") == f"{new_day}T1800"
 
-    ok_data(client.delete(path, headers=customer[1]))
+    ok_data(client.delete(path, headers=customer.headers))
     assert events(feed(client, venue, token)) == {}

@@ -24,7 +24,7 @@ ADDONS = [CATERING, DECOR, SOUND]
 @pytest.fixture
 def venue(owner, make_venue):
     return make_venue(
-        owner[0],
+        owner.user,
         slots=TWO_SLOTS,
         addons=ADDONS,
         pricing={"base_price": 100000, "overrides": [{"date": DAY, "price": 90000}]},
@@ -80,7 +80,7 @@ def test_a_quote_writes_nothing(client, venue):
 def test_a_one_slot_venue_needs_no_slots_and_a_plain_day_has_the_base_price(
     client, owner, make_venue
 ):
-    plain = make_venue(owner[0])
+    plain = make_venue(owner.user)
     data = ok_data(quote(client, plain, f"date={DAY}&guests=20"))
     assert data["lines"] == [line("slot", "full_day", "Full day", 100000, 1, 100000)]
     assert data["total"] == 100000
@@ -104,7 +104,7 @@ def test_a_held_slot_is_priced_but_not_available(client, venue):
 
 def test_the_quote_gives_the_availability_reasons(client, owner, make_venue):
     blackout = {"id": "b1", "date": DAY, "slots": ["dinner"], "reason": "Maintenance"}
-    closed = make_venue(owner[0], slots=TWO_SLOTS, blackouts=[blackout])
+    closed = make_venue(owner.user, slots=TWO_SLOTS, blackouts=[blackout])
     data = ok_data(quote(client, closed, f"date={DAY}&slots=lunch,dinner&guests=10"))
     assert data["unavailable_slots"] == [{"key": "dinner", "reason": "blacked_out"}]
     offered_not = today_plus(40)
@@ -114,14 +114,14 @@ def test_the_quote_gives_the_availability_reasons(client, owner, make_venue):
 
 
 def test_an_inactive_venue_is_quoted_but_not_available(client, owner, make_venue):
-    inactive = make_venue(owner[0], status="inactive")
+    inactive = make_venue(owner.user, status="inactive")
     data = ok_data(quote(client, inactive, f"date={DAY}&guests=10"))
     assert data["available"] is False
     assert data["unavailable_slots"] == [{"key": "full_day", "reason": "venue_inactive"}]
 
 
 def test_no_price_for_the_date_is_a_conflict(client, owner, make_venue):
-    unpriced = make_venue(owner[0], pricing={"base_price": None, "overrides": []})
+    unpriced = make_venue(owner.user, pricing={"base_price": None, "overrides": []})
     error = assert_error(quote(client, unpriced, f"date={DAY}&guests=10"), 409, "no_price_for_date")
     assert error["details"] == {"date": DAY}
 

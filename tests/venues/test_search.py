@@ -48,7 +48,7 @@ def great_circle_km(a, b):
 @pytest.fixture
 def venue_of(owner, make_venue):
     """make_venue for the default owner."""
-    return lambda **fields: make_venue(owner[0], **fields)
+    return lambda **fields: make_venue(owner.user, **fields)
 
 
 # --- what is listed -------------------------------------------------------------------------

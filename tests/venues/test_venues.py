@@ -98,7 +98,7 @@ def test_register_needs_a_token(client):
 
 def test_register_names_every_missing_field(client, owner):
     error = assert_error(
-        client.post("/venues/register", json={}, headers=owner[1]), 422, "validation_failed"
+        client.post("/venues/register", json={}, headers=owner.headers), 422, "validation_failed"
     )
     assert set(error["details"]) == {"venue_name", "type", "address", "maps_location", "capacity"}
 
@@ -174,21 +174,21 @@ BAD_BODIES = {
 
 @pytest.mark.parametrize("fields", BAD_BODIES.values(), ids=BAD_BODIES.keys())
 def test_register_refuses_bad_input(client, owner, fields):
-    response = client.post("/venues/register", json=venue_body(**fields), headers=owner[1])
+    response = client.post("/venues/register", json=venue_body(**fields), headers=owner.headers)
     error = assert_error(response, 422, "validation_failed")
     assert error["details"]
     assert db.venues().count_documents({}) == 0
 
 
 def test_register_refuses_malformed_json(client, owner):
-    headers = {**owner[1], "Content-Type": "application/json"}
+    headers = {**owner.headers, "Content-Type": "application/json"}
     response = client.post("/venues/register", data="{not json", headers=headers)
     assert_error(response, 400, "malformed_json")
     assert db.venues().count_documents({}) == 0
 
 
 def test_register_refuses_nan_and_infinity(client, owner):
-    headers = {**owner[1], "Content-Type": "application/json"}
+    headers = {**owner.headers, "Content-Type": "application/json"}
     for number in ("NaN", "Infinity"):
         body = (
             '{"venue_name": "A", "type": "Hall", "address": "B", "capacity": 5,'
@@ -203,7 +203,7 @@ def test_register_refuses_nan_and_infinity(client, owner):
 
 
 def test_get_is_public(client, owner, make_venue):
-    venue = make_venue(owner[0], venue_name="Open Lawn", status="inactive")
+    venue = make_venue(owner.user, venue_name="Open Lawn", status="inactive")
     data = ok_data(client.get(f"/venues/{venue['_id']}"))
     assert data["venue"]["id"] == str(venue["_id"])
     assert data["venue"]["venue_name"] == "Open Lawn"
@@ -216,7 +216,7 @@ def test_get_unknown_or_malformed_id_is_404(client, venue_id):
 
 
 def test_get_hides_deleted_venues(client, owner, make_venue):
-    venue = make_venue(owner[0], status="deleted")
+    venue = make_venue(owner.user, status="deleted")
     assert_error(client.get(f"/venues/{venue['_id']}"), 404, "venue_not_found")
 
 
@@ -249,12 +249,14 @@ def test_mine_pages(client, owner, make_venue):
 
 
 def test_mine_is_for_owners(client, customer):
-    assert_error(client.get("/venues/mine", headers=customer[1]), 403, "owner_required")
+    assert_error(client.get("/venues/mine", headers=customer.headers), 403, "owner_required")
 
 
 @pytest.mark.parametrize("query", ["limit=101", "page=0", "owner_id=x", "page[$gt]=1"])
 def test_mine_refuses_bad_paging(client, owner, query):
-    assert_error(client.get(f"/venues/mine?{query}", headers=owner[1]), 422, "validation_failed")
+    assert_error(
+        client.get(f"/venues/mine?{query}", headers=owner.headers), 422, "validation_failed"
+    )
 
 
 # --- PATCH /venues/<id> --------------------------------------------------------------------
@@ -304,7 +306,7 @@ def test_patch_can_clear_the_base_price_and_hide_the_venue(client, owner, make_v
 
 
 def test_patch_by_another_owner_is_403_and_changes_nothing(client, owner, make_user, make_venue):
-    venue = make_venue(owner[0])
+    venue = make_venue(owner.user)
     _, intruder = make_user(owner=True)
     before = stored(venue)
     response = client.patch(
@@ -315,16 +317,16 @@ def test_patch_by_another_owner_is_403_and_changes_nothing(client, owner, make_u
 
 
 def test_patch_by_a_customer_is_403(client, owner, customer, make_venue):
-    venue = make_venue(owner[0])
+    venue = make_venue(owner.user)
     response = client.patch(
-        f"/venues/{venue['_id']}", json={"venue_name": "X"}, headers=customer[1]
+        f"/venues/{venue['_id']}", json={"venue_name": "X"}, headers=customer.headers
     )
     assert_error(response, 403, "owner_required")
     assert stored(venue)["venue_name"] == "Test Hall"
 
 
 def test_patch_without_a_token_is_401(client, owner, make_venue):
-    venue = make_venue(owner[0])
+    venue = make_venue(owner.user)
     assert_error(
         client.patch(f"/venues/{venue['_id']}", json={"capacity": 1}), 401, "token_missing"
     )
@@ -333,13 +335,13 @@ def test_patch_without_a_token_is_401(client, owner, make_venue):
 
 @pytest.mark.parametrize("venue_id", [other_id(), "nope"])
 def test_patch_of_unknown_venue_is_404(client, owner, venue_id):
-    response = client.patch(f"/venues/{venue_id}", json={"capacity": 10}, headers=owner[1])
+    response = client.patch(f"/venues/{venue_id}", json={"capacity": 10}, headers=owner.headers)
     assert_error(response, 404, "venue_not_found")
 
 
 def test_patch_of_deleted_venue_is_404(client, owner, make_venue):
-    venue = make_venue(owner[0], status="deleted")
-    response = client.patch(f"/venues/{venue['_id']}", json={"capacity": 10}, headers=owner[1])
+    venue = make_venue(owner.user, status="deleted")
+    response = client.patch(f"/venues/{venue['_id']}", json={"capacity": 10}, headers=owner.headers)
     assert_error(response, 404, "venue_not_found")
     assert stored(venue)["capacity"] == 300
 
@@ -445,9 +447,9 @@ def add_booking(venue, user, date, status):
 def test_delete_soft_deletes_and_hides_the_venue(client, owner, customer, make_venue):
     user, headers = owner
     venue = make_venue(user)
-    add_booking(venue, customer[0], today_plus(-2), "confirmed")  # past: no obstacle
-    add_booking(venue, customer[0], today_plus(4), "cancelled")
-    add_booking(venue, customer[0], today_plus(5), "rejected")
+    add_booking(venue, customer.user, today_plus(-2), "confirmed")  # past: no obstacle
+    add_booking(venue, customer.user, today_plus(4), "cancelled")
+    add_booking(venue, customer.user, today_plus(5), "rejected")
     data = ok_data(client.delete(f"/venues/{venue['_id']}", headers=headers))
     assert data["venue"]["status"] == "deleted"
     assert data["venue"]["deleted_at"].endswith("Z")
@@ -467,7 +469,7 @@ def test_delete_refuses_while_bookings_are_upcoming(
 ):
     user, headers = owner
     venue = make_venue(user)
-    add_booking(venue, customer[0], today_plus(days), status)
+    add_booking(venue, customer.user, today_plus(days), status)
     before = stored(venue)
     assert_error(
         client.delete(f"/venues/{venue['_id']}", headers=headers), 409, "venue_has_bookings"
@@ -476,7 +478,7 @@ def test_delete_refuses_while_bookings_are_upcoming(
 
 
 def test_delete_by_another_owner_is_403_and_changes_nothing(client, owner, make_user, make_venue):
-    venue = make_venue(owner[0])
+    venue = make_venue(owner.user)
     _, intruder = make_user(owner=True)
     before = stored(venue)
     assert_error(client.delete(f"/venues/{venue['_id']}", headers=intruder), 403, "not_venue_owner")
@@ -484,16 +486,18 @@ def test_delete_by_another_owner_is_403_and_changes_nothing(client, owner, make_
 
 
 def test_delete_by_a_customer_is_403(client, owner, customer, make_venue):
-    venue = make_venue(owner[0])
+    venue = make_venue(owner.user)
     assert_error(
-        client.delete(f"/venues/{venue['_id']}", headers=customer[1]), 403, "owner_required"
+        client.delete(f"/venues/{venue['_id']}", headers=customer.headers), 403, "owner_required"
     )
     assert stored(venue)["status"] == "active"
 
 
 @pytest.mark.parametrize("venue_id", [other_id(), "zzz"])
 def test_delete_of_unknown_venue_is_404(client, owner, venue_id):
-    assert_error(client.delete(f"/venues/{venue_id}", headers=owner[1]), 404, "venue_not_found")
+    assert_error(
+        client.delete(f"/venues/{venue_id}", headers=owner.headers), 404, "venue_not_found"
+    )
 
 
 def test_venue_routes_are_documented(client):
