@@ -75,7 +75,7 @@ def create_app(config=None):
     app.extensions["halls_db"] = app.config.get("DATABASE") or db.connect(app.config)
     observability.init_app(app)
     api = _init_extensions(app)
-    _register_blueprints(api)
+    _register_blueprints(app, api)
     errors.register(app)
     _register_commands(app)
 
@@ -139,8 +139,9 @@ def _init_extensions(app):
     return api
 
 
-def _register_blueprints(api):
+def _register_blueprints(app, api):
     from halls.addons.routes import blp as addons
+    from halls.auth.pages import blp as auth_pages
     from halls.auth.routes import blp as auth
     from halls.bookings.routes import blp as bookings
     from halls.health.routes import blp as health
@@ -150,6 +151,8 @@ def _register_blueprints(api):
 
     for blueprint in (health, auth, venues, addons, bookings, uploads, wallet):
         api.register_blueprint(blueprint)
+    # Web pages are not API operations: outside the OpenAPI document.
+    app.register_blueprint(auth_pages)
 
 
 def _register_commands(app):

@@ -9,7 +9,7 @@ same clock, as PyJWT would.)
 import datetime as dt
 
 
-def now():
+def now() -> dt.datetime:
     """The current UTC time, to the millisecond.
 
     BSON keeps milliseconds: a document we answer with then equals the one read back later.

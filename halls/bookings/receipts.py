@@ -279,5 +279,5 @@ def _local_time(moment, zone):
 
 
 def _aware(moment):
-    # mongomock and a client without tz_aware hand back naive datetimes; ours are all UTC.
+    # A client without tz_aware hands back naive datetimes; ours are all UTC.
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
