@@ -6,6 +6,7 @@ at once. (PyJWT reads its own clock for token expiry; halls.auth.tokens checks e
 same clock, as PyJWT would.)
 """
 
+import contextlib
 import datetime as dt
 
 
@@ -16,3 +17,20 @@ def now() -> dt.datetime:
     """
     at = dt.datetime.now(dt.UTC)
     return at.replace(microsecond=at.microsecond // 1000 * 1000)
+
+
+@contextlib.contextmanager
+def frozen(at):
+    """Within the block, now() answers `at`: a history replayed at the times it happened.
+
+    For the demo data, loaded at start-up before a request is served: every thread sees this
+    time while the block runs, so it is never for a request.
+    """
+    at = at.replace(microsecond=at.microsecond // 1000 * 1000)
+    # Replaced here as the tests' clock fixture does, and put back as it was found.
+    real = globals()["now"]
+    globals()["now"] = lambda: at
+    try:
+        yield at
+    finally:
+        globals()["now"] = real

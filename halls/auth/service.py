@@ -56,9 +56,18 @@ def _dummy_hash(rounds: int) -> str:
 
 
 def create_user(
-    full_name: str, email: str, password: str, contact_number: str, is_venue_owner: bool
+    full_name: str,
+    email: str,
+    password: str,
+    contact_number: str,
+    is_venue_owner: bool,
+    *,
+    user_id: ObjectId | None = None,
 ) -> dict[str, Any]:
-    """Sign up with a password; 409 `email_taken` when the email has an account."""
+    """Sign up with a password; 409 `email_taken` when the email has an account.
+
+    `user_id` fixes the new account's id (the demo accounts keep theirs across restarts).
+    """
     user = _new_user(
         full_name=full_name,
         email=email,
@@ -67,6 +76,8 @@ def create_user(
         is_venue_owner=is_venue_owner,
         auth_provider="password",
     )
+    if user_id is not None:
+        user["_id"] = user_id
     try:
         db.users().insert_one(user)
     except DuplicateKeyError as error:
