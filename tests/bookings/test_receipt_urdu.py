@@ -96,7 +96,7 @@ def difference(a, b):
 
 
 def test_an_urdu_name_prints_in_shaped_glyphs_not_boxes(client, owner, urdu_customer, make_venue):
-    venue = make_venue(owner[0])
+    venue = make_venue(owner.user)
     booking = insert_booking(venue, urdu_customer[0])
 
     page, image = render(receipt_pdf(client, urdu_customer[1], booking))
@@ -122,7 +122,7 @@ def test_every_client_text_may_be_urdu_and_the_font_is_embedded(
 ):
     slots = [{"key": "dinner", "label": "عشائیہ", "start": "19:00", "end": "23:00"}]
     venue = make_venue(
-        owner[0], venue_name="شالیمار ہال", address="مکان 12، گلبرگ", city="لاہور", slots=slots
+        owner.user, venue_name="شالیمار ہال", address="مکان 12، گلبرگ", city="لاہور", slots=slots
     )
     addon = {"kind": "addon", "key": "food", "label": "کھانا (فی مہمان)", "unit_price": 2500}
     booking = insert_booking(venue, urdu_customer[0], status="cancelled", reason="معذرت، بیماری")
@@ -167,7 +167,7 @@ def test_without_the_font_the_receipt_still_comes_and_says_why(
 
     monkeypatch.setattr(fontpkg, "path", missing)
     arabic_script.font_name.cache_clear()
-    venue = make_venue(owner[0])
+    venue = make_venue(owner.user)
     booking = insert_booking(venue, urdu_customer[0])
     try:
         with caplog.at_level(logging.WARNING, logger="halls.receipts"):

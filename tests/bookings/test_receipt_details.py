@@ -32,26 +32,26 @@ def receipt_text(client, headers, booking):
 def test_the_city_is_added_only_when_the_address_lacks_it(
     client, owner, customer, make_venue, address, city, printed
 ):
-    venue = make_venue(owner[0], address=address, city=city)
-    booking = insert_booking(venue, customer[0])
+    venue = make_venue(owner.user, address=address, city=city)
+    booking = insert_booking(venue, customer.user)
 
-    text = receipt_text(client, customer[1], booking)
+    text = receipt_text(client, customer.headers, booking)
 
     assert f"Address {printed} Date" in text
     assert "Lahore, Lahore" not in text and "LAHORE, Lahore" not in text
 
 
 def test_a_cancelled_pay_at_venue_booking_shows_no_refund(client, owner, customer, make_venue):
-    venue = make_venue(owner[0])
+    venue = make_venue(owner.user)
     booking = insert_booking(
         venue,
-        customer[0],
+        customer.user,
         status="cancelled",
         payment={"method": "pay_at_venue", "paid": 0, "refunded": 0},
         refund={"pct": 100, "amount": 0},
     )
 
-    text = receipt_text(client, customer[1], booking)
+    text = receipt_text(client, customer.headers, booking)
 
     assert "Payment Pay at the venue" in text
     assert "Refund" not in text and "PKR 0" not in text and "paid PKR" not in text
@@ -59,16 +59,16 @@ def test_a_cancelled_pay_at_venue_booking_shows_no_refund(client, owner, custome
 
 
 def test_a_late_cancel_of_a_wallet_booking_says_none_came_back(client, owner, customer, make_venue):
-    venue = make_venue(owner[0])
+    venue = make_venue(owner.user)
     booking = insert_booking(
         venue,
-        customer[0],
+        customer.user,
         status="cancelled",
         payment={"method": "wallet", "paid": 100000, "refunded": 0},
         refund={"pct": 0, "amount": 0},
     )
 
-    text = receipt_text(client, customer[1], booking)
+    text = receipt_text(client, customer.headers, booking)
 
     assert "Payment halls wallet; paid PKR 100,000" in text
     assert "Refund None (0 % under the venue's cancellation policy)" in text
@@ -76,16 +76,16 @@ def test_a_late_cancel_of_a_wallet_booking_says_none_came_back(client, owner, cu
 
 
 def test_a_wallet_refund_says_where_it_went(client, owner, customer, make_venue):
-    venue = make_venue(owner[0])
+    venue = make_venue(owner.user)
     booking = insert_booking(
         venue,
-        customer[0],
+        customer.user,
         status="rejected",
         payment={"method": "wallet", "paid": 100000, "refunded": 100000},
         refund={"pct": 100, "amount": 100000},
     )
 
-    text = receipt_text(client, customer[1], booking)
+    text = receipt_text(client, customer.headers, booking)
 
     assert "Refund PKR 100,000 (100 %) to the halls wallet" in text
 
@@ -93,12 +93,12 @@ def test_a_wallet_refund_says_where_it_went(client, owner, customer, make_venue)
 def test_every_time_on_the_page_is_the_venue_s_and_the_zone_is_named_once(
     client, owner, customer, make_venue, clock
 ):
-    venue = make_venue(owner[0], timezone="Europe/London")
+    venue = make_venue(owner.user, timezone="Europe/London")
     clock.set(dt.datetime(2030, 7, 1, 9, 5, tzinfo=dt.UTC))
     created = dt.datetime(2030, 6, 30, 22, 15, tzinfo=dt.UTC)
-    booking = insert_booking(venue, customer[0], date="2030-07-20", created_at=created)
+    booking = insert_booking(venue, customer.user, date="2030-07-20", created_at=created)
 
-    text = receipt_text(client, customer[1], booking)
+    text = receipt_text(client, customer.headers, booking)
 
     # British Summer Time, UTC+1: booked 23:15, issued 10:05, both on the venue's clock.
     assert "Booked on 30 Jun 2030, 23:15" in text
