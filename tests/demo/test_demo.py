@@ -170,7 +170,7 @@ def test_seed_demo_command(app):
 
 def test_flask_seed_demo_runs_from_a_shell():
     # What a newcomer types; on the embedded backend the data lives in that process only.
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MONGO_", "HALLS_"))}
     env["BCRYPT_ROUNDS"] = "4"
     flask = [sys.executable, "-m", "flask", "--app", "wsgi", "seed-demo"]
