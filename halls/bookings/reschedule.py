@@ -85,10 +85,15 @@ def _move(booking, venue, details, quote, change):
             wallet.debit_for_booking(booking["user_id"], booking_id, delta, key=charge_key)
         moved = _write_move(booking, venue, details, quote, change, max(delta, 0))
     except BaseException:
-        if delta > 0:
-            wallet.void_debit(booking_id, key=charge_key)
-        claims.release_slots(booking_id, venue_id, to["date"], fresh)
-        raise
+        # The write may have been applied before the connection dropped: then the move
+        # stands and goes on. (Should this read fail too, expire-holds judges it from the
+        # booking: claims.settle_in_flight, maintenance.void_stray_payments.)
+        moved = _written_anyway(booking, change)
+        if moved is None:
+            if delta > 0:
+                wallet.void_debit(booking_id, key=charge_key)
+            claims.release_slots(booking_id, venue_id, to["date"], fresh)
+            raise
     try:
         service.recheck_venue(venue_id, to["date"], to["slots"])
         if not claims.confirm_claims(
@@ -134,6 +139,16 @@ def _write_move(booking, venue, details, quote, change, charged):
         current = lifecycle.overtaken(booking, "rescheduled")
         raise lifecycle.hold_expired(current)  # still pending where it was: its hold ran out
     return moved
+
+
+def _written_anyway(booking, change):
+    """The booking if this very move was written (its history entry is there), else None."""
+    current = db.bookings().find_one({"_id": booking["_id"]})
+    step = len(booking.get("history") or [])
+    history = (current or {}).get("history") or []
+    if len(history) > step and history[step] == change:
+        return current
+    return None
 
 
 # What a move rewrites (service.placed's fields), to put back should the move have to be undone.

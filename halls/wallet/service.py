@@ -60,6 +60,9 @@ PENDING, DONE, VOIDING, VOID = "pending", "done", "voiding", "void"
 RECENT = 10
 # Far longer than any request runs: an entry untouched this long has no live writer left.
 RECONCILE_AFTER = dt.timedelta(minutes=10)
+# Longer than any request runs (gunicorn kills a worker after 30 s): a pending payment touched
+# more recently than this may still have its writer.
+LIVE_WRITER = dt.timedelta(minutes=1)
 # Each lost race means another movement of the same wallet succeeded, so retries are few;
 # the bound only stops a pathological storm from spinning forever.
 MAX_ATTEMPTS = 100
@@ -199,7 +202,7 @@ def _record(user_id, amount, kind, key, booking_id=None, **extra):
     try:
         db.wallet_transactions().insert_one(entry)
     except DuplicateKeyError:
-        return db.wallet_transactions().find_one({"key": key})
+        return _replayed(entry)
     try:
         applied = _apply(entry, key, amount)
     except ApiError:
@@ -207,6 +210,26 @@ def _record(user_id, amount, kind, key, booking_id=None, **extra):
         db.wallet_transactions().delete_one({"_id": entry["_id"], "state": PENDING})
         raise
     return _settle(entry, [key], _done(applied))
+
+
+def _replayed(entry):
+    """The entry already made under this key, for a replay of the same movement.
+
+    A payment is taken as made only when it is settled, and for the same amount: one a crash
+    left half-done may yet be voided (expire-holds decides), and a step retried with another
+    amount (a move to elsewhere) is another payment. Either is a 503 until it is judged.
+    """
+    existing = db.wallet_transactions().find_one({"key": entry["key"]})
+    if existing is None or entry["kind"] != PAYMENT:
+        return existing
+    # A pending one touched just now has a live writer (two requests at once): as it stands.
+    live = existing["state"] == PENDING and existing["touched_at"] > clock.now() - LIVE_WRITER
+    if existing["amount"] != entry["amount"] or not (live or existing["state"] == DONE):
+        raise ServiceUnavailable(
+            "An earlier attempt at this payment is still being settled; try again later.",
+            error_code="wallet_busy",
+        )
+    return existing
 
 
 def _apply(entry, ref, delta):
