@@ -82,6 +82,8 @@ def idempotent(view):
     @functools.wraps(view)
     def guarded(*args, **kwargs):
         key = _key_of(request)
+        # Set on every request: an app context (and its g) may outlive one request.
+        g.halls_request_key = None
         if key is None:
             return view(*args, **kwargs)
         user_id, fingerprint = current_user()["_id"], _fingerprint(request)

@@ -148,6 +148,23 @@ def confirm_claims(booking_id, venue_id, date, slots, expires_at=None):
     return result.matched_count == len(slots)
 
 
+def put_in_flight(booking_id, venue_id, date, slots):
+    """Make the booking's claims on these slots in flight again, while it changes its hold.
+
+    In flight, a claim never lapses: a crash before the booking's next confirm_claims leaves
+    it to be settled on the hold the booking has then (settle_in_flight), after a grace period.
+    """
+    if not slots:
+        return
+    now = clock.now()
+    grace = dt.timedelta(seconds=current_app.config["CLAIM_GRACE_SECONDS"])
+    query = {"_id": {"$in": _keys(venue_id, date, slots)}, "booking_id": booking_id}
+    db.slot_claims().update_many(
+        {**query, "state": TAKEN},
+        {"$set": {"in_flight": True, "expires_at": now + grace, "held_at": now}},
+    )
+
+
 def keep_live_claims(booking_id, venue_id, date, slots):
     """Hold a pending booking's claims for good, but only while its hold is live.
 

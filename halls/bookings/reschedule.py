@@ -80,6 +80,9 @@ def _move(booking, venue, details, quote, change):
     delta = change["price_delta"] if lifecycle.paid_by_wallet(booking) else 0
     charge_key = f"payment:{booking_id}:move{step}"
     claims.claim_slots(venue_id, to["date"], fresh, booking_id)
+    # The slots it keeps change hold with the booking: in flight meanwhile, so a crash before
+    # confirm_claims leaves them to be settled on whatever hold the booking then has.
+    claims.put_in_flight(booking_id, venue_id, to["date"], kept)
     try:
         if delta > 0:
             wallet.debit_for_booking(booking["user_id"], booking_id, delta, key=charge_key)
@@ -93,6 +96,7 @@ def _move(booking, venue, details, quote, change):
             if delta > 0:
                 wallet.void_debit(booking_id, key=charge_key)
             claims.release_slots(booking_id, venue_id, to["date"], fresh)
+            _rehold(booking, kept)
             raise
     try:
         service.recheck_venue(venue_id, to["date"], to["slots"])
@@ -175,7 +179,15 @@ def _unmove(booking, moved, kept):
     missing = [field for field in fields if field not in booking]
     if missing:
         update["$unset"] = dict.fromkeys(missing, "")
+    # Kept claims in flight first: never, even after a crash here, on a shorter hold than
+    # the booking they are back under.
+    claims.put_in_flight(booking["_id"], booking["venue_id"], booking["date"], kept)
     db.bookings().update_one({"_id": booking["_id"], **lifecycle.place(moved)}, update)
+    _rehold(booking, kept)
+
+
+def _rehold(booking, kept):
+    """The kept claims back on the hold of the booking as it was read."""
     claims.confirm_claims(
         booking["_id"], booking["venue_id"], booking["date"], kept, booking.get("expires_at")
     )
