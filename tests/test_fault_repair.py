@@ -19,99 +19,26 @@ import datetime as dt
 import uuid
 
 import pytest
-from pymongo.errors import AutoReconnect
 
 from halls import db, idempotency
 from halls.auth import tokens
 from tests import conftest
 from tests.booking_helpers import SLOTS, fund
+from tests.fault_injection import KINDS, WRITES, Faults
 from tests.helpers import bearer, ok_data, today_plus
 from tests.invariants import check_repaired, check_safe
 
-WRITES = frozenset(
-    {
-        "insert_one",
-        "insert_many",
-        "update_one",
-        "update_many",
-        "replace_one",
-        "find_one_and_update",
-        "find_one_and_replace",
-        "find_one_and_delete",
-        "delete_one",
-        "delete_many",
-        "bulk_write",
-    }
-)
-ACCESSORS = (
-    "users",
-    "password_resets",
-    "revoked_tokens",
-    "venues",
-    "bookings",
-    "slot_claims",
-    "outbox",
-    "idempotency_keys",
-    "wallet_transactions",
-)
-KINDS = ("before", "after", "crash")
 PRICE = 100000
 DAY, OTHER_DAY, DEAR_DAY = today_plus(10), today_plus(11), today_plus(12)
 # Past every window a repair waits out: the claims' grace (5 min), the wallet's 10 minutes.
 LATER = dt.timedelta(minutes=11)
 
 
-class Faults:
-    """Counts the writes made while armed; fails the Nth as its kind says."""
-
-    def __init__(self):
-        self.kind, self.at, self.count, self.calls, self.dead = None, None, 0, [], False
-
-    def arm(self, kind, at=None):
-        self.kind, self.at, self.count, self.calls, self.dead = kind, at, 0, [], False
-
-    def disarm(self):
-        self.kind, self.dead = None, False
-
-    def call(self, where, method, real, args, kwargs):
-        if self.dead:
-            raise AutoReconnect(f"{where}.{method}: the worker is gone")
-        if self.kind is None or method not in WRITES:
-            return real(*args, **kwargs)
-        self.count += 1
-        self.calls.append(f"{where}.{method}")
-        if self.count != self.at:
-            return real(*args, **kwargs)
-        if self.kind == "after":
-            real(*args, **kwargs)
-        elif self.kind == "crash":
-            self.dead = True
-        raise AutoReconnect(f"{where}.{method}: connection reset ({self.kind})")
-
-
-class Faulty:
-    """A collection whose calls go through the injector."""
-
-    def __init__(self, faults, name, collection):
-        self.faults, self.name, self.collection = faults, name, collection
-
-    def __getattr__(self, method):
-        attribute = getattr(self.collection, method)
-        if not callable(attribute):
-            return attribute
-
-        def call(*args, **kwargs):
-            return self.faults.call(self.name, method, attribute, args, kwargs)
-
-        return call
-
-
 @pytest.fixture
 def faults(app, monkeypatch):
     injector = Faults()
-    for name in ACCESSORS:
-        real = getattr(db, name)
-        monkeypatch.setattr(db, name, lambda real=real, name=name: Faulty(injector, name, real()))
+    for name, faulty in injector.accessors().items():
+        monkeypatch.setattr(db, name, faulty)
     return injector
 
 
