@@ -28,7 +28,10 @@ settled entries are pulled.
 
 Only one writer advances an entry at a time: the request that inserted it, or, once it has
 sat untouched for RECONCILE_AFTER, the reconcile run that claimed it by bumping `touched_at`.
-A replay that meets an existing entry returns it as it stands. This matters because after
+A replay that meets an existing entry returns it as it stands; for a payment, only one
+settled for the same amount, or one still pending with a live writer (touched within
+LIVE_WRITER): a half-done payment a crash left may yet be voided, so a replay meeting one
+answers 503 `wallet_busy` until `expire-holds` has judged it. This matters because after
 step 4 the user no longer remembers the ref, so two writers trusting step 2's guard at once
 could apply one entry twice.
 
