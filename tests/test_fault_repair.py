@@ -399,3 +399,36 @@ def test_a_refund_cut_off_after_the_status_write_is_paid_by_the_repair(
     ]
     repair(world, database)  # and once only
     assert database.wallet_transactions.count_documents({"kind": "refund"}) == 1
+
+
+def test_two_attempts_at_one_request_make_one_booking(world, monkeypatch):
+    """Should a retry miss the first attempt's booking (say its read raced the insert), the
+    unique request_key refuses the second insert: the second attempt undoes itself and answers
+    with the first booking."""
+    from halls.bookings import service
+    from tests.booking_helpers import Proxy, claim_of
+
+    database = world.fresh()
+    customer = world.customer[0]
+    first = service.create_booking(
+        customer, world.venue["_id"], DAY, 5, slots=["morning"], request_key="k"
+    )
+    real = db.bookings
+    missed = []
+
+    class Missing(Proxy):
+        def find_one(self, query, *args, **kwargs):
+            if "request_key" in query and not missed:
+                missed.append(query)
+                return None
+            return self.collection.find_one(query, *args, **kwargs)
+
+    monkeypatch.setattr(db, "bookings", lambda: Missing(real()))
+    again = service.create_booking(
+        customer, world.venue["_id"], DAY, 5, slots=["evening"], request_key="k"
+    )
+    monkeypatch.setattr(db, "bookings", real)
+    assert missed and again["_id"] == first["_id"]
+    assert database.bookings.count_documents({}) == 1
+    assert claim_of(world.venue, DAY, "evening")["state"] == "free"
+    check_repaired(database, world.clock.at)

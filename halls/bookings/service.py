@@ -96,8 +96,8 @@ def create_booking(
         _write_claimed(booking)
     except DuplicateKeyError:
         # The same action's booking was written meanwhile (bookings.request_key is unique).
-        made = db.bookings().find_one({"request_key": request_key})
-        if request_key is None or made is None:
+        made = request_key and db.bookings().find_one({"request_key": request_key})
+        if not made:
             raise
         return _resume(made)
     notifications.booking_created(booking, venue, user)
