@@ -71,19 +71,21 @@ def register(app):
 
     @app.cli.command("expire-holds")
     def expire_holds():
-        """Expire pending bookings past their hold; complete those whose day is over; free the
-        claims a crash left held with no booking needing them; delete the claims of dates over
-        everywhere (run it from cron)."""
-        from halls.bookings import claims, maintenance
+        """Expire pending bookings past their hold; complete those whose day is over; repair
+        what a fault cut off half-way (wallet movements, payments for nothing, refunds owed,
+        claims in flight or held for nothing); delete the claims of dates over everywhere
+        (run it from cron every few minutes)."""
+        from halls.bookings import maintenance
 
-        expired = maintenance.expire_holds()
-        completed = maintenance.complete_bookings()
-        freed = claims.sweep_orphans()
-        deleted = claims.delete_past()
+        counts = maintenance.repair()
         click.echo(
-            f"expired {expired}, completed {completed}, freed {freed} orphaned claims,"
-            f" deleted {deleted} past claims"
+            f"expired {counts.pop('expired')}, completed {counts.pop('completed')},"
+            f" freed {counts.pop('freed')} orphaned claims,"
+            f" deleted {counts.pop('deleted')} past claims"
         )
+        repaired = [f"{name} {count}" for name, count in counts.items() if count]
+        if repaired:
+            click.echo("repaired: " + ", ".join(repaired))
 
     @app.cli.command("migrate")
     def migrate():

@@ -86,6 +86,12 @@ INDEXES = {
         IndexModel([("status", ASCENDING), ("date", ASCENDING)], name="status_date"),
         # wallet-reconcile: recent moves (history.at) whose refund a crash may have cut off.
         IndexModel([("history.at", ASCENDING)], name="history_at"),
+        # POST /bookings with an Idempotency-Key: a retry finds the booking its first attempt
+        # made, and unique makes two attempts at one action make one booking (sparse: only
+        # bookings made with a key have one).
+        IndexModel([("request_key", ASCENDING)], unique=True, sparse=True, name="request_key"),
+        # expire-holds: recently ended bookings (status, updated_at) whose refund a crash cut off.
+        IndexModel([("status", ASCENDING), ("updated_at", ASCENDING)], name="status_updated"),
         # GET /bookings/<reference>, and every route that takes a booking id, finds a booking
         # by its reference; unique, so a booking's write draws again on a taken one
         # (bookings.references). Sparse: a booking stored before references has none until
@@ -108,6 +114,8 @@ INDEXES = {
         IndexModel([("date", ASCENDING), ("state", ASCENDING)], name="date_state"),
         # the orphan sweep (expire-holds): held claims taken longer ago than the grace period.
         IndexModel([("state", ASCENDING), ("claimed_at", ASCENDING)], name="state_claimed_at"),
+        # claims a dead request left in flight past their grace period (settle_stale).
+        IndexModel([("in_flight", ASCENDING), ("expires_at", ASCENDING)], name="in_flight_expires"),
     ],
     "wallet_transactions": [
         # the ledger applies each money movement once: payment:<booking>, refund:<booking>, ...
@@ -121,6 +129,10 @@ INDEXES = {
         IndexModel([("booking_id", ASCENDING), ("kind", ASCENDING)], name="booking_kind"),
         # wallet-reconcile claims entries a crash left pending or voiding, oldest first.
         IndexModel([("state", ASCENDING), ("touched_at", ASCENDING)], name="state_touched"),
+        # expire-holds: recent settled payments whose booking or move never happened.
+        IndexModel(
+            [("kind", ASCENDING), ("state", ASCENDING), ("at", ASCENDING)], name="kind_state_at"
+        ),
     ],
     "outbox": [
         # send-outbox claims due messages: status queued/failed/sending, next_attempt_at <= now,

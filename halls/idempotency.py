@@ -29,7 +29,7 @@ import json
 from copy import deepcopy
 
 from bson import ObjectId
-from flask import current_app, request
+from flask import current_app, g, request
 from marshmallow import EXCLUDE, Schema, fields, validate
 from pymongo.errors import DuplicateKeyError
 
@@ -82,9 +82,13 @@ def idempotent(view):
     @functools.wraps(view)
     def guarded(*args, **kwargs):
         key = _key_of(request)
+        # Set on every request: an app context (and its g) may outlive one request.
+        g.halls_request_key = None
         if key is None:
             return view(*args, **kwargs)
-        outcome = _reserve(current_user()["_id"], key, _fingerprint(request))
+        user_id, fingerprint = current_user()["_id"], _fingerprint(request)
+        g.halls_request_key = _request_key(user_id, key, fingerprint)
+        outcome = _reserve(user_id, key, fingerprint)
         if outcome["state"] == DONE:
             return _replay(outcome)
         return _run_once(outcome, view, args, kwargs)
@@ -98,6 +102,18 @@ def idempotent(view):
     )
     documented.setdefault("responses", {}).update({409: "CONFLICT", 422: "UNPROCESSABLE_ENTITY"})
     return guarded
+
+
+def request_key():
+    """The running request's action as a stable id (user, key and request), or None without a
+    key: a service stores it on what the action creates, under a unique index, so a retry
+    whose first attempt got that far finds it instead of creating it again."""
+    return g.get("halls_request_key")
+
+
+def _request_key(user_id, key, fingerprint):
+    # Hashed: the key is up to 255 characters of the client's; the id stays short.
+    return hashlib.sha256(f"{user_id}\0{key}\0{fingerprint}".encode()).hexdigest()
 
 
 def _key_of(req):

@@ -14,7 +14,7 @@ from halls import clock as halls_clock
 from halls import create_app, db, embedded
 from halls.auth import tokens
 from halls.extensions import limiter
-from tests.helpers import PASSWORD, bearer, today_plus
+from tests.helpers import PASSWORD, Account, bearer, today_plus
 
 TEST_MONGO_URI = os.environ.get("HALLS_TEST_MONGO_URI")
 
@@ -118,7 +118,7 @@ def clock(monkeypatch):
 
 @pytest.fixture
 def make_user(app):
-    """Insert a user straight into the database and return (user, access-token headers)."""
+    """Insert a user straight into the database; an Account(user, headers) for them."""
     from halls.auth.service import hash_password
 
     def make(*, owner=False, email=None, role=None, password=PASSWORD, **fields):
@@ -138,7 +138,7 @@ def make_user(app):
         }
         user["_id"] = db.users().insert_one(user).inserted_id
         issued = tokens.issue_tokens(user)
-        return user, bearer(issued["access_token"])
+        return Account(user, bearer(issued["access_token"]))
 
     return make
 

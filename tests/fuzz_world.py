@@ -12,8 +12,8 @@ import re
 from hypothesis import strategies as st
 
 from halls import db
+from tests.auth.test_google import sign
 from tests.helpers import PASSWORD, TWO_SLOTS, bearer, ok_data, today_plus, venue_body
-from tests.test_google import sign
 
 DJ = {"key": "dj", "name": "DJ", "price": 5000, "unit": "per_event", "max_qty": None}
 CAPACITY = 300

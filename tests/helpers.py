@@ -3,10 +3,18 @@
 import contextlib
 import datetime as dt
 import threading
+from typing import NamedTuple
 
 from bson import ObjectId
 
 PASSWORD = "correct horse battery"
+
+
+class Account(NamedTuple):
+    """What make_user gives: the user as stored, and headers that sign requests in as them."""
+
+    user: dict
+    headers: dict
 
 
 def today_plus(days, venue=None):

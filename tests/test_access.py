@@ -43,24 +43,24 @@ def world(client, make_user, make_venue, owner, customer):
     """A booking of customer at owner's venue, and people it does not belong to."""
     other_owner = make_user(owner=True)
     fellow = make_user()
-    venue = make_venue(owner[0])
-    make_venue(other_owner[0], venue_name="Elsewhere")
+    venue = make_venue(owner.user)
+    make_venue(other_owner.user, venue_name="Elsewhere")
 
     def book(headers, date):
         body = {"venue_id": str(venue["_id"]), "date": date, "guests": 20}
         return ok_data(client.post("/bookings", json=body, headers=headers), 201)["booking"]
 
-    booking = book(customer[1], today_plus(3))
-    book(fellow[1], today_plus(4))  # the fellow booker has a booking of their own here
+    booking = book(customer.headers, today_plus(3))
+    book(fellow.headers, today_plus(4))  # the fellow booker has a booking of their own here
     return {
         "booking": booking,
         "venue": venue,
         "headers": {
-            "booker": customer[1],
-            "owner": owner[1],
-            "other_customer": make_user()[1],
-            "other_owner": other_owner[1],
-            "fellow_booker": fellow[1],
+            "booker": customer.headers,
+            "owner": owner.headers,
+            "other_customer": make_user().headers,
+            "other_owner": other_owner.headers,
+            "fellow_booker": fellow.headers,
         },
     }
 

@@ -16,7 +16,7 @@ def filled(app, owner, customer, make_venue):
     db.bookings().insert_one(
         {
             "venue_id": venue["_id"],
-            "user_id": customer[0]["_id"],
+            "user_id": customer.user["_id"],
             "date": today_plus(3),
             "guests": 120,
             "price_locked": {"total": 150000, "lines": []},

@@ -7,7 +7,7 @@ from flask import Flask
 from marshmallow import ValidationError
 
 from halls import errors
-from tests.booking_helpers import book, booked, claim_of, nothing_written, snapshot, stored
+from tests.bookings.helpers import book, booked, claim_of, nothing_written, snapshot, stored
 from tests.helpers import (
     CATERING,
     DECOR,

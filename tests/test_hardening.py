@@ -15,7 +15,7 @@ from halls.bookings import claims, reschedule
 from halls.bookings import service as bookings
 from halls.errors import ApiError
 from halls.venues import service as venues
-from tests.booking_helpers import (
+from tests.bookings.helpers import (
     SLOTS,
     Proxy,
     assert_free,
@@ -37,7 +37,7 @@ DAY, NEW_DAY = today_plus(3), today_plus(5)
 
 @pytest.fixture
 def venue(make_venue, owner):
-    return make_venue(owner[0], slots=SLOTS)
+    return make_venue(owner.user, slots=SLOTS)
 
 
 def stored_venue(venue):
@@ -72,7 +72,7 @@ def run_before_claims(monkeypatch, call):
 
 
 def patch_venue(owner, venue, changes):
-    return lambda: venues.update_venue(owner[0], venue["_id"], changes)
+    return lambda: venues.update_venue(owner.user, venue["_id"], changes)
 
 
 def run_before_venue_write(monkeypatch, call):
@@ -91,7 +91,7 @@ def run_before_venue_write(monkeypatch, call):
 
 
 def book_now(customer, venue, date=DAY, slots=("morning",)):
-    return lambda: bookings.create_booking(customer[0], venue["_id"], date, 50, slots=list(slots))
+    return lambda: bookings.create_booking(customer.user, venue["_id"], date, 50, slots=list(slots))
 
 
 # --- Deleting a venue while it is being booked ---------------------------------------------
@@ -102,7 +102,7 @@ def test_a_booking_made_between_the_delete_check_and_write_keeps_the_venue(
 ):
     before = stored_venue(venue)
     seen = run_before_venue_write(monkeypatch, book_now(customer, venue))
-    response = client.delete(f"/venues/{venue['_id']}", headers=owner[1])
+    response = client.delete(f"/venues/{venue['_id']}", headers=owner.headers)
     assert_error(response, 409, "venue_has_bookings")
     (booking,) = seen
     assert booking["status"] == "pending"
@@ -115,8 +115,8 @@ def test_a_booking_made_between_the_delete_check_and_write_keeps_the_venue(
 def test_a_delete_between_the_booking_check_and_claim_wins_and_the_booking_undoes(
     client, monkeypatch, owner, customer, venue
 ):
-    seen = run_before_claims(monkeypatch, lambda: venues.delete_venue(owner[0], venue["_id"]))
-    response = book(client, customer[1], venue, date=DAY, slots=["morning"])
+    seen = run_before_claims(monkeypatch, lambda: venues.delete_venue(owner.user, venue["_id"]))
+    response = book(client, customer.headers, venue, date=DAY, slots=["morning"])
     assert_error(response, 404, "venue_not_found")
     assert seen[0]["status"] == "deleted"
     assert stored_venue(venue)["status"] == "deleted"
@@ -132,11 +132,11 @@ def test_a_delete_between_the_booking_claim_and_insert_wins_and_the_booking_undo
 
     class Hooked(Proxy):
         def insert_one(self, document):
-            seen.append(outcome(lambda: venues.delete_venue(owner[0], venue["_id"])))
+            seen.append(outcome(lambda: venues.delete_venue(owner.user, venue["_id"])))
             return self.collection.insert_one(document)
 
     monkeypatch.setattr(db, "bookings", lambda: Hooked(real()))
-    response = book(client, customer[1], venue, date=DAY, slots=["morning"])
+    response = book(client, customer.headers, venue, date=DAY, slots=["morning"])
     assert_error(response, 404, "venue_not_found")
     assert seen[0]["status"] == "deleted"
     assert stored_venue(venue)["status"] == "deleted"
@@ -153,50 +153,52 @@ def test_a_delete_after_the_booking_is_written_is_refused(
         monkeypatch,
         claims,
         "confirm_claims",
-        lambda: venues.delete_venue(owner[0], venue["_id"]),
+        lambda: venues.delete_venue(owner.user, venue["_id"]),
     )
-    booking = booked(client, customer[1], venue, date=DAY, slots=["morning"])
+    booking = booked(client, customer.headers, venue, date=DAY, slots=["morning"])
     assert seen == [(409, "venue_has_bookings")]
     assert stored_venue(venue) == before
     assert_held_by(claim_of(venue, DAY, "morning"), booking["id"])
 
 
 def test_a_lapsed_hold_is_no_upcoming_booking(client, owner, customer, venue):
-    booking = booked(client, customer[1], venue, date=DAY, slots=["morning"])
+    booking = booked(client, customer.headers, venue, date=DAY, slots=["morning"])
     lapse(booking)
-    data = ok_data(client.delete(f"/venues/{venue['_id']}", headers=owner[1]))
+    data = ok_data(client.delete(f"/venues/{venue['_id']}", headers=owner.headers))
     assert data["venue"]["status"] == "deleted"
     assert stored_venue(venue)["status"] == "deleted"
     assert stored(booking)["status"] == "pending"  # untouched; it reads as expired
 
 
 def test_a_live_hold_and_a_confirmed_booking_block_the_delete(client, owner, customer, venue):
-    pending = booked(client, customer[1], venue, date=DAY, slots=["morning"])
-    confirmed = booked(client, customer[1], venue, date=DAY, slots=["evening"])
+    pending = booked(client, customer.headers, venue, date=DAY, slots=["morning"])
+    confirmed = booked(client, customer.headers, venue, date=DAY, slots=["evening"])
     ok_data(
-        client.patch(f"/bookings/{confirmed['id']}", json={"status": "confirmed"}, headers=owner[1])
+        client.patch(
+            f"/bookings/{confirmed['id']}", json={"status": "confirmed"}, headers=owner.headers
+        )
     )
     before = stored_venue(venue)
     assert_error(
-        client.delete(f"/venues/{venue['_id']}", headers=owner[1]), 409, "venue_has_bookings"
+        client.delete(f"/venues/{venue['_id']}", headers=owner.headers), 409, "venue_has_bookings"
     )
     assert stored_venue(venue) == before
-    client.delete(f"/bookings/{pending['id']}", headers=customer[1])
+    client.delete(f"/bookings/{pending['id']}", headers=customer.headers)
     assert_error(
-        client.delete(f"/venues/{venue['_id']}", headers=owner[1]), 409, "venue_has_bookings"
+        client.delete(f"/venues/{venue['_id']}", headers=owner.headers), 409, "venue_has_bookings"
     )
     assert stored_venue(venue) == before
-    client.delete(f"/bookings/{confirmed['id']}", headers=customer[1])
-    ok_data(client.delete(f"/venues/{venue['_id']}", headers=owner[1]))
+    client.delete(f"/bookings/{confirmed['id']}", headers=customer.headers)
+    ok_data(client.delete(f"/venues/{venue['_id']}", headers=owner.headers))
     assert stored_venue(venue)["status"] == "deleted"
 
 
 def test_an_inactive_venue_refused_a_delete_stays_inactive(client, owner, customer, venue):
-    booking = booked(client, customer[1], venue, date=DAY, slots=["morning"])
+    booking = booked(client, customer.headers, venue, date=DAY, slots=["morning"])
     db.venues().update_one({"_id": venue["_id"]}, {"$set": {"status": "inactive"}})
     before = stored_venue(venue)
     assert_error(
-        client.delete(f"/venues/{venue['_id']}", headers=owner[1]), 409, "venue_has_bookings"
+        client.delete(f"/venues/{venue['_id']}", headers=owner.headers), 409, "venue_has_bookings"
     )
     assert stored_venue(venue) == before
     assert stored(booking)["status"] == "pending"
@@ -217,7 +219,7 @@ def test_a_booking_between_the_patch_check_and_write_keeps_the_date(
     response = client.patch(
         f"/venues/{venue['_id']}",
         json={"dates_available": remaining_dates(venue, DAY), "capacity": 10},
-        headers=owner[1],
+        headers=owner.headers,
     )
     error = assert_error(response, 409, "date_in_use")
     assert error["context"] == {"dates": [DAY]}
@@ -234,7 +236,7 @@ def test_a_date_removed_before_the_booking_claims_refuses_the_booking(
         monkeypatch,
         patch_venue(owner, venue, changes),
     )
-    response = book(client, customer[1], venue, date=DAY, slots=["morning"])
+    response = book(client, customer.headers, venue, date=DAY, slots=["morning"])
     error = assert_error(response, 409, "date_unavailable")
     assert error["context"] == {"date": DAY, "slots": ["morning"]}
     assert DAY not in seen[0]["dates_available"]
@@ -248,7 +250,9 @@ def test_a_booking_between_the_patch_check_and_write_keeps_the_slot(
 ):
     before = stored_venue(venue)
     seen = run_before_venue_write(monkeypatch, book_now(customer, venue, slots=["evening"]))
-    response = client.patch(f"/venues/{venue['_id']}", json={"slots": SLOTS[:1]}, headers=owner[1])
+    response = client.patch(
+        f"/venues/{venue['_id']}", json={"slots": SLOTS[:1]}, headers=owner.headers
+    )
     error = assert_error(response, 409, "slot_in_use")
     assert error["context"] == {"slots": ["evening"]}
     assert stored_venue(venue) == before
@@ -262,7 +266,7 @@ def test_a_slot_removed_before_the_booking_claims_refuses_the_booking(
         monkeypatch,
         patch_venue(owner, venue, {"slots": SLOTS[:1]}),
     )
-    response = book(client, customer[1], venue, date=DAY, slots=["morning", "evening"])
+    response = book(client, customer.headers, venue, date=DAY, slots=["morning", "evening"])
     error = assert_error(response, 422, "validation_failed")
     assert "evening" in error["details"]["slots"][0]
     assert [slot["key"] for slot in seen[0]["slots"]] == ["morning"]
@@ -273,7 +277,7 @@ def test_a_slot_removed_before_the_booking_claims_refuses_the_booking(
 def test_a_date_removed_while_a_booking_moves_there_leaves_it_where_it_was(
     client, monkeypatch, owner, customer, venue
 ):
-    booking = booked(client, customer[1], venue, date=DAY, slots=["morning"])
+    booking = booked(client, customer.headers, venue, date=DAY, slots=["morning"])
     before = stored(booking)
     changes = {"dates_available": remaining_dates(venue, NEW_DAY)}
     seen = run_before_claims(
@@ -283,7 +287,7 @@ def test_a_date_removed_while_a_booking_moves_there_leaves_it_where_it_was(
     response = client.post(
         f"/bookings/{booking['id']}/reschedule",
         json={"date": NEW_DAY, "slots": ["morning"]},
-        headers=customer[1],
+        headers=customer.headers,
     )
     assert_error(response, 409, "date_unavailable")
     assert NEW_DAY not in seen[0]["dates_available"]
@@ -297,7 +301,7 @@ def test_a_plain_patch_still_answers_the_updated_venue(client, owner, venue):
     response = client.patch(
         f"/venues/{venue['_id']}",
         json={"capacity": 42, "pricing": {"overrides": [override]}},
-        headers=owner[1],
+        headers=owner.headers,
     )
     data = ok_data(response)["venue"]
     assert data["capacity"] == 42
@@ -314,8 +318,10 @@ PRICE = 100000  # make_venue's base price, per slot
 
 
 def wallet_booked(client, customer, venue, date):
-    fund(customer[0], PRICE)
-    return booked(client, customer[1], venue, date=date, slots=["evening"], payment_method="wallet")
+    fund(customer.user, PRICE)
+    return booked(
+        client, customer.headers, venue, date=date, slots=["evening"], payment_method="wallet"
+    )
 
 
 def cancellation_quote(client, headers, booking):
@@ -325,18 +331,18 @@ def cancellation_quote(client, headers, booking):
 def test_a_pending_booking_cancelled_by_its_customer_refunds_everything(
     client, customer, make_venue, owner
 ):
-    venue = make_venue(owner[0], slots=SLOTS, min_notice_hours=0)
+    venue = make_venue(owner.user, slots=SLOTS, min_notice_hours=0)
     booking = wallet_booked(client, customer, venue, today_plus(1))  # the 0 % tier
-    quote = cancellation_quote(client, customer[1], booking)
+    quote = cancellation_quote(client, customer.headers, booking)
     assert (quote["refund_pct"], quote["refund_amount"]) == (100, PRICE)
-    cancelled = ok_data(client.delete(f"/bookings/{booking['id']}", headers=customer[1]))
+    cancelled = ok_data(client.delete(f"/bookings/{booking['id']}", headers=customer.headers))
     assert cancelled["booking"]["refund"] == {"pct": 100, "amount": PRICE}
     doc = stored(booking)
     assert doc["status"] == "cancelled"
     assert doc["refund"] == {"pct": 100, "amount": PRICE}
     assert doc["payment"] == {"method": "wallet", "paid": PRICE, "refunded": PRICE}
-    assert balance(customer[0]) == PRICE
-    assert [entry[:2] for entry in ledger(customer[0])] == [
+    assert balance(customer.user) == PRICE
+    assert [entry[:2] for entry in ledger(customer.user)] == [
         ("credit", PRICE),
         ("payment", -PRICE),
         ("refund", PRICE),
@@ -345,50 +351,54 @@ def test_a_pending_booking_cancelled_by_its_customer_refunds_everything(
 
 
 def test_once_confirmed_the_tiers_bind_the_customer(client, customer, make_venue, owner):
-    venue = make_venue(owner[0], slots=SLOTS, min_notice_hours=0)
+    venue = make_venue(owner.user, slots=SLOTS, min_notice_hours=0)
     booking = wallet_booked(client, customer, venue, today_plus(1))
     ok_data(
-        client.patch(f"/bookings/{booking['id']}", json={"status": "confirmed"}, headers=owner[1])
+        client.patch(
+            f"/bookings/{booking['id']}", json={"status": "confirmed"}, headers=owner.headers
+        )
     )
     assert stored(booking)["confirmed_once"] is True
-    quote = cancellation_quote(client, customer[1], booking)
+    quote = cancellation_quote(client, customer.headers, booking)
     assert (quote["refund_pct"], quote["refund_amount"]) == (0, 0)
     # The owner's side still gives everything back.
-    assert cancellation_quote(client, owner[1], booking)["refund_pct"] == 100
-    cancelled = ok_data(client.delete(f"/bookings/{booking['id']}", headers=customer[1]))
+    assert cancellation_quote(client, owner.headers, booking)["refund_pct"] == 100
+    cancelled = ok_data(client.delete(f"/bookings/{booking['id']}", headers=customer.headers))
     assert cancelled["booking"]["refund"] == {"pct": 0, "amount": 0}
     assert stored(booking)["payment"]["refunded"] == 0
-    assert balance(customer[0]) == 0
+    assert balance(customer.user) == 0
 
 
 def test_a_confirmed_booking_moved_back_to_pending_stays_bound(client, customer, owner, venue):
     booking = wallet_booked(client, customer, venue, today_plus(4))  # the 50 % tier
     ok_data(
-        client.patch(f"/bookings/{booking['id']}", json={"status": "confirmed"}, headers=owner[1])
+        client.patch(
+            f"/bookings/{booking['id']}", json={"status": "confirmed"}, headers=owner.headers
+        )
     )
     moved = ok_data(
         client.post(
             f"/bookings/{booking['id']}/reschedule",
             json={"date": today_plus(5), "slots": ["evening"]},
-            headers=customer[1],
+            headers=customer.headers,
         )
     )["booking"]
     assert moved["status"] == "pending"
     assert stored(booking)["confirmed_once"] is True
-    assert cancellation_quote(client, customer[1], booking)["refund_pct"] == 50
-    cancelled = ok_data(client.delete(f"/bookings/{booking['id']}", headers=customer[1]))
+    assert cancellation_quote(client, customer.headers, booking)["refund_pct"] == 50
+    cancelled = ok_data(client.delete(f"/bookings/{booking['id']}", headers=customer.headers))
     assert cancelled["booking"]["refund"] == {"pct": 50, "amount": PRICE // 2}
     assert stored(booking)["refund"] == {"pct": 50, "amount": PRICE // 2}
-    assert balance(customer[0]) == PRICE // 2
+    assert balance(customer.user) == PRICE // 2
 
 
 def test_an_auto_confirmed_booking_is_bound_from_the_start(client, customer, make_venue, owner):
-    venue = make_venue(owner[0], slots=SLOTS, min_notice_hours=0, auto_confirm=True)
+    venue = make_venue(owner.user, slots=SLOTS, min_notice_hours=0, auto_confirm=True)
     booking = wallet_booked(client, customer, venue, today_plus(1))
     assert stored(booking)["confirmed_once"] is True
-    cancelled = ok_data(client.delete(f"/bookings/{booking['id']}", headers=customer[1]))
+    cancelled = ok_data(client.delete(f"/bookings/{booking['id']}", headers=customer.headers))
     assert cancelled["booking"]["refund"] == {"pct": 0, "amount": 0}
-    assert balance(customer[0]) == 0
+    assert balance(customer.user) == 0
 
 
 # --- Claims a crash left held: the orphan sweep (expire-holds) ------------------------------
@@ -421,9 +431,9 @@ def crash_in(monkeypatch, module, name):
 
 
 def confirmed(client, customer, owner, venue, **body):
-    booking = booked(client, customer[1], venue, **body)
+    booking = booked(client, customer.headers, venue, **body)
     path = f"/bookings/{booking['id']}"
-    ok_data(client.patch(path, json={"status": "confirmed"}, headers=owner[1]))
+    ok_data(client.patch(path, json={"status": "confirmed"}, headers=owner.headers))
     return booking
 
 
@@ -431,7 +441,7 @@ def crashed_move(monkeypatch, customer, booking):
     """Reschedule DAY -> NEW_DAY, dying after the move but before the old claims are freed."""
     crash_in(monkeypatch, claims, "release_all_but")
     with pytest.raises(RuntimeError):
-        reschedule.reschedule_booking(customer[0], booking["id"], NEW_DAY, ["morning"])
+        reschedule.reschedule_booking(customer.user, booking["id"], NEW_DAY, ["morning"])
     monkeypatch.undo()
 
 
@@ -439,7 +449,7 @@ def crashed_confirm(monkeypatch, owner, booking):
     """Confirm, dying after the claims are held for good but before the booking is marked."""
     crash_in(monkeypatch, bookings, "_move_status")
     with pytest.raises(RuntimeError):
-        bookings.decide_booking(owner[0], booking["id"], "confirmed")
+        bookings.decide_booking(owner.user, booking["id"], "confirmed")
     monkeypatch.undo()
 
 
@@ -462,7 +472,7 @@ def test_a_move_that_died_before_freeing_the_old_slots_is_swept(
     assert_held_by(claim_of(venue, NEW_DAY, "morning"), booking["id"])
     assert stored(booking)["slots"] == ["morning"]  # the booking itself is left alone
     # The old slot is bookable again.
-    booked(client, customer[1], venue, date=DAY, slots=["morning"])
+    booked(client, customer.headers, venue, date=DAY, slots=["morning"])
 
 
 def test_a_booking_changed_within_the_grace_period_keeps_its_old_claims(
@@ -480,7 +490,7 @@ def test_a_booking_changed_within_the_grace_period_keeps_its_old_claims(
 
 
 def test_live_bookings_keep_their_claims(app, client, owner, customer, venue):
-    pending = booked(client, customer[1], venue, date=DAY, slots=["morning"])
+    pending = booked(client, customer.headers, venue, date=DAY, slots=["morning"])
     held = confirmed(client, customer, owner, venue, date=DAY, slots=["evening"])
     age()
     assert "freed 0 orphaned claims," in sweep(app)
@@ -492,7 +502,7 @@ def test_a_blackouts_claims_are_never_swept(app, client, owner, venue):
     response = client.post(
         f"/venues/{venue['_id']}/blackouts",
         json={"date": DAY, "reason": "Repairs"},
-        headers=owner[1],
+        headers=owner.headers,
     )
     blackout = ok_data(response, 201)["blackout"]
     age()
@@ -543,7 +553,7 @@ def test_a_claim_taken_over_while_being_judged_is_not_freed(
 def test_a_confirm_that_died_after_holding_the_claims_stays_safe(
     app, client, monkeypatch, owner, customer, make_user, venue
 ):
-    booking = booked(client, customer[1], venue, date=DAY, slots=["morning"])
+    booking = booked(client, customer.headers, venue, date=DAY, slots=["morning"])
     crashed_confirm(monkeypatch, owner, booking)
     doc = stored(booking)
     assert doc["status"] == "pending"
@@ -551,13 +561,15 @@ def test_a_confirm_that_died_after_holding_the_claims_stays_safe(
     assert (claim["state"], claim["expires_at"]) == ("taken", None)  # held for good
     # Nobody can take the slot, and the sweep leaves it to its pending booking.
     assert_error(
-        book(client, make_user()[1], venue, date=DAY, slots=["morning"]), 409, "slot_taken"
+        book(client, make_user().headers, venue, date=DAY, slots=["morning"]), 409, "slot_taken"
     )
     age()
     assert "freed 0 orphaned claims," in sweep(app)
     # Confirming again finishes the job.
     confirmed_now = ok_data(
-        client.patch(f"/bookings/{booking['id']}", json={"status": "confirmed"}, headers=owner[1])
+        client.patch(
+            f"/bookings/{booking['id']}", json={"status": "confirmed"}, headers=owner.headers
+        )
     )["booking"]
     assert confirmed_now["status"] == "confirmed"
     assert_held_by(claim_of(venue, DAY, "morning"), booking["id"])
@@ -566,7 +578,7 @@ def test_a_confirm_that_died_after_holding_the_claims_stays_safe(
 def test_a_confirm_that_died_and_was_never_retried_frees_the_slot_when_the_hold_ends(
     app, client, monkeypatch, owner, customer, venue
 ):
-    booking = booked(client, customer[1], venue, date=DAY, slots=["morning"])
+    booking = booked(client, customer.headers, venue, date=DAY, slots=["morning"])
     crashed_confirm(monkeypatch, owner, booking)
     past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
     db.bookings().update_one({"_id": stored(booking)["_id"]}, {"$set": {"expires_at": past}})

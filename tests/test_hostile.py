@@ -78,7 +78,7 @@ def test_impossible_dates_are_422_everywhere(client, owner, customer, make_venue
     response = client.post(
         "/bookings",
         json={"venue_id": str(venue["_id"]), "date": date, "guests": 10},
-        headers=customer[1],
+        headers=customer.headers,
     )
     assert_error(response, 422, "validation_failed")
     assert db.bookings().count_documents({}) == 0
@@ -128,12 +128,14 @@ def test_object_id_shaped_garbage_is_404_not_500(client, customer, owner, garbag
     assert_error(
         client.get(f"/venues/{garbage}/availability?date={today_plus(2)}"), 404, "venue_not_found"
     )
-    assert_error(client.get(f"/bookings/{garbage}", headers=customer[1]), 404, "booking_not_found")
     assert_error(
-        client.delete(f"/bookings/{garbage}", headers=customer[1]), 404, "booking_not_found"
+        client.get(f"/bookings/{garbage}", headers=customer.headers), 404, "booking_not_found"
     )
     assert_error(
-        client.patch(f"/venues/{garbage}", json={"capacity": 5}, headers=owner[1]),
+        client.delete(f"/bookings/{garbage}", headers=customer.headers), 404, "booking_not_found"
+    )
+    assert_error(
+        client.patch(f"/venues/{garbage}", json={"capacity": 5}, headers=owner.headers),
         404,
         "venue_not_found",
     )
@@ -144,7 +146,7 @@ def test_object_id_shaped_garbage_in_bodies_is_422(client, customer):
         response = client.post(
             "/bookings",
             json={"venue_id": venue_id, "date": today_plus(3), "guests": 10},
-            headers=customer[1],
+            headers=customer.headers,
         )
         assert_error(response, 422, "validation_failed")
     assert db.bookings().count_documents({}) == 0

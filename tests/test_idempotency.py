@@ -20,7 +20,7 @@ KEY = "9b1c3f0e-booking-retry-1"
 
 @pytest.fixture
 def venue(make_venue, owner):
-    return make_venue(owner[0], slots=TWO_SLOTS)
+    return make_venue(owner.user, slots=TWO_SLOTS)
 
 
 def body_for(venue, date=DAY, slot="lunch", **extra):

@@ -19,7 +19,7 @@ HOLD_UNTIL = dt.datetime(2031, 3, 14, 13, 30, tzinfo=dt.UTC)  # 18:30 in Asia/Ka
 @pytest.fixture
 def venue(owner, make_venue):
     return make_venue(
-        owner[0],
+        owner.user,
         venue_name="Shalimar Banquet",
         address="12 Canal Bank Road",
         slots=TWO_SLOTS,
@@ -39,7 +39,7 @@ def make_booking(venue, customer):
             "reference": "HB-7K3Q9M",
             "venue_id": venue["_id"],
             "venue": {"id": venue["_id"], "venue_name": venue["venue_name"]},
-            "user_id": customer[0]["_id"],
+            "user_id": customer.user["_id"],
             "owner_id": venue["owner_id"],
             "date": "2031-03-20",
             "slots": ["lunch", "dinner"],
@@ -92,8 +92,8 @@ def test_created_tells_the_customer_and_the_owner(make_booking, customer, owner)
     ids = notifications.booking_created(booking)
     assert len(ids) == 2
     sent = outbox(booking)
-    assert set(sent) == {customer[0]["email"], owner[0]["email"]}
-    mine, theirs = sent[customer[0]["email"]], sent[owner[0]["email"]]
+    assert set(sent) == {customer.user["email"], owner.user["email"]}
+    mine, theirs = sent[customer.user["email"]], sent[owner.user["email"]]
     assert mine["kind"] == "booking_created_customer"
     assert mine["subject"] == "Booking request received: Shalimar Banquet on 2031-03-20"
     assert mine["status"] == "queued"
@@ -110,8 +110,8 @@ def test_created_tells_the_customer_and_the_owner(make_booking, customer, owner)
     assert "Cyrus Customer asked to book Shalimar Banquet" in theirs["text"]
     assert "before 14 Mar 2031, 18:30 (Asia/Karachi)" in theirs["text"]
     # The owner learns the customer's name, never their contact details.
-    assert customer[0]["email"] not in theirs["text"] + theirs["html"]
-    assert customer[0]["contact_number"] not in theirs["text"] + theirs["html"]
+    assert customer.user["email"] not in theirs["text"] + theirs["html"]
+    assert customer.user["contact_number"] not in theirs["text"] + theirs["html"]
 
 
 OWNER_TEXT = """Hello Olivia Owner,
@@ -139,12 +139,12 @@ def test_a_stored_notice_renders_word_for_word_when_delivered(make_booking, cust
     """The outbox keeps the template and what it shows; rendered, it is the body it always was."""
     booking = make_booking()
     notifications.booking_created(booking)
-    stored = db.outbox().find_one({"booking_id": booking["_id"], "to": owner[0]["email"]})
+    stored = db.outbox().find_one({"booking_id": booking["_id"], "to": owner.user["email"]})
     assert stored["template"] == "booking_created_owner"
     assert "text" not in stored and "html" not in stored
     # Of the customer the owner's message keeps the name, never the contact details.
     assert stored["context"]["customer"] == {"full_name": "Cyrus Customer"}
-    assert customer[0]["email"] not in str(stored["context"])
+    assert customer.user["email"] not in str(stored["context"])
     text, html = mail.rendered(stored)
     assert text == OWNER_TEXT.format(reference="HB-7K3Q9M")
     assert html.startswith("<!doctype html>") and "<title>New booking request</title>" in html
@@ -155,8 +155,8 @@ def test_an_event_logs_one_line_for_all_its_messages(make_booking, customer, own
     notifications.booking_created(make_booking())
     (line,) = [record.getMessage() for record in caplog.records if record.name == "halls.mail"]
     assert line.startswith("mail queued in the outbox (no SMTP_HOST): ")
-    assert f"to={customer[0]['email']} subject=Booking request received" in line
-    assert f"to={owner[0]['email']} subject=New booking request" in line
+    assert f"to={customer.user['email']} subject=Booking request received" in line
+    assert f"to={owner.user['email']} subject=New booking request" in line
     assert "Hello" not in line  # who hears what, never the bodies
 
 
@@ -164,7 +164,7 @@ def test_created_and_confirmed_at_once(make_booking, customer, owner):
     booking = make_booking(status="confirmed", expires_at=None, payment={"method": "wallet"})
     notifications.booking_created(booking)
     sent = outbox(booking)
-    mine, theirs = sent[customer[0]["email"]], sent[owner[0]["email"]]
+    mine, theirs = sent[customer.user["email"]], sent[owner.user["email"]]
     assert mine["subject"] == "Booking confirmed: Shalimar Banquet on 2031-03-20"
     assert "Your booking at Shalimar Banquet is confirmed." in mine["text"]
     assert "PKR 255,000 was paid from your Halls wallet." in mine["text"]
@@ -199,7 +199,7 @@ def test_the_customer_alone_hears(make_booking, customer, status, notify, kind, 
     booking = make_booking(status=status)
     assert len(notify(booking)) == 1
     (message,) = outbox(booking).values()
-    assert message["to"] == customer[0]["email"]
+    assert message["to"] == customer.user["email"]
     assert message["kind"] == kind
     assert message["subject"] == subject
     assert sentence in message["text"]
@@ -215,7 +215,7 @@ def test_rejected_gives_the_reason_and_the_wallet_refund(make_booking, customer)
     )
     notifications.booking_rejected(booking)
     (message,) = outbox(booking).values()
-    assert message["to"] == customer[0]["email"]
+    assert message["to"] == customer.user["email"]
     assert message["subject"] == "Booking not accepted: Shalimar Banquet on 2031-03-20"
     assert "Their reason: Closed for repairs" in message["text"]
     assert "Refund:     PKR 255,000 (100%) to your Halls wallet" in message["text"]
@@ -232,7 +232,7 @@ def test_a_customer_cancel_tells_both_with_the_refund(make_booking, customer, ow
     )
     assert len(notifications.booking_cancelled(booking)) == 2
     sent = outbox(booking)
-    mine, theirs = sent[customer[0]["email"]], sent[owner[0]["email"]]
+    mine, theirs = sent[customer.user["email"]], sent[owner.user["email"]]
     assert (
         mine["subject"]
         == theirs["subject"]
@@ -254,7 +254,7 @@ def test_an_owner_cancel_tells_the_customer_only(make_booking, customer):
     )
     assert len(notifications.booking_cancelled(booking)) == 1
     (message,) = outbox(booking).values()
-    assert message["to"] == customer[0]["email"]
+    assert message["to"] == customer.user["email"]
     assert "The owner of Shalimar Banquet cancelled your booking." in message["text"]
     assert "Reason: Blackout: Flooding" in message["text"]
     assert "at the venue; nothing was paid online, so nothing is refunded" in message["text"]
@@ -264,14 +264,14 @@ def test_rescheduled_shows_the_move_and_the_price_change(make_booking, customer,
     booking = make_booking(date="2031-03-22", slots=["dinner"], slot_details=TWO_SLOTS[1:])
     change = {
         "at": dt.datetime.now(dt.UTC),
-        "by": customer[0]["_id"],
+        "by": customer.user["_id"],
         "from": {"date": "2031-03-20", "slots": ["lunch", "dinner"]},
         "to": {"date": "2031-03-22", "slots": ["dinner"]},
         "price_delta": -120000,
     }
     assert len(notifications.booking_rescheduled(booking, change)) == 2
     sent = outbox(booking)
-    mine, theirs = sent[customer[0]["email"]], sent[owner[0]["email"]]
+    mine, theirs = sent[customer.user["email"]], sent[owner.user["email"]]
     assert mine["subject"] == "Booking moved: Shalimar Banquet, now on 2031-03-22"
     text = mine["text"]
     assert "Your booking at Shalimar Banquet moved." in text
@@ -309,7 +309,7 @@ def test_an_issue_2_booking_renders_once_migrated(venue, customer):
         {
             "_id": booking_id,
             "venue_id": venue["_id"],
-            "user_id": customer[0]["_id"],
+            "user_id": customer.user["_id"],
             "owner_id": venue["owner_id"],
             "date": "2031-03-20",
             "slot": "dinner",
@@ -342,10 +342,10 @@ def test_html_escapes_what_people_typed(make_booking, venue, customer):
 
 
 def test_a_person_without_an_account_is_skipped(make_booking, owner, customer, caplog):
-    db.users().delete_one({"_id": customer[0]["_id"]})
+    db.users().delete_one({"_id": customer.user["_id"]})
     booking = make_booking()
     assert len(notifications.booking_created(booking)) == 1
-    assert set(outbox(booking)) == {owner[0]["email"]}
+    assert set(outbox(booking)) == {owner.user["email"]}
     assert "no customer email for booking" in caplog.text
 
 
@@ -382,10 +382,10 @@ def test_what_arrives_over_smtp(make_booking, customer, owner, smtp_server):
     notifications.booking_created(booking)
     assert mail.send_outbox()["sent"] == 2
     received = {m["rcpt_tos"][0]: m for m in recorder.messages}
-    assert set(received) == {customer[0]["email"], owner[0]["email"]}
-    message = received[customer[0]["email"]]["message"]
+    assert set(received) == {customer.user["email"], owner.user["email"]}
+    message = received[customer.user["email"]]["message"]
     assert message["Subject"] == "Booking request received: Shalimar Banquet on 2031-03-20"
-    assert message["To"] == customer[0]["email"]
+    assert message["To"] == customer.user["email"]
     assert message.get_content_type() == "multipart/alternative"
     text, html = body(message, "plain"), body(message, "html")
     assert "Lunch (12:00–16:00), Dinner (18:00–23:00)" in text
@@ -393,7 +393,7 @@ def test_what_arrives_over_smtp(make_booking, customer, owner, smtp_server):
     assert html.startswith("<!doctype html>")
     assert "<strong>PKR 255,000</strong>" in html
     assert "HB-7K3Q9M" in html
-    owner_message = received[owner[0]["email"]]["message"]
+    owner_message = received[owner.user["email"]]["message"]
     assert owner_message["Subject"] == "New booking request: Shalimar Banquet on 2031-03-20"
     # Delivered: the outbox keeps the record, not the bodies nor what they were made from.
     for stored in db.outbox().find({"booking_id": booking["_id"]}):
@@ -407,7 +407,7 @@ def test_what_arrives_over_smtp(make_booking, customer, owner, smtp_server):
 def _book(client, customer, venue):
     date = today_plus(5)
     body = {"venue_id": str(venue["_id"]), "date": date, "guests": 40, "slots": ["dinner"]}
-    return client.post("/bookings", json=body, headers=customer[1])
+    return client.post("/bookings", json=body, headers=customer.headers)
 
 
 def test_a_booking_request_mails_both_after_its_response(
@@ -419,7 +419,7 @@ def test_a_booking_request_mails_both_after_its_response(
     assert recorder.messages == []
     response.close()
     assert sorted(m["rcpt_tos"][0] for m in recorder.messages) == sorted(
-        [customer[0]["email"], owner[0]["email"]]
+        [customer.user["email"], owner.user["email"]]
     )
     assert all(booking["reference"] in body(m["message"], "plain") for m in recorder.messages)
     assert db.outbox().count_documents({"status": "sent"}) == 2
@@ -476,7 +476,7 @@ def test_created_with_the_venue_and_customer_in_hand_reads_neither_again(
 
     monkeypatch.setattr(db, "venues", lambda: Counting(real_venues()))
     monkeypatch.setattr(db, "users", lambda: Counting(real_users()))
-    notifications.booking_created(booking, venue, customer[0])
+    notifications.booking_created(booking, venue, customer.user)
     monkeypatch.undo()
 
     assert reads == [("users", venue["owner_id"])]  # only the owner is read

@@ -33,10 +33,10 @@ from schemathesis.specs.openapi.checks import (
 
 from halls import db
 from halls.auth.tokens import issue_tokens
+from tests.auth.test_google import CLIENT_ID, KEY_ID, FakeTransport
 from tests.fuzz_world import MUST_SUCCEED, aim, seed_world
 from tests.helpers import bearer, key_and_certificate
-from tests.test_google import CLIENT_ID, KEY_ID, FakeTransport
-from tests.test_uploads import CLOUDINARY_URL, S3
+from tests.uploads.test_uploads import CLOUDINARY_URL, S3
 
 pytestmark = pytest.mark.slow
 

@@ -7,17 +7,24 @@ held, the filter matches nothing, the upsert tries to insert a second document w
 `_id`, and the index refuses it: whoever loses a race gets a DuplicateKeyError. Every step of
 a booking finds its claims by `_id`.
 
-A claim is taken with a short `expires_at` (the grace period). Once the booking document is
-written, `confirm_claims` moves it to the booking's own hold: the end of a pending booking's
-hold, or None (held until released) for a confirmed one. If the process dies between the two
-writes, the claim lapses by itself after the grace period; a pending booking nobody confirms
-lapses at the end of its hold. Either way the claim filter itself treats it as free, so no
-sweeper is needed for correctness.
+A claim is taken `in_flight` with a short `expires_at` (the grace period). Once the booking
+document is written, `confirm_claims` moves it to the booking's own hold: the end of a pending
+booking's hold, or None (held until released) for a confirmed one. A pending booking nobody
+confirms lapses at the end of its hold, and the claim filter itself treats it as free.
+
+A claim still `in_flight` after its grace period belongs to a request that died (no request
+lives that long: gunicorn kills a worker after 30 s) somewhere between taking it and confirming
+it, perhaps after it wrote the booking. It does not simply lapse, or the slot could be sold
+again under a booking that exists: whoever meets it first settles it (`settle_in_flight`):
+held for its booking, if a live booking there needs it, else freed. The next booker of the
+slot does that on its way, and `expire-holds` does it for the rest.
 
 A crash between two writes of a longer step can leave a claim held that nothing needs: a
 reschedule that moved its booking but died before freeing the old slots, a cancel, reject or
 expiry that marked its booking but died before freeing its claims, a failed booking deleted
-but not yet released. `sweep_orphans` (run by `expire-holds`) frees those.
+but not yet released. `sweep_orphans` (run by `expire-holds`) frees those, and puts back on
+its booking's hold a claim a crash left holding longer or shorter (a confirm that died after
+holding the claims for good, a move undone half-way).
 
 Several slots are claimed in the venue's slot order, all or none: at the first refusal the
 request frees what it took. If only other requests still in flight (`in_flight`: claimed, not
@@ -61,7 +68,8 @@ def _free_filter(venue_id: ObjectId, date: str, slot: str, now: dt.datetime) -> 
         "venue_id": venue_id,
         "date": date,
         "slot": slot,
-        "$or": [{"state": FREE}, {"expires_at": {"$lte": now}}],
+        # A lapsed claim still in flight is not free: its booking may exist (settle_in_flight).
+        "$or": [{"state": FREE}, {"expires_at": {"$lte": now}, "in_flight": {"$ne": True}}],
     }
 
 
@@ -80,6 +88,8 @@ def claim_slots(venue_id: ObjectId, date: str, slots: list[str], booking_id: Obj
         if _claim_each(venue_id, date, slots, booking_id):
             return
         release_slots(booking_id, venue_id, date, slots)
+        if attempt < CLAIM_ATTEMPTS and _settle_stale(venue_id, date, slots):
+            continue  # a dead request's claim was in the way: judged now, so look again
         blocking = list(
             db.slot_claims().find(
                 {"_id": {"$in": _keys(venue_id, date, slots)}, **_held_filter(clock.now())},
@@ -111,6 +121,7 @@ def _claim_each(venue_id: ObjectId, date: str, slots: list[str], booking_id: Obj
             "expires_at": now + grace,
             # Until confirm_claims: the booking that wants it may still fail and let it go.
             "in_flight": True,
+            "held_at": now,
         }
     }
     try:
@@ -141,19 +152,38 @@ def confirm_claims(
     """
     query = {"_id": {"$in": _keys(venue_id, date, slots)}, "booking_id": booking_id}
     result = db.slot_claims().update_many(
-        {**query, "state": TAKEN}, {"$set": {"expires_at": expires_at, "in_flight": False}}
+        {**query, "state": TAKEN},
+        {"$set": {"expires_at": expires_at, "in_flight": False, "held_at": clock.now()}},
     )
     return result.matched_count == len(slots)
 
 
-def keep_live_claims(booking_id: ObjectId, venue_id: ObjectId, date: str, slots: list[str]) -> bool:
+def put_in_flight(booking_id, venue_id, date, slots):
+    """Make the booking's claims on these slots in flight again, while it changes its hold.
+
+    In flight, a claim never lapses: a crash before the booking's next confirm_claims leaves
+    it to be settled on the hold the booking has then (settle_in_flight), after a grace period.
+    """
+    if not slots:
+        return
+    now = clock.now()
+    grace = dt.timedelta(seconds=current_app.config["CLAIM_GRACE_SECONDS"])
+    query = {"_id": {"$in": _keys(venue_id, date, slots)}, "booking_id": booking_id}
+    db.slot_claims().update_many(
+        {**query, "state": TAKEN},
+        {"$set": {"in_flight": True, "expires_at": now + grace, "held_at": now}},
+    )
+
+
+def keep_live_claims(booking_id, venue_id, date, slots):
     """Hold a pending booking's claims for good, but only while its hold is live.
 
     False when any claim lapsed (or went to another booking) first: the booking's hold is over.
     """
     query = {"_id": {"$in": _keys(venue_id, date, slots)}, "booking_id": booking_id}
+    now = clock.now()
     result = db.slot_claims().update_many(
-        {**query, **_held_filter(clock.now())}, {"$set": {"expires_at": None}}
+        {**query, **_held_filter(now)}, {"$set": {"expires_at": None, "held_at": now}}
     )
     return result.matched_count == len(slots)
 
@@ -182,6 +212,7 @@ def _release(query: Mapping[str, Any]) -> int:
                 "state": FREE,
                 "booking_id": None,
                 "expires_at": None,
+                "in_flight": False,
                 "released_at": clock.now(),
             }
         },
@@ -193,15 +224,17 @@ def sweep_orphans(now: dt.datetime | None = None) -> int:
     """Free held claims that no booking (nor blackout) needs any more; returns how many.
 
     Only claims taken longer ago than the grace period are looked at: a younger one may belong
-    to a booking still being written or moved. (A held claim that old has been confirmed: an
-    unconfirmed one lapses at the end of its grace period by itself.)
+    to a booking still being written or moved. The same pass puts a claim its booking still
+    needs back on that booking's hold when a crash left it on another (`align_holds`).
     """
     now = now or clock.now()
     settled = now - dt.timedelta(seconds=current_app.config["CLAIM_GRACE_SECONDS"])
-    stale = {**_held_filter(now), "claimed_at": {"$lte": settled}}
-    freed = 0
+    stale = {"state": TAKEN, "in_flight": {"$ne": True}, "claimed_at": {"$lte": settled}}
+    freed, kept = 0, []
     for claim in db.slot_claims().find(stale):
-        if _orphaned(claim, settled):
+        if claim["expires_at"] is not None and claim["expires_at"] <= now:
+            kept.append(claim)  # lapsed: free by the filter already, but maybe still needed
+        elif _orphaned(claim, settled):
             # Unchanged since read (same taker, same claimed_at), or it is not ours to free.
             freed += _release(
                 {
@@ -211,6 +244,9 @@ def sweep_orphans(now: dt.datetime | None = None) -> int:
                     "claimed_at": claim["claimed_at"],
                 }
             )
+        else:
+            kept.append(claim)
+    align_holds(kept, settled)
     return freed
 
 
@@ -226,8 +262,7 @@ def _orphaned(claim: Claim, settled: dt.datetime) -> bool:
         return db.venues().find_one(blackout, {"_id": 1}) is None
     if booking["status"] not in ("pending", "confirmed"):
         return True  # cancelled, rejected, expired, completed: it never needs a slot again
-    place = (booking["venue_id"], booking["date"])
-    if (claim["venue_id"], claim["date"]) == place and claim["slot"] in booking["slots"]:
+    if _needs(booking, claim):
         # Kept even for a pending booking past its hold: expire_holds frees those, with a
         # guarded pending -> expired write that a confirm cannot cross; a plain release here
         # could free the slots of a booking a confirm is just marking confirmed.
@@ -237,9 +272,113 @@ def _orphaned(claim: Claim, settled: dt.datetime) -> bool:
     return booking.get("updated_at", settled) <= settled
 
 
-def held_slots(
-    venue_id: ObjectId, dates: Iterable[str], slots: Iterable[str] | None = None
-) -> dict[str, set[str]]:
+def _needs(booking, claim):
+    """The booking is live where the claim is, on its slot."""
+    place = (booking["venue_id"], booking["date"])
+    return (
+        booking["status"] in ("pending", "confirmed")
+        and (claim["venue_id"], claim["date"]) == place
+        and claim["slot"] in booking["slots"]
+    )
+
+
+def _hold_of(booking):
+    # What a booking's claims carry: the end of its hold while pending, None once confirmed.
+    return None if booking["status"] == "confirmed" else booking.get("expires_at")
+
+
+def align_holds(found, settled):
+    """Put claims a live booking needs back on its hold; returns how many moved.
+
+    A confirm that died after holding the claims for good leaves a pending booking's claims
+    held past its hold; a move undone half-way can leave the claims it kept on the new hold.
+    Only claims whose hold was set before `settled` are judged (a live request sets it anew),
+    and each write matches the claim as read, so a request that touched it since wins.
+    """
+    found = [claim for claim in found if claim.get("held_at", claim["claimed_at"]) <= settled]
+    bookings = {
+        booking["_id"]: booking
+        for booking in db.bookings().find(
+            {"_id": {"$in": list({claim["booking_id"] for claim in found})}},
+            {"status": 1, "venue_id": 1, "date": 1, "slots": 1, "expires_at": 1},
+        )
+    }
+    aligned = 0
+    for claim in found:
+        booking = bookings.get(claim["booking_id"])
+        if booking is None or not _needs(booking, claim):
+            continue  # a blackout's, or no booking's: the orphan sweep decides
+        hold = _hold_of(booking)
+        if claim["expires_at"] == hold:
+            continue
+        result = db.slot_claims().update_one(
+            {
+                "_id": claim["_id"],
+                "state": TAKEN,
+                "booking_id": claim["booking_id"],
+                "expires_at": claim["expires_at"],
+                "held_at": claim.get("held_at"),
+            },
+            {"$set": {"expires_at": hold, "held_at": clock.now()}},
+        )
+        aligned += result.modified_count
+    return aligned
+
+
+def _stale_in_flight(now):
+    # Taken by a request that never confirmed it, and past its grace period: that request died.
+    return {"state": TAKEN, "in_flight": True, "expires_at": {"$lte": now}}
+
+
+def settle_stale(now=None):
+    """Settle every claim a dead request left in flight; {"held": n, "freed": n}."""
+    now = now or clock.now()
+    counts = {"held": 0, "freed": 0}
+    for claim in db.slot_claims().find(_stale_in_flight(now)):
+        verdict = settle_in_flight(claim)
+        if verdict:
+            counts[verdict] += 1
+    return counts
+
+
+def _settle_stale(venue_id, date, slots):
+    """Settle the dead requests' claims among these slots; True if there were any."""
+    query = {"_id": {"$in": _keys(venue_id, date, slots)}, **_stale_in_flight(clock.now())}
+    stale = list(db.slot_claims().find(query))
+    for claim in stale:
+        settle_in_flight(claim)
+    return bool(stale)
+
+
+def settle_in_flight(claim):
+    """Hold a dead request's in-flight claim for the booking (or blackout) that needs it, or
+    free it; "held", "freed", or None when it changed since it was read (not ours to judge)."""
+    unchanged = {
+        "_id": claim["_id"],
+        "state": TAKEN,
+        "booking_id": claim["booking_id"],
+        "in_flight": True,
+        "expires_at": claim["expires_at"],
+    }
+    booking = db.bookings().find_one(
+        {"_id": claim["booking_id"]},
+        {"status": 1, "venue_id": 1, "date": 1, "slots": 1, "expires_at": 1},
+    )
+    if booking is None:
+        # Written before its booking, or a blackout's (held for good once it is on the venue).
+        blackout = {"_id": claim["venue_id"], "blackouts.id": str(claim["booking_id"])}
+        needed, hold = db.venues().find_one(blackout, {"_id": 1}) is not None, None
+    else:
+        needed, hold = _needs(booking, claim), _hold_of(booking)
+    if not needed:
+        return "freed" if _release(unchanged) else None
+    result = db.slot_claims().update_one(
+        unchanged, {"$set": {"expires_at": hold, "in_flight": False, "held_at": clock.now()}}
+    )
+    return "held" if result.modified_count else None
+
+
+def held_slots(venue_id, dates, slots=None):
     """{date: {slot, ...}} of the venue's held claims on the given dates.
 
     With slots (the keys that matter, e.g. the venue's own), the claims are found by `_id`.

@@ -95,15 +95,24 @@ def _move(
     delta = change["price_delta"] if lifecycle.paid_by_wallet(booking) else 0
     charge_key = f"payment:{booking_id}:move{step}"
     claims.claim_slots(venue_id, to["date"], fresh, booking_id)
+    # The slots it keeps change hold with the booking: in flight meanwhile, so a crash before
+    # confirm_claims leaves them to be settled on whatever hold the booking then has.
+    claims.put_in_flight(booking_id, venue_id, to["date"], kept)
     try:
         if delta > 0:
             wallet.debit_for_booking(booking["user_id"], booking_id, delta, key=charge_key)
         moved = _write_move(booking, venue, details, quote, change, max(delta, 0))
     except BaseException:
-        if delta > 0:
-            wallet.void_debit(booking_id, key=charge_key)
-        claims.release_slots(booking_id, venue_id, to["date"], fresh)
-        raise
+        # The write may have been applied before the connection dropped: then the move
+        # stands and goes on. (Should this read fail too, expire-holds judges it from the
+        # booking: claims.settle_in_flight, maintenance.void_stray_payments.)
+        moved = _written_anyway(booking, change)
+        if moved is None:
+            if delta > 0:
+                wallet.void_debit(booking_id, key=charge_key)
+            claims.release_slots(booking_id, venue_id, to["date"], fresh)
+            _rehold(booking, kept)
+            raise
     try:
         service.recheck_venue(venue_id, to["date"], to["slots"])
         if not claims.confirm_claims(
@@ -165,6 +174,16 @@ def _write_move(
     return moved
 
 
+def _written_anyway(booking, change):
+    """The booking if this very move was written (its history entry is there), else None."""
+    current = db.bookings().find_one({"_id": booking["_id"]})
+    step = len(booking.get("history") or [])
+    history = (current or {}).get("history") or []
+    if len(history) > step and history[step] == change:
+        return current
+    return None
+
+
 # What a move rewrites (service.placed's fields), to put back should the move have to be undone.
 MOVED_FIELDS = (
     "date",
@@ -191,7 +210,15 @@ def _unmove(booking: Booking, moved: Booking, kept: list[str]) -> None:
     missing = [field for field in fields if field not in booking]
     if missing:
         update["$unset"] = dict.fromkeys(missing, "")
+    # Kept claims in flight first: never, even after a crash here, on a shorter hold than
+    # the booking they are back under.
+    claims.put_in_flight(booking["_id"], booking["venue_id"], booking["date"], kept)
     db.bookings().update_one({"_id": booking["_id"], **lifecycle.place(moved)}, update)
+    _rehold(booking, kept)
+
+
+def _rehold(booking, kept):
+    """The kept claims back on the hold of the booking as it was read."""
     claims.confirm_claims(
         booking["_id"], booking["venue_id"], booking["date"], kept, booking.get("expires_at")
     )

@@ -21,7 +21,7 @@ from halls.bookings.schemas import (
     cancel_reason,
 )
 from halls.extensions import error_responses, follow, links
-from halls.idempotency import idempotent
+from halls.idempotency import idempotent, request_key
 from halls.schemas import envelope, page_of
 
 blp = Blueprint(
@@ -60,7 +60,8 @@ def booking_links(status, booking="$response.body#/data/booking"):
 @blp.doc(responses=booking_links(201))
 def create(body):
     """Book one or more slots of a date: pending (held) or, at auto-confirm venues, confirmed."""
-    return {"booking": service.create_booking(current_user(), **body)}
+    booking = service.create_booking(current_user(), **body, request_key=request_key())
+    return {"booking": booking}
 
 
 @blp.route("", methods=["GET"])

@@ -19,6 +19,7 @@ from typing import Any, cast
 
 from bson import ObjectId
 from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 from halls import clock, db, notifications, pricing, rules
 from halls.bookings import claims, display, lifecycle, policy, references
@@ -59,17 +60,26 @@ def get_bookable_venue(venue_id: ObjectId, date: str) -> Venue:
 
 
 def create_booking(
-    user: User,
-    venue_id: ObjectId,
-    date: str,
-    guests: int,
-    slot: str | None = None,
-    slots: list[str] | None = None,
-    addons: list[dict[str, Any]] | None = None,
-    expected_total: int | None = None,
-    payment_method: str = "pay_at_venue",
-) -> Booking:
-    """Book one or more slots of a venue on a date: pending (held), or confirmed at once."""
+    user,
+    venue_id,
+    date,
+    guests,
+    slot=None,
+    slots=None,
+    addons=None,
+    expected_total=None,
+    payment_method="pay_at_venue",
+    request_key=None,
+):
+    """Book one or more slots of a venue on a date: pending (held), or confirmed at once.
+
+    request_key (idempotency.request_key) names the client's action: a retry of a request that
+    already made its booking gets that booking back instead of a second one.
+    """
+    if request_key is not None:
+        made = db.bookings().find_one({"request_key": request_key})
+        if made is not None:
+            return _resume(made)
     venue = get_bookable_venue(venue_id, date)
     now = clock.now()
     details = pricing.slot_details(venue, slots or ([slot] if slot else []))
@@ -78,7 +88,16 @@ def create_booking(
     quote = pricing.quote(venue, date, keys, guests, addons, now)
     pricing.check_expected_total(quote, expected_total)
     booking = _new_booking(user, venue, date, guests, details, quote, payment_method, now)
-    _write_claimed(booking)
+    if request_key is not None:
+        booking["request_key"] = request_key
+    try:
+        _write_claimed(booking)
+    except DuplicateKeyError:
+        # The same action's booking was written meanwhile (bookings.request_key is unique).
+        made = request_key and db.bookings().find_one({"request_key": request_key})
+        if not made:
+            raise
+        return _resume(made)
     notifications.booking_created(booking, venue, user)
     return booking
 
@@ -172,34 +191,71 @@ def _addons_of(quote: PriceBreakdown) -> list[BookedAddon]:
     ]
 
 
-def _write_claimed(booking: Booking) -> None:
-    """Claim, insert, confirm the claims: any failure undoes the earlier steps."""
+def _hold_until(venue, date, details, now):
+    hold = now + dt.timedelta(minutes=rules.setting(venue, "hold_minutes"))
+    # A hold never outlasts the start of the event it holds the slots for.
+    return min(hold, rules.event_start(venue, date, [detail["key"] for detail in details]))
+
+
+def _write_claimed(booking):
+    """Claim, pay, insert, confirm the claims: a failure undoes what the request wrote.
+
+    The insert is the step that makes the booking: before it, a crash leaves only claims still
+    in flight (settled free by the next booker or `expire-holds`) and a payment for no booking
+    (voided by `expire-holds`); after it, the claims stay the booking's (claims.py: an in-flight
+    claim whose booking exists is held for it, never lapsed), and the payment was taken before.
+    """
     booking_id, place = booking["_id"], (booking["venue_id"], booking["date"], booking["slots"])
     # The claims first: only their unique index can refuse a second booker atomically.
     claims.claim_slots(*place, booking_id)
     try:
+        # Paid before the booking exists, so no booking ever stands on a payment never taken.
+        if lifecycle.paid_by_wallet(booking):
+            wallet.debit_for_booking(booking["user_id"], booking_id, booking["payment"]["paid"])
         references.write_drawing_again(
             lambda: db.bookings().insert_one(booking), booking, booking_id
         )
-    except BaseException:
-        claims.release_claims(booking_id)
-        raise
-    try:
         recheck_venue(booking["venue_id"], booking["date"], booking["slots"])
-        if lifecycle.paid_by_wallet(booking):
-            wallet.debit_for_booking(booking["user_id"], booking_id, booking["payment"]["paid"])
         if not claims.confirm_claims(booking_id, *place, booking.get("expires_at")):
             # The insert outlived the grace period and someone took a lapsed claim over.
             raise slot_taken(booking["date"], booking["slots"])
     except BaseException:
-        if lifecycle.paid_by_wallet(booking):
-            wallet.void_debit(booking_id)
-        db.bookings().delete_one({"_id": booking_id})
-        claims.release_claims(booking_id)
+        _undo_create(booking)
         raise
 
 
-def recheck_venue(venue_id: ObjectId, date: str, keys: list[str]) -> None:
+def _undo_create(booking):
+    """Take back a booking whose request failed: the booking, then its payment and claims.
+
+    The booking goes first (whether or not its insert was applied): a crash after it leaves
+    what expire-holds repairs, never a booking without its payment or its slots. A booking
+    someone acted on meanwhile (the owner confirmed it) is left as it is, and finished there.
+    """
+    booking_id = booking["_id"]
+    mine = {"_id": booking_id, "status": booking["status"], **lifecycle.place(booking)}
+    deleted = db.bookings().delete_one(mine).deleted_count
+    if not deleted and db.bookings().find_one({"_id": booking_id}, {"_id": 1}) is not None:
+        return
+    if lifecycle.paid_by_wallet(booking):
+        wallet.void_debit(booking_id)
+    claims.release_claims(booking_id)
+
+
+def _resume(booking):
+    """A retry of the request that made this booking: the booking, finished if it was not.
+
+    The first attempt has ended (its Idempotency-Key was released), so whatever it left in
+    flight is judged now rather than after the grace period.
+    """
+    for claim in db.slot_claims().find(
+        {"booking_id": booking["_id"], "state": claims.TAKEN, "in_flight": True}
+    ):
+        claims.settle_in_flight(claim)
+    current = db.bookings().find_one({"_id": booking["_id"]})
+    return _as_seen(current, clock.now())
+
+
+def recheck_venue(venue_id, date, keys):
     """Once the claims and the booking are written: the venue still offers these slots.
 
     Write, then check: the venue's owner deletes a venue or removes a date or slot by writing

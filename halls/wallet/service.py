@@ -28,7 +28,10 @@ settled entries are pulled.
 
 Only one writer advances an entry at a time: the request that inserted it, or, once it has
 sat untouched for RECONCILE_AFTER, the reconcile run that claimed it by bumping `touched_at`.
-A replay that meets an existing entry returns it as it stands. This matters because after
+A replay that meets an existing entry returns it as it stands; for a payment, only one
+settled for the same amount, or one still pending with a live writer (touched within
+LIVE_WRITER): a half-done payment a crash left may yet be voided, so a replay meeting one
+answers 503 `wallet_busy` until `expire-holds` has judged it. This matters because after
 step 4 the user no longer remembers the ref, so two writers trusting step 2's guard at once
 could apply one entry twice.
 
@@ -63,6 +66,9 @@ PENDING, DONE, VOIDING, VOID = "pending", "done", "voiding", "void"
 RECENT = 10
 # Far longer than any request runs: an entry untouched this long has no live writer left.
 RECONCILE_AFTER = dt.timedelta(minutes=10)
+# Longer than any request runs (gunicorn kills a worker after 30 s): a pending payment touched
+# more recently than this may still have its writer.
+LIVE_WRITER = dt.timedelta(minutes=1)
 # Each lost race means another movement of the same wallet succeeded, so retries are few;
 # the bound only stops a pathological storm from spinning forever.
 MAX_ATTEMPTS = 100
@@ -217,7 +223,7 @@ def _record(
     try:
         db.wallet_transactions().insert_one(entry)
     except DuplicateKeyError:
-        return db.wallet_transactions().find_one({"key": key})
+        return _replayed(entry)
     try:
         applied = _apply(entry, key, amount)
     except ApiError:
@@ -227,7 +233,27 @@ def _record(
     return _settle(entry, [key], _done(applied))
 
 
-def _apply(entry: WalletEntry, ref: str, delta: int) -> PendingTxn:
+def _replayed(entry):
+    """The entry already made under this key, for a replay of the same movement.
+
+    A payment is taken as made only when it is settled, and for the same amount: one a crash
+    left half-done may yet be voided (expire-holds decides), and a step retried with another
+    amount (a move to elsewhere) is another payment. Either is a 503 until it is judged.
+    """
+    existing = db.wallet_transactions().find_one({"key": entry["key"]})
+    if existing is None or entry["kind"] != PAYMENT:
+        return existing
+    # A pending one touched just now has a live writer (two requests at once): as it stands.
+    live = existing["state"] == PENDING and existing["touched_at"] > clock.now() - LIVE_WRITER
+    if existing["amount"] != entry["amount"] or not (live or existing["state"] == DONE):
+        raise ServiceUnavailable(
+            "An earlier attempt at this payment is still being settled; try again later.",
+            error_code="wallet_busy",
+        )
+    return existing
+
+
+def _apply(entry, ref, delta):
     """Move the entry's user's balance by delta once for ref; the pending_txns item that did it."""
     user_id = entry["user_id"]
     for _ in range(MAX_ATTEMPTS):
