@@ -199,6 +199,11 @@ class Payment(TypedDict):
     refunded: int  # PKR given back so far
 
 
+class BookingPolicy(TypedDict):  # the terms in force when the booking was made (policy.py)
+    cancellation: list[CancellationTier]  # longest notice first
+    reschedule_cutoff_hours: int
+
+
 class Booking(Placement):
     """`bookings`: written by bookings.service (create, decide, cancel), bookings.lifecycle
     (expire), bookings.reschedule (moves), bookings.maintenance (complete) and
@@ -214,6 +219,7 @@ class Booking(Placement):
     currency: str
     payment: Payment
     history: list[Move]
+    policy: BookingPolicy  # migrate gives older bookings their venue's terms
     refund: NotRequired[Refund]  # once rejected, cancelled or expired
     cancelled_by: NotRequired[str]  # customer or owner
     reason: NotRequired[str]

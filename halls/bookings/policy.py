@@ -1,13 +1,16 @@
 """Cancellation policy: how much a cancel refunds, by how long before the event it comes.
 
-A venue's `cancellation_policy` is a list of tiers `{min_hours_before, refund_pct}`. A cancel
-refunds the pct of the tier with the largest `min_hours_before` that the time left before the
-event still reaches; later than every tier (or after the start) refunds nothing. The owner's
-side (an owner's cancel, or a reject) always refunds 100 %: the customer did nothing wrong.
-The tiers bind only a booking the owner has confirmed: a customer withdrawing a request the
-owner never accepted (still pending, never confirmed) gets 100 % back, since the owner never
-committed the slots to it. A confirmed booking a reschedule sent back to pending stays bound
-(`confirmed_once`), or moving it would be a way around the policy.
+A booking keeps the terms in force when it was made (`policy`, written at creation by
+`snapshot`): the venue's `cancellation_policy` tiers `{min_hours_before, refund_pct}` and its
+`reschedule_cutoff_hours`. An owner's later edit of the venue reaches only later bookings.
+A cancel refunds the pct of the tier with the largest `min_hours_before` that the time left
+before the event still reaches; later than every tier (or after the start) refunds nothing.
+The owner's side (an owner's cancel, or a reject) always refunds 100 %: the customer did
+nothing wrong. The tiers bind only a booking the owner has confirmed: a customer withdrawing a
+request the owner never accepted (still pending, never confirmed) gets 100 % back, since the
+owner never committed the slots to it. A confirmed booking a reschedule sent back to pending
+stays bound (`confirmed_once`), or moving it would be a way around the policy.
+
 The refund is a share of what the customer paid through halls; a pay-at-venue booking paid
 nothing here, so it refunds 0 while the quote still shows the pct.
 
@@ -18,7 +21,15 @@ import datetime as dt
 from typing import Any
 
 from halls import rules
-from halls.documents import Booking, CancellationTier, Venue
+from halls.documents import Booking, BookingPolicy, CancellationTier, Venue
+
+
+def snapshot(venue: Venue) -> BookingPolicy:
+    """The terms a booking made now keeps for good: the venue's tiers and reschedule cut-off."""
+    return {
+        "cancellation": tiers_of(venue),
+        "reschedule_cutoff_hours": rules.setting(venue, "reschedule_cutoff_hours"),
+    }
 
 
 def refund_quote(
@@ -27,7 +38,7 @@ def refund_quote(
     """What cancelling at `now` would refund: {refund_pct, refund_amount, hours_before, ...}."""
     start = rules.event_start(venue, booking["date"], booking["slots"])
     hours_before = (start - now).total_seconds() / 3600
-    policy = tiers_of(venue)
+    policy = booking["policy"]["cancellation"]
     pct = pct_for(policy, hours_before) if bound_by_policy(booking, by_owner) else 100
     return {
         "refund_pct": pct,

@@ -59,7 +59,7 @@ def reschedule_booking(
 
 def _check_cutoff(booking: Booking, venue: Venue, now: dt.datetime) -> None:
     start = rules.event_start(venue, booking["date"], booking["slots"])
-    hours = rules.setting(venue, "reschedule_cutoff_hours")
+    hours = booking["policy"]["reschedule_cutoff_hours"]  # the cut-off it was booked under
     if now + dt.timedelta(hours=hours) > start:
         raise Conflict(
             f"A booking can be moved until {hours} hours before it starts.",

@@ -161,6 +161,13 @@ class BookingMoveOut(Schema):
     price_delta = fields.Integer()
 
 
+class BookingPolicyOut(Schema):
+    """The terms in force when the booking was made; later venue edits never change them."""
+
+    cancellation = fields.List(fields.Nested(CancellationTierOut))
+    reschedule_cutoff_hours = fields.Integer()
+
+
 class BookingOut(QuickDump, Meta):
     venue_id = ObjectIdField()
     venue = fields.Nested(BookingVenueOut)
@@ -182,6 +189,7 @@ class BookingOut(QuickDump, Meta):
     payment = fields.Nested(BookingPaymentOut)
     refund = fields.Nested(BookingRefundOut, metadata={"description": "once cancelled etc."})
     history = fields.List(fields.Nested(BookingMoveOut))
+    policy = fields.Nested(BookingPolicyOut)
     cancelled_by = fields.String(metadata={"description": "customer or owner; when cancelled."})
     reason = fields.String()
     confirmed_at = Timestamp()
@@ -213,7 +221,7 @@ class CancellationQuoteOut(Schema):
     booking_id = ObjectIdField()
     refund_pct = fields.Integer(
         metadata={
-            "description": "Per the venue's policy tiers; 100 when the venue's owner cancels, "
+            "description": "Per the booking's policy tiers; 100 when the venue's owner cancels, "
             "and for a booking that was never confirmed."
         }
     )
@@ -223,5 +231,5 @@ class CancellationQuoteOut(Schema):
     hours_before = fields.Float(metadata={"description": "Hours left until the event starts."})
     event_start = Timestamp()
     by_owner = fields.Boolean()
-    # The venue's own tier shape: the quote shows the very policy the venue publishes.
+    # The venue's own tier shape: the tiers the booking was made under.
     policy = fields.List(fields.Nested(CancellationTierOut))

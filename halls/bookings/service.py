@@ -141,6 +141,8 @@ def _new_booking(
             "refunded": 0,
         },
         "history": [],
+        # The terms in force now bind the booking for good: later venue edits never reach it.
+        "policy": policy.snapshot(venue),
         "created_at": now,
         "updated_at": now,
     }
