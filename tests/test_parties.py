@@ -1,21 +1,28 @@
 """Issue 13: the rules cannot be turned against a customer, nor dodged by one.
 
-Each attack of the issue replayed over HTTP, here an owner editing the cancellation policy or
-the reschedule cut-off after the booking: the booking keeps the terms it was made under.
+Each attack of the issue replayed over HTTP: moves that dodge the cancellation policy (or cut
+a refund), and an owner editing the policy after the booking.
+Each shows the refusal (status, code, details) and that nothing changed in the database, or
+the refund the rules give instead.
 """
+
+import datetime as dt
 
 import pytest
 from bson import ObjectId
 
-from halls import db
+from halls import db, mail
+from halls.bookings import maintenance, policy
 from tests.booking_helpers import (
     SLOTS,
+    assert_free,
     balance,
     booked,
+    claim_of,
     fund,
     stored,
 )
-from tests.helpers import ok_data, today_plus
+from tests.helpers import assert_error, ok_data, today_plus
 
 PRICE = 100000
 DEFAULT_TIERS = [
@@ -63,6 +70,146 @@ def cancellation_quote(client, headers, booking):
     return ok_data(client.get(path, headers=headers))
 
 
+def set_price(client, owner, venue, date, price):
+    """The owner prices one date through the API, as in the issue's attack."""
+    body = {"pricing": {"overrides": [{"date": date, "price": price}]}}
+    ok_data(client.patch(f"/venues/{venue['_id']}", json=body, headers=owner[1]))
+
+
+def sweep(app):
+    result = app.test_cli_runner().invoke(args=["expire-holds"])
+    assert result.exit_code == 0, result.output
+
+
+# 2. Moves never improve the refund --------------------------------------------------------
+
+
+def test_moving_a_booking_far_out_keeps_the_refund_it_had(client, customer, owner, venue):
+    booking = wallet_booking(client, customer, venue, SOON)
+    confirm(client, owner, booking)
+    assert cancellation_quote(client, customer[1], booking)["refund_pct"] == 50
+
+    data = moved(client, customer[1], booking, date=today_plus(90), slots=["morning"])
+    assert data["change"]["refund_pct_before"] == 50
+
+    # 90 days out the tiers alone would give 100 %; the move keeps it at the 50 % it had.
+    quote = cancellation_quote(client, customer[1], booking)
+    assert (quote["refund_pct"], quote["refund_amount"]) == (50, PRICE // 2)
+    cancelled = cancel(client, customer[1], booking)
+    assert cancelled["refund"] == {"pct": 50, "amount": PRICE // 2}
+    assert stored(booking)["payment"] == {"method": "wallet", "paid": PRICE, "refunded": PRICE // 2}
+    assert balance(customer[0]) == PRICE // 2
+
+
+@pytest.mark.parametrize(
+    ("to_date", "slots", "price", "refunded"),
+    [
+        (SOON, ["morning"], None, PRICE // 2),  # a slot dropped: 100 000 less, 50 % back
+        (LATER, ["morning", "evening"], 60000, 40000),  # a cheaper date: 80 000 less
+    ],
+)
+def test_paying_less_after_a_move_is_a_partial_cancel_at_the_policy_rate(
+    client, customer, owner, venue, to_date, slots, price, refunded
+):
+    booking = wallet_booking(client, customer, venue, SOON, slots=("morning", "evening"))
+    if price:
+        set_price(client, owner, venue, to_date, price)
+    confirm(client, owner, booking)
+
+    change = moved(client, customer[1], booking, date=to_date, slots=slots)["change"]
+    given_up = -change["price_delta"]
+    assert (change["refund_pct"], change["refunded"]) == (50, refunded)
+    assert change["forfeited"] == given_up - refunded
+    doc = stored(booking)
+    assert doc["payment"] == {"method": "wallet", "paid": 2 * PRICE, "refunded": refunded}
+    assert doc["history"][0]["forfeited"] == given_up - refunded
+    assert balance(customer[0]) == refunded
+    notice = db.outbox().find_one(
+        {"booking_id": doc["_id"], "kind": "booking_rescheduled", "to": customer[0]["email"]}
+    )
+    text, html = mail.rendered(notice)
+    told = (
+        f"{mail.money(refunded)} (50% of the lower price) to your Halls wallet; "
+        f"{mail.money(given_up - refunded)} kept by the venue under the cancellation policy"
+    )
+    assert f"Refunded:     {told}" in text and told in html
+
+    # Cancelling the rest refunds 50 % of what is still paid: in all, exactly what cancelling
+    # the whole booking at once would have refunded.
+    quote = cancellation_quote(client, customer[1], booking)
+    assert quote["paid"] == 2 * PRICE - given_up
+    cancel(client, customer[1], booking)
+    assert balance(customer[0]) == PRICE
+
+
+def test_a_hold_lapsing_after_the_customers_move_refunds_what_a_cancel_would(
+    app, client, clock, customer, owner, venue
+):
+    booking = wallet_booking(client, customer, venue, SOON)
+    confirm(client, owner, booking)
+    after = moved(client, customer[1], booking, date=LATER, slots=["morning"])["booking"]
+    assert after["status"] == "pending"
+
+    clock.advance(hours=25)  # the owner never confirms it again
+    sweep(app)
+
+    doc = stored(booking)
+    assert doc["status"] == "expired"
+    assert doc["refund"] == {"pct": 50, "amount": PRICE // 2}
+    assert doc["payment"] == {"method": "wallet", "paid": PRICE, "refunded": PRICE // 2}
+    assert balance(customer[0]) == PRICE // 2
+    assert_free(claim_of(venue, LATER, "morning"))
+
+
+def test_a_hold_lapsing_after_the_owners_move_refunds_everything(
+    app, client, clock, customer, owner, venue
+):
+    booking = wallet_booking(client, customer, venue, SOON)
+    confirm(client, owner, booking)
+    moved(client, owner[1], booking, date=LATER, slots=["morning"])
+    clock.advance(hours=25)
+    sweep(app)
+    assert stored(booking)["refund"] == {"pct": 100, "amount": PRICE}
+    assert balance(customer[0]) == PRICE
+
+
+def test_an_owner_moving_a_booking_nearer_never_cuts_its_refund(client, customer, owner, venue):
+    booking = wallet_booking(client, customer, venue, FAR)
+    confirm(client, owner, booking)
+    assert cancellation_quote(client, customer[1], booking)["refund_pct"] == 100
+
+    moved(client, owner[1], booking, date=SOON, slots=["morning"])
+
+    # Four days ahead the tiers alone would give 50 %; the owner's move keeps the 100 %.
+    assert cancellation_quote(client, customer[1], booking)["refund_pct"] == 100
+    assert cancel(client, customer[1], booking)["refund"] == {"pct": 100, "amount": PRICE}
+    assert balance(customer[0]) == PRICE
+
+
+def test_a_refund_a_crash_cut_off_is_paid_at_the_rate_the_move_gave(
+    client, customer, owner, venue, monkeypatch
+):
+    from halls.wallet import service as wallet
+
+    booking = wallet_booking(client, customer, venue, SOON, slots=("morning", "evening"))
+    confirm(client, owner, booking)
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("the process died here")
+
+    monkeypatch.setattr(wallet, "refund_for_booking", crash)
+    response = move(client, customer[1], booking, date=SOON, slots=["morning"])
+    assert_error(response, 500, "internal_error")
+    monkeypatch.undo()
+    assert stored(booking)["history"][0]["refunded"] == PRICE // 2
+    assert balance(customer[0]) == 0
+
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=11)
+    assert maintenance.repair_move_refunds(now=later) == 1
+    assert balance(customer[0]) == PRICE // 2  # the 50 % the move gave, not the difference
+    assert maintenance.repair_move_refunds(now=later) == 0
+
+
 # 3. A booking keeps the policy it was made under ------------------------------------------
 
 
@@ -97,9 +244,18 @@ def test_a_booking_keeps_the_reschedule_cutoff_it_was_made_under(client, custome
     assert moved(client, customer[1], booking, date=LATER, slots=["morning"])
 
 
-def test_migrate_gives_older_bookings_their_venues_terms(app, customer, make_venue, owner):
+def test_migrate_gives_older_bookings_their_venues_terms_and_their_moves_refunds(
+    app, customer, make_venue, owner
+):
     tiers = [{"min_hours_before": 24, "refund_pct": 80}, {"min_hours_before": 0, "refund_pct": 0}]
     venue = make_venue(owner[0], slots=SLOTS, cancellation_policy=tiers, reschedule_cutoff_hours=12)
+    move = {
+        "at": dt.datetime(2030, 1, 2, tzinfo=dt.UTC),
+        "by": customer[0]["_id"],
+        "from": {"date": SOON, "slots": ["morning", "evening"]},
+        "to": {"date": SOON, "slots": ["morning"]},
+        "price_delta": -PRICE,
+    }
     booking_id = ObjectId()
     older = {
         "_id": booking_id,
@@ -112,17 +268,20 @@ def test_migrate_gives_older_bookings_their_venues_terms(app, customer, make_ven
         "slot_details": [SLOTS[0]],
         "status": "confirmed",
         "price_locked": {"lines": [], "subtotal": PRICE, "total": PRICE, "currency": "PKR"},
-        "payment": {"method": "wallet", "paid": PRICE, "refunded": 0},
+        "payment": {"method": "wallet", "paid": 2 * PRICE, "refunded": PRICE},
         "addons": [],
-        "history": [],
+        "history": [move],
     }
     db.bookings().insert_one(older)
 
     result = app.test_cli_runner().invoke(args=["migrate"])
     assert result.exit_code == 0, result.output
-    assert "1 without a policy; 0 left" in result.output
+    assert "1 without a policy, 1 with moves of the older shape; 0 left" in result.output
     doc = db.bookings().find_one({"_id": booking_id})
     assert doc["policy"] == {"cancellation": tiers, "reschedule_cutoff_hours": 12}
+    terms = {"refund_pct_before": None, "refund_pct": 100, "refunded": PRICE, "forfeited": 0}
+    assert doc["history"] == [{**move, **terms}]
+    assert policy.net_paid(doc) == PRICE
     again = app.test_cli_runner().invoke(args=["migrate"])
     assert "migrated 0 bookings" in again.output
     assert db.bookings().find_one({"_id": booking_id}) == doc

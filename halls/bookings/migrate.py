@@ -6,8 +6,11 @@ Today's shape has `slots: [slot]` (and `slot` = slots[0]), `slot_details`, `pric
 `{lines, subtotal, total, currency}` with one slot line, and a pay-at-venue `payment` record:
 issue-2 bookings were all paid at the venue.
 
-Bookings stored before issue 13 also lack `policy`, the terms they keep (policy.snapshot).
-Such a booking gets its venue's terms as they are now (what it was read under until then).
+Bookings stored before issue 13 also lack `policy`, the terms they keep (policy.snapshot),
+and their moves lack what each did to the refunds. Such a booking gets its venue's terms as
+they are now (what it was read under until then), and each old move `refund_pct_before: null`
+(nothing recorded, no limit), `refund_pct: 100` and `forfeited: 0` (a lower price was given
+back in full then), and `refunded`: the difference a wallet booking got back.
 
 Each booking is rewritten by one update_one whose filter pins the old fields it was computed
 from, so a second run, or two at once, change nothing twice; a booking the filter no longer
@@ -34,6 +37,7 @@ OLDER_SHAPE = {
         {"addons": {"$exists": False}},
         {"history": {"$exists": False}},
         {"policy": {"$exists": False}},
+        {"history": {"$elemMatch": {"refunded": {"$exists": False}}}},
     ]
 }
 
@@ -46,6 +50,7 @@ CHANGES = {
     "addons": "without addons",
     "history": "without history",
     "policy": "without a policy",
+    "moves": "with moves of the older shape",
 }
 
 
@@ -94,10 +99,25 @@ def _rewrite(booking):
         fields["policy"] = policy.snapshot(venue)
         query["policy"] = {"$exists": False}
         changed.append("policy")
+    history = booking.get("history") or []
+    if any("refunded" not in change for change in history):
+        wallet = (booking.get("payment") or PAY_AT_VENUE)["method"] == "wallet"
+        fields["history"] = [_move_terms(change, wallet) for change in history]
+        query["history"] = history
+        changed.append("moves")
     update = {"$set": fields}
     if "slot_detail" in booking:
         update["$unset"] = {"slot_detail": ""}
     return query, update, changed
+
+
+def _move_terms(change, wallet):
+    """An older move with what it did to the refunds: a lower price came back in full."""
+    if "refunded" in change:
+        return change
+    given_back = max(-change["price_delta"], 0) if wallet else 0
+    terms = {"refund_pct_before": None, "refund_pct": 100, "refunded": given_back}
+    return {**change, **terms, "forfeited": 0}
 
 
 def _slot_details(booking, slots):

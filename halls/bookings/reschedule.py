@@ -3,8 +3,9 @@
 New claims first, then the booking (one guarded write that also appends the move to its
 `history`), then the claims it left: when a step fails the booking moves back, its new claims
 are freed and any charge is voided, so a refused move leaves it where it was. A wallet booking
-pays a dearer move's difference under `payment:<id>:move<n>` and gets a cheaper move's back
-under `refund:<id>:move<n>` (maintenance.repair_move_refunds pays one a crash cut off).
+pays a dearer move's difference under `payment:<id>:move<n>` and gets back what a cheaper move
+refunds (policy.move_terms) under `refund:<id>:move<n>` (maintenance.repair_move_refunds pays
+one a crash cut off).
 """
 
 import datetime as dt
@@ -14,7 +15,7 @@ from typing import Any
 from pymongo import ReturnDocument
 
 from halls import clock, db, notifications, pricing, rules
-from halls.bookings import claims, lifecycle, service
+from halls.bookings import claims, lifecycle, policy, service
 from halls.documents import BookedSlot, Booking, Move, Place, PriceBreakdown, User, Venue
 from halls.errors import Conflict, Unprocessable
 from halls.wallet import service as wallet
@@ -34,6 +35,17 @@ def reschedule_booking(
         lifecycle.refuse_transition(booking["_id"], "rescheduled", booking)
     venue = service.get_bookable_venue(booking["venue_id"], date)
     now = clock.now()
+    details, quote, change = _plan(user, booking, venue, date, slots, now)
+    pricing.check_expected_total(quote, expected_total)
+    moved = _move(booking, venue, details, quote, change)
+    notifications.booking_rescheduled(moved, change)
+    return moved, change
+
+
+def _plan(
+    user: User, booking: Booking, venue: Venue, date: str, slots: list[str], now: dt.datetime
+) -> tuple[list[BookedSlot], PriceBreakdown, Move]:
+    """The move's checks (before any write), its new price and its history entry."""
     _check_cutoff(booking, venue, now)
     details = pricing.slot_details(venue, slots)
     to: Place = {"date": date, "slots": [detail["key"] for detail in details]}
@@ -44,17 +56,21 @@ def reschedule_booking(
         )
     service.check_bookable(venue, date, to["slots"], now)
     quote = _requote(booking, venue, to, now)
-    pricing.check_expected_total(quote, expected_total)
+    delta = quote["total"] - booking["price_locked"]["total"]
     change: Move = {
         "at": now,
         "by": user["_id"],
         "from": lifecycle.place(booking),
         "to": to,
-        "price_delta": quote["total"] - booking["price_locked"]["total"],
+        "price_delta": delta,
+        **policy.move_terms(booking, venue, now, _by_owner(booking, user), delta),
     }
-    moved = _move(booking, venue, details, quote, change)
-    notifications.booking_rescheduled(moved, change)
-    return moved, change
+    return details, quote, change
+
+
+def _by_owner(booking: Booking, user: User) -> bool:
+    # An owner booking their own venue is its customer: the customer's rules are theirs.
+    return booking["user_id"] != user["_id"]
 
 
 def _check_cutoff(booking: Booking, venue: Venue, now: dt.datetime) -> None:
@@ -120,9 +136,12 @@ def _move(
         raise
     # Only now that the booking lives at its new place are the claims it left freed.
     claims.release_all_but(booking_id, venue_id, to["date"], to["slots"])
-    if delta < 0:
+    if change["refunded"]:
         wallet.refund_for_booking(
-            booking["user_id"], booking_id, -delta, key=f"refund:{booking_id}:move{step}"
+            booking["user_id"],
+            booking_id,
+            change["refunded"],
+            key=f"refund:{booking_id}:move{step}",
         )
     return moved
 
@@ -142,7 +161,7 @@ def _write_move(
         "updated_at": now,
     }
     payment = booking["payment"]
-    refunded = max(-change["price_delta"], 0) if lifecycle.paid_by_wallet(booking) else 0
+    refunded = change["refunded"]  # policy.move_terms: a lower price's share given back
     changes["payment"] = {
         **payment,
         "paid": payment["paid"] + charged,

@@ -159,6 +159,21 @@ class BookingMoveOut(Schema):
     from_ = fields.Nested(BookingPlaceOut, data_key="from", attribute="from")
     to = fields.Nested(BookingPlaceOut)
     price_delta = fields.Integer()
+    refund_pct_before = fields.Integer(
+        allow_none=True,
+        metadata={
+            "description": "What the customer's cancel refunded just before the move (null "
+            "before the owner confirmed): after the customer's move a cancel refunds at most "
+            "this, after the owner's at least this."
+        },
+    )
+    refund_pct = fields.Integer(
+        metadata={"description": "The share of a lower price given back (100 for the owner)."}
+    )
+    refunded = fields.Integer(metadata={"description": "PKR given back to the wallet."})
+    forfeited = fields.Integer(
+        metadata={"description": "PKR of a lower price kept by the venue, no longer paid."}
+    )
 
 
 class BookingPolicyOut(Schema):
@@ -221,8 +236,8 @@ class CancellationQuoteOut(Schema):
     booking_id = ObjectIdField()
     refund_pct = fields.Integer(
         metadata={
-            "description": "Per the booking's policy tiers; 100 when the venue's owner cancels, "
-            "and for a booking that was never confirmed."
+            "description": "Per the booking's policy tiers, within the limits its moves set; "
+            "100 when the venue's owner cancels, and for a booking that was never confirmed."
         }
     )
     refund_amount = fields.Integer(metadata={"description": "PKR back to the wallet."})
