@@ -140,7 +140,7 @@ def test_a_migrated_booking_reads_prints_moves_and_cancels(app, client, customer
     assert "Lunch PKR 90,000 1 PKR 90,000 Subtotal PKR 90,000 Total PKR 90,000" in text
     assert "Payment Pay at the venue" in text and "paid PKR 0" not in text
 
-    body = {"date": today_plus(8), "slots": ["lunch", "dinner"]}
+    body = {"date": today_plus(8), "slots": ["lunch", "dinner"], "expected_total": 200000}
     moved = ok_data(client.post(f"{path}/reschedule", json=body, headers=customer[1]))
     assert moved["change"]["from"] == {"date": today_plus(3), "slots": ["lunch"]}
     assert moved["change"]["price_delta"] == 2 * venue["pricing"]["base_price"] - 90000

@@ -1,7 +1,7 @@
 """Issue 13: the rules cannot be turned against a customer, nor dodged by one.
 
-Each attack of the issue replayed over HTTP: moves that dodge the cancellation policy (or cut
-a refund), and an owner editing the policy after the booking.
+Each attack of the issue replayed over HTTP: an owner moving a booking onto a dearer date,
+moves that dodge the cancellation policy, and an owner editing the policy after the booking.
 Each shows the refusal (status, code, details) and that nothing changed in the database, or
 the refund the rules give instead.
 """
@@ -20,9 +20,11 @@ from tests.booking_helpers import (
     booked,
     claim_of,
     fund,
+    ledger,
+    snapshot,
     stored,
 )
-from tests.helpers import assert_error, ok_data, today_plus
+from tests.helpers import assert_error, ok_data, other_id, today_plus
 
 PRICE = 100000
 DEFAULT_TIERS = [
@@ -31,6 +33,7 @@ DEFAULT_TIERS = [
     {"min_hours_before": 0, "refund_pct": 0},
 ]
 # The morning (09:00 in Karachi) of these days starts, whatever the time of day now:
+NEAR = today_plus(3)  # 57 to 81 hours ahead: the 50 % tier
 SOON = today_plus(4)  # 81 to 105 hours ahead: the 50 % tier
 LATER = today_plus(5)  # 105 to 129 hours ahead: the 50 % tier
 FAR = today_plus(10)  # 225 to 249 hours ahead: the 100 % tier
@@ -70,6 +73,11 @@ def cancellation_quote(client, headers, booking):
     return ok_data(client.get(path, headers=headers))
 
 
+def move_quote(client, headers, booking, date, slots):
+    path = f"/bookings/{booking['id']}/reschedule-quote?date={date}&slots={','.join(slots)}"
+    return client.get(path, headers=headers)
+
+
 def set_price(client, owner, venue, date, price):
     """The owner prices one date through the API, as in the issue's attack."""
     body = {"pricing": {"overrides": [{"date": date, "price": price}]}}
@@ -79,6 +87,148 @@ def set_price(client, owner, venue, date, price):
 def sweep(app):
     result = app.test_cli_runner().invoke(args=["expire-holds"])
     assert result.exit_code == 0, result.output
+
+
+# 1. A move the owner starts never costs the customer more --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("payment", "to_date", "slots", "delta"),
+    [
+        ("wallet", NEAR, ["morning"], 2_800_000),  # the issue's attack
+        ("wallet", FAR, ["morning", "evening"], 100000),  # a slot added
+        ("pay_at_venue", NEAR, ["morning"], 2_800_000),  # owed at the venue instead
+    ],
+)
+@pytest.mark.parametrize("expected_total", [None, "the new total"])
+def test_an_owner_cannot_move_a_booking_to_a_dearer_price(
+    client, customer, owner, venue, payment, to_date, slots, delta, expected_total
+):
+    fund(customer[0], 3_000_000)
+    booking = booked(
+        client, customer[1], venue, date=FAR, slots=["morning"], payment_method=payment
+    )
+    set_price(client, owner, venue, NEAR, 2_900_000)
+    confirm(client, owner, booking)
+    before, paid_before = snapshot(), balance(customer[0])
+
+    body = {"date": to_date, "slots": slots}
+    if expected_total:  # the owner cannot accept the price for the customer
+        body["expected_total"] = PRICE + delta
+    error = assert_error(move(client, owner[1], booking, **body), 409, "customer_must_accept")
+
+    assert error["details"]["price_delta"] == delta
+    assert error["details"]["quote"]["total"] == PRICE + delta
+    assert snapshot() == before  # booking, claims, ledger and balances as they were
+    assert balance(customer[0]) == paid_before
+    assert stored(booking)["status"] == "confirmed" and stored(booking)["date"] == FAR
+
+
+def test_the_owner_may_still_move_it_at_a_lower_price_and_refund_all_of_it(
+    client, customer, owner, venue
+):
+    booking = wallet_booking(client, customer, venue, SOON)
+    set_price(client, owner, venue, LATER, 60000)
+    confirm(client, owner, booking)
+
+    data = moved(client, owner[1], booking, date=LATER, slots=["morning"])
+
+    # The owner's move: the difference comes back in full, whatever the customer's tier.
+    change = data["change"]
+    assert (change["price_delta"], change["refund_pct"]) == (-40000, 100)
+    assert (change["refunded"], change["forfeited"]) == (40000, 0)
+    assert change["refund_pct_before"] == 50
+    assert data["booking"]["payment"] == {"method": "wallet", "paid": PRICE, "refunded": 40000}
+    assert balance(customer[0]) == 40000
+    assert ledger(customer[0])[-1] == ("refund", 40000, f"refund:{booking['id']}:move1")
+
+
+def test_a_dearer_move_needs_the_customers_own_request_at_the_price_shown(
+    client, customer, owner, venue
+):
+    booking = wallet_booking(client, customer, venue, FAR, funds=PRICE + 30000)
+    set_price(client, owner, venue, today_plus(12), 130000)
+    target = {"date": today_plus(12), "slots": ["morning"]}
+
+    # Shown before: the quote of the move.
+    shown = ok_data(move_quote(client, customer[1], booking, **target))
+    assert (shown["quote"]["total"], shown["current_total"]) == (130000, PRICE)
+    assert (shown["price_delta"], shown["charge"]) == (30000, 30000)
+    assert shown["allowed"] is True and shown["available"] is True
+    assert shown["by_owner"] is False
+    assert ok_data(move_quote(client, owner[1], booking, **target))["allowed"] is False
+
+    before = snapshot()
+    error = assert_error(move(client, customer[1], booking, **target), 409, "move_costs_more")
+    assert error["details"]["price_delta"] == 30000
+    assert error["details"]["quote"]["total"] == 130000
+    stale = move(client, customer[1], booking, **target, expected_total=PRICE)
+    assert assert_error(stale, 409, "price_changed")["details"]["quote"]["total"] == 130000
+    assert snapshot() == before
+
+    data = moved(client, customer[1], booking, **target, expected_total=shown["quote"]["total"])
+    assert data["change"]["price_delta"] == 30000
+    assert data["booking"]["payment"] == {"method": "wallet", "paid": 130000, "refunded": 0}
+    assert balance(customer[0]) == 0
+
+
+# The reschedule quote ---------------------------------------------------------------------
+
+
+def test_the_move_quote_shows_a_partial_refund_and_changes_nothing(
+    client, customer, make_user, owner, venue
+):
+    booking = wallet_booking(client, customer, venue, SOON, slots=("morning", "evening"))
+    confirm(client, owner, booking)
+    booked(client, make_user()[1], venue, date=LATER, slots=["evening"])
+    before = snapshot()
+
+    data = ok_data(move_quote(client, customer[1], booking, SOON, ["morning"]))
+    assert data["booking_id"] == booking["id"] and data["date"] == SOON
+    assert [slot["key"] for slot in data["slots"]] == ["morning"]
+    assert (data["price_delta"], data["charge"], data["refund_pct"]) == (-PRICE, 0, 50)
+    assert (data["refunded"], data["forfeited"]) == (PRICE // 2, PRICE // 2)
+    assert data["quote"]["valid_until"].endswith("Z")
+    by_owner = ok_data(move_quote(client, owner[1], booking, SOON, ["morning"]))
+    assert (by_owner["refund_pct"], by_owner["refunded"], by_owner["forfeited"]) == (100, PRICE, 0)
+    # Its own slots are no obstacle; another booking's are.
+    taken = ok_data(move_quote(client, customer[1], booking, LATER, ["morning", "evening"]))
+    assert taken["available"] is False
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "code"),
+    [
+        ("", 422, "validation_failed"),
+        (f"?date={LATER}", 422, "validation_failed"),
+        (f"?date={LATER}&slots=brunch", 422, "validation_failed"),
+        (f"?date={FAR}&slots=morning", 422, "validation_failed"),  # where it is already
+        (f"?date={LATER}&slots=morning&guests=5", 422, "validation_failed"),
+        (f"?date={today_plus(200)}&slots=morning", 409, "date_unavailable"),
+    ],
+)
+def test_a_bad_move_quote_is_refused(client, customer, venue, query, status, code):
+    booking = booked(client, customer[1], venue, date=FAR, slots=["morning"])
+    before = snapshot()
+    response = client.get(f"/bookings/{booking['id']}/reschedule-quote{query}", headers=customer[1])
+    assert_error(response, status, code)
+    assert snapshot() == before
+
+
+def test_only_the_booker_and_the_owner_see_a_move_quote(client, customer, make_user, venue):
+    booking = booked(client, customer[1], venue, date=FAR, slots=["morning"])
+    for headers in (make_user()[1], make_user(owner=True)[1]):
+        response = move_quote(client, headers, booking, LATER, ["morning"])
+        assert_error(response, 404, "booking_not_found")
+    response = move_quote(client, customer[1], {"id": other_id()}, LATER, ["morning"])
+    assert_error(response, 404, "booking_not_found")
+    assert_error(move_quote(client, {}, booking, LATER, ["morning"]), 401, "token_missing")
+    cancel(client, customer[1], booking)
+    error = assert_error(
+        move_quote(client, customer[1], booking, LATER, ["morning"]), 409, "invalid_transition"
+    )
+    assert error["details"] == {"from": "cancelled", "to": "rescheduled"}
 
 
 # 2. Moves never improve the refund --------------------------------------------------------

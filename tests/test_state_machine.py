@@ -534,6 +534,12 @@ class BookingRules(RuleBasedStateMachine):
         balance = self._balance(booker)
         body = {"date": date, "slots": slots}
         by_owner = who != booker
+        if not by_owner:  # a careful customer looks at the price first, and accepts it
+            path = f"/bookings/{stored['_id']}/reschedule-quote?date={date}&slots={','.join(slots)}"
+            status, shown, _ = self._call("reschedule_quote", "GET", path, who)
+            self._unchanged("a move quote")
+            if status == 200:
+                body["expected_total"] = shown["quote"]["total"]
         status, data, code = self._call(
             "reschedule",
             "POST",
@@ -551,6 +557,8 @@ class BookingRules(RuleBasedStateMachine):
         assert (moved["date"], set(moved["slots"])) == (date, set(slots))
         assert len(moved["history"]) == len(stored["history"]) + 1
         assert delta == moved["price_locked"]["total"] - stored["price_locked"]["total"]
+        # Only the customer's own request costs more, at the total the customer was shown.
+        assert delta <= 0 or (not by_owner and "expected_total" in body), (who, delta)
         # A move is a fresh hold, unless the venue confirms at once.
         assert moved["status"] == ("confirmed" if VENUES[name]["auto_confirm"] else "pending")
         # The refund it had is kept as a limit; a lower price comes back at the cancel rate.

@@ -6,6 +6,11 @@ are freed and any charge is voided, so a refused move leaves it where it was. A 
 pays a dearer move's difference under `payment:<id>:move<n>` and gets back what a cheaper move
 refunds (policy.move_terms) under `refund:<id>:move<n>` (maintenance.repair_move_refunds pays
 one a crash cut off).
+
+Who moves it matters (issue 13): a move may cost the customer more only when the customer asks
+for it and names the new total (`expected_total`, shown first by the reschedule quote); the
+owner may move a booking only at the same or a lower price. Every rule is checked before the
+first write, so a refused move changes nothing.
 """
 
 import datetime as dt
@@ -36,10 +41,40 @@ def reschedule_booking(
     venue = service.get_bookable_venue(booking["venue_id"], date)
     now = clock.now()
     details, quote, change = _plan(user, booking, venue, date, slots, now)
-    pricing.check_expected_total(quote, expected_total)
+    _check_consent(booking, user, quote, change, expected_total)
     moved = _move(booking, venue, details, quote, change)
     notifications.booking_rescheduled(moved, change)
     return moved, change
+
+
+def quote_reschedule(user: User, booking_id: str, date: str, slots: list[str]) -> dict[str, Any]:
+    """What moving the booking there would cost or give back, before anyone moves it."""
+    booking = service.get_booking(user, booking_id)  # a lapsed hold reads as expired
+    if booking["status"] not in lifecycle.ACTIVE:
+        lifecycle.refuse_transition(booking["_id"], "rescheduled", booking)
+    venue = service.get_bookable_venue(booking["venue_id"], date)
+    now = clock.now()
+    details, quote, change = _plan(user, booking, venue, date, slots, now)
+    delta = change["price_delta"]
+    by_owner = _by_owner(booking, user)
+    # The slots this booking holds itself are no obstacle to its own move.
+    own = booking["slots"] if booking["date"] == date else []
+    held = claims.held_slots(venue["_id"], [date], change["to"]["slots"]).get(date, set())
+    return {
+        "booking_id": booking["_id"],
+        "date": date,
+        "slots": details,
+        "quote": quote,
+        "current_total": booking["price_locked"]["total"],
+        "price_delta": delta,
+        "charge": max(delta, 0) if lifecycle.paid_by_wallet(booking) else 0,
+        "refund_pct": change["refund_pct"],
+        "refunded": change["refunded"],
+        "forfeited": change["forfeited"],
+        "by_owner": by_owner,
+        "allowed": not (by_owner and delta > 0),
+        "available": not (held - set(own)),
+    }
 
 
 def _plan(
@@ -71,6 +106,28 @@ def _plan(
 def _by_owner(booking: Booking, user: User) -> bool:
     # An owner booking their own venue is its customer: the customer's rules are theirs.
     return booking["user_id"] != user["_id"]
+
+
+def _check_consent(
+    booking: Booking, user: User, quote: PriceBreakdown, change: Move, expected_total: int | None
+) -> None:
+    """A dearer move needs the customer's own request, at the total they were shown."""
+    delta = change["price_delta"]
+    if delta > 0 and _by_owner(booking, user):
+        raise Conflict(
+            "Moving the booking there costs the customer more; only the customer can ask for "
+            "that move.",
+            error_code="customer_must_accept",
+            details={"price_delta": delta, "quote": pricing.rendered(quote)},
+        )
+    if delta > 0 and expected_total is None:
+        raise Conflict(
+            "Moving the booking there costs more; send the new total as expected_total to "
+            "accept it.",
+            error_code="move_costs_more",
+            details={"price_delta": delta, "quote": pricing.rendered(quote)},
+        )
+    pricing.check_expected_total(quote, expected_total)
 
 
 def _check_cutoff(booking: Booking, venue: Venue, now: dt.datetime) -> None:

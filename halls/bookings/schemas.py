@@ -18,7 +18,12 @@ from halls.schemas import (
     StrictSchema,
     Timestamp,
 )
-from halls.venues.schemas import CancellationTierOut, PriceBreakdownOut
+from halls.venues.schemas import (
+    CancellationTierOut,
+    PriceBreakdownOut,
+    PriceLineOut,
+    SlotKeyList,
+)
 
 STATUSES = ("pending", "confirmed", "rejected", "cancelled", "expired", "completed")
 PAYMENT_METHODS = ("pay_at_venue", "wallet")
@@ -84,6 +89,15 @@ class BookingRescheduleIn(StrictSchema):
     date = DateField(required=True)
     slots = _slot_list(required=True)
     expected_total = _expected_total()
+
+
+class RescheduleQuoteArgs(StrictSchema):
+    """GET /bookings/<id>/reschedule-quote?date=D&slots=a,b: what that move would do."""
+
+    date = DateField(required=True)
+    slots = SlotKeyList(
+        required=True, metadata={"description": "Slot keys of the new date, e.g. lunch,dinner."}
+    )
 
 
 class BookingStatusIn(StrictSchema):
@@ -248,3 +262,36 @@ class CancellationQuoteOut(Schema):
     by_owner = fields.Boolean()
     # The venue's own tier shape: the tiers the booking was made under.
     policy = fields.List(fields.Nested(CancellationTierOut))
+
+
+class RescheduleQuoteBreakdownOut(Schema):
+    lines = fields.List(fields.Nested(PriceLineOut))
+    subtotal = fields.Integer()
+    total = fields.Integer()
+    currency = fields.String()
+    valid_until = Timestamp(metadata={"description": "Ask again after this."})
+
+
+class RescheduleQuoteOut(Schema):
+    """What a move would do (GET /bookings/<id>/reschedule-quote), before anyone moves it."""
+
+    booking_id = ObjectIdField()
+    date = fields.String()
+    slots = fields.List(fields.Nested(BookingSlotOut))
+    quote = fields.Nested(
+        RescheduleQuoteBreakdownOut,
+        metadata={"description": "The new price; send its total as expected_total to move."},
+    )
+    current_total = fields.Integer()
+    price_delta = fields.Integer(metadata={"description": "quote.total - current_total."})
+    charge = fields.Integer(metadata={"description": "PKR the wallet pays for a dearer move."})
+    refund_pct = fields.Integer(
+        metadata={"description": "The share of a lower price given back: a cancel's pct now."}
+    )
+    refunded = fields.Integer(metadata={"description": "PKR back to the wallet."})
+    forfeited = fields.Integer(metadata={"description": "PKR of a lower price the venue keeps."})
+    by_owner = fields.Boolean()
+    allowed = fields.Boolean(
+        metadata={"description": "false: the owner asks a move that costs the customer more."}
+    )
+    available = fields.Boolean(metadata={"description": "No other booking holds the slots now."})
