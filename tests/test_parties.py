@@ -1,9 +1,9 @@
 """Issue 13: the rules cannot be turned against a customer, nor dodged by one.
 
 Each attack of the issue replayed over HTTP: an owner moving a booking onto a dearer date,
-moves that dodge the cancellation policy, and an owner editing the policy after the booking.
-Each shows the refusal (status, code, details) and that nothing changed in the database, or
-the refund the rules give instead.
+moves that dodge the cancellation policy, an owner editing the policy after the booking, and
+one account holding a venue's whole calendar. Each shows the refusal (status, code, details)
+and that nothing changed in the database, or the refund the rules give instead.
 """
 
 import datetime as dt
@@ -11,12 +11,14 @@ import datetime as dt
 import pytest
 from bson import ObjectId
 
-from halls import db, mail
+from halls import config, db, mail
 from halls.bookings import maintenance, policy
 from tests.booking_helpers import (
     SLOTS,
     assert_free,
+    assert_held_by,
     balance,
+    book,
     booked,
     claim_of,
     fund,
@@ -435,3 +437,101 @@ def test_migrate_gives_older_bookings_their_venues_terms_and_their_moves_refunds
     again = app.test_cli_runner().invoke(args=["migrate"])
     assert "migrated 0 bookings" in again.output
     assert db.bookings().find_one({"_id": booking_id}) == doc
+
+
+# 4. No free blocking of a calendar --------------------------------------------------------
+
+
+def test_one_account_cannot_hold_a_venues_whole_calendar(client, customer, venue):
+    days = [today_plus(d) for d in range(3, 33)]
+    for day in days[:2]:
+        booked(client, customer[1], venue, date=day, slots=["morning", "evening"])
+    before = snapshot()
+
+    for day in days[2:]:
+        response = book(client, customer[1], venue, date=day, slots=["morning", "evening"])
+        error = assert_error(response, 409, "too_many_holds")
+    assert error["details"] == {
+        "holds": 2,
+        "holds_at_venue": 2,
+        "max_holds_per_customer": 5,
+        "max_holds_per_venue": 2,
+    }
+    assert snapshot() == before
+
+    path = f"/venues/{venue['_id']}/availability?from={days[0]}&to={days[-1]}"
+    calendar = ok_data(client.get(path))["days"]
+    assert sum(day["available"] for day in calendar) == 28
+
+
+def test_a_customer_holds_at_most_five_venues_slots_at_once(client, customer, make_venue, owner):
+    venues = [
+        make_venue(owner[0], slots=SLOTS, dates_available=[FAR, today_plus(11)]) for _ in range(3)
+    ]
+    for place in venues[:2]:
+        for day in (FAR, today_plus(11)):
+            booked(client, customer[1], place, date=day, slots=["morning"])
+    booked(client, customer[1], venues[2], date=FAR, slots=["morning"])
+    before = snapshot()
+
+    response = book(client, customer[1], venues[2], date=today_plus(11), slots=["morning"])
+    error = assert_error(response, 409, "too_many_holds")
+    assert (error["details"]["holds"], error["details"]["holds_at_venue"]) == (5, 1)
+    assert snapshot() == before
+
+
+def test_only_live_unpaid_holds_count(app, client, clock, customer, make_venue, owner, venue):
+    first = booked(client, customer[1], venue, date=FAR, slots=["morning"])
+    booked(client, customer[1], venue, date=FAR, slots=["evening"])
+    assert_error(
+        book(client, customer[1], venue, date=LATER, slots=["morning"]), 409, "too_many_holds"
+    )
+    # Paid from the wallet: the money is taken, so it is no free hold.
+    fund(customer[0], PRICE)
+    paid = book(client, customer[1], venue, date=LATER, slots=["morning"], payment_method="wallet")
+    assert paid.status_code == 201
+    # An auto-confirming venue holds nothing: the owner chose to take the booking at once.
+    auto = make_venue(owner[0], auto_confirm=True)
+    for day in (FAR, LATER, SOON):
+        assert booked(client, customer[1], auto, date=day)["status"] == "confirmed"
+    # Once the owner answers one, another may be asked for.
+    confirm(client, owner, first)
+    assert booked(client, customer[1], venue, date=LATER, slots=["evening"])
+    # A lapsed hold no longer counts.
+    clock.advance(hours=25)
+    assert booked(client, customer[1], venue, date=today_plus(12), slots=["morning"])
+
+
+@pytest.fixture
+def one_hold(app_config):
+    app_config.update(MAX_HOLDS_PER_VENUE=1)
+
+
+def test_the_caps_come_from_the_configuration(one_hold, client, customer, venue):
+    booked(client, customer[1], venue, date=FAR, slots=["morning"])
+    error = assert_error(
+        book(client, customer[1], venue, date=LATER, slots=["morning"]), 409, "too_many_holds"
+    )
+    assert error["details"]["max_holds_per_venue"] == 1
+    assert config.from_env({})["MAX_HOLDS_PER_VENUE"] == 2
+    assert config.from_env({})["MAX_HOLDS_PER_CUSTOMER"] == 5
+    assert config.from_env({"MAX_HOLDS_PER_CUSTOMER": "9"})["MAX_HOLDS_PER_CUSTOMER"] == 9
+    for name in ("MAX_HOLDS_PER_VENUE", "MAX_HOLDS_PER_CUSTOMER"):
+        with pytest.raises(config.ConfigError, match=name):
+            config.from_env({name: "0"})
+
+
+def test_moving_a_pending_booking_never_extends_its_hold(client, clock, customer, make_user, venue):
+    booking = booked(client, customer[1], venue, date=FAR, slots=["morning"])
+    held_until = stored(booking)["expires_at"]
+    clock.advance(hours=20)
+
+    after = moved(client, customer[1], booking, date=today_plus(11), slots=["morning"])["booking"]
+
+    assert stored(booking)["expires_at"] == held_until
+    assert after["expires_at"] == booking["expires_at"]
+    assert_held_by(claim_of(venue, today_plus(11), "morning"), booking["id"])
+    clock.advance(hours=5)
+    seen = ok_data(client.get(f"/bookings/{booking['id']}", headers=customer[1]))["booking"]
+    assert seen["status"] == "expired"
+    assert booked(client, make_user()[1], venue, date=today_plus(11), slots=["morning"])

@@ -559,8 +559,11 @@ class BookingRules(RuleBasedStateMachine):
         assert delta == moved["price_locked"]["total"] - stored["price_locked"]["total"]
         # Only the customer's own request costs more, at the total the customer was shown.
         assert delta <= 0 or (not by_owner and "expected_total" in body), (who, delta)
-        # A move is a fresh hold, unless the venue confirms at once.
+        # A move is a hold (never longer than the one it had), unless the venue confirms at once.
         assert moved["status"] == ("confirmed" if VENUES[name]["auto_confirm"] else "pending")
+        was = stored.get("expires_at")
+        if moved["status"] == "pending" and stored["status"] == "pending" and was is not None:
+            assert self._booking(moved["id"])["expires_at"] <= was
         # The refund it had is kept as a limit; a lower price comes back at the cancel rate.
         bound = stored["_id"] in self.ever_confirmed
         before = self._customer_pct(stored, self.clock.now) if bound else None

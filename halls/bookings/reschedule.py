@@ -217,6 +217,9 @@ def _write_move(
         **service.placed(venue, to["date"], details, quote, now),
         "updated_at": now,
     }
+    if "expires_at" in changes and booking.get("expires_at"):
+        # A move never lengthens a pending booking's hold: else moving it would hold for ever.
+        changes["expires_at"] = min(changes["expires_at"], booking["expires_at"])
     payment = booking["payment"]
     refunded = change["refunded"]  # policy.move_terms: a lower price's share given back
     changes["payment"] = {

@@ -21,7 +21,7 @@ from bson import ObjectId
 from pymongo import ReturnDocument
 
 from halls import clock, db, notifications, pricing, rules
-from halls.bookings import claims, lifecycle, policy
+from halls.bookings import claims, holds, lifecycle, policy
 from halls.documents import BookedAddon, BookedSlot, Booking, Placement, PriceBreakdown, User, Venue
 from halls.errors import Conflict, Forbidden, NotFound
 from halls.schemas import object_id
@@ -83,6 +83,7 @@ def create_booking(
     quote = pricing.quote(venue, date, keys, guests, addons, now)
     pricing.check_expected_total(quote, expected_total)
     booking = _new_booking(user, venue, date, guests, details, quote, payment_method, now)
+    holds.check_holds(booking, now)
     _write_claimed(booking)
     notifications.booking_created(booking, venue, user)
     return booking
@@ -141,8 +142,7 @@ def _new_booking(
             "refunded": 0,
         },
         "history": [],
-        # The terms in force now bind the booking for good: later venue edits never reach it.
-        "policy": policy.snapshot(venue),
+        "policy": policy.snapshot(venue),  # the terms it keeps, whatever the venue does later
         "created_at": now,
         "updated_at": now,
     }
