@@ -325,6 +325,15 @@ def test_a_hold_lapsing_after_the_owners_move_refunds_everything(
     assert balance(customer[0]) == PRICE
 
 
+def test_a_move_before_the_owner_confirmed_sets_no_limit(client, customer, owner, venue):
+    booking = wallet_booking(client, customer, venue, FAR)
+    change = moved(client, customer[1], booking, date=SOON, slots=["morning"])["change"]
+    assert change["refund_pct_before"] is None  # not bound yet: nothing to keep
+    confirm(client, owner, booking)
+    # Bound from the confirmation, at its new place: the 50 % tier, neither capped nor raised.
+    assert cancel(client, customer[1], booking)["refund"] == {"pct": 50, "amount": PRICE // 2}
+
+
 def test_an_owner_moving_a_booking_nearer_never_cuts_its_refund(client, customer, owner, venue):
     booking = wallet_booking(client, customer, venue, FAR)
     confirm(client, owner, booking)
@@ -408,6 +417,9 @@ def test_migrate_gives_older_bookings_their_venues_terms_and_their_moves_refunds
         "to": {"date": SOON, "slots": ["morning"]},
         "price_delta": -PRICE,
     }
+    # A later move already in today's shape is kept as it is.
+    newer = {**move, "at": dt.datetime(2030, 1, 3, tzinfo=dt.UTC), "price_delta": 0}
+    newer.update(refund_pct_before=50, refund_pct=100, refunded=0, forfeited=0)
     booking_id = ObjectId()
     older = {
         "_id": booking_id,
@@ -422,7 +434,7 @@ def test_migrate_gives_older_bookings_their_venues_terms_and_their_moves_refunds
         "price_locked": {"lines": [], "subtotal": PRICE, "total": PRICE, "currency": "PKR"},
         "payment": {"method": "wallet", "paid": 2 * PRICE, "refunded": PRICE},
         "addons": [],
-        "history": [move],
+        "history": [move, newer],
     }
     db.bookings().insert_one(older)
 
@@ -432,7 +444,7 @@ def test_migrate_gives_older_bookings_their_venues_terms_and_their_moves_refunds
     doc = db.bookings().find_one({"_id": booking_id})
     assert doc["policy"] == {"cancellation": tiers, "reschedule_cutoff_hours": 12}
     terms = {"refund_pct_before": None, "refund_pct": 100, "refunded": PRICE, "forfeited": 0}
-    assert doc["history"] == [{**move, **terms}]
+    assert doc["history"] == [{**move, **terms}, newer]
     assert policy.net_paid(doc) == PRICE
     again = app.test_cli_runner().invoke(args=["migrate"])
     assert "migrated 0 bookings" in again.output
