@@ -6,6 +6,12 @@ Today's shape has `slots: [slot]` (and `slot` = slots[0]), `slot_details`, `pric
 `{lines, subtotal, total, currency}` with one slot line, and a pay-at-venue `payment` record:
 issue-2 bookings were all paid at the venue.
 
+Bookings stored before issue 13 also lack `policy`, the terms they keep (policy.snapshot),
+and their moves lack what each did to the refunds. Such a booking gets its venue's terms as
+they are now (what it was read under until then), and each old move `refund_pct_before: null`
+(nothing recorded, no limit), `refund_pct: 100` and `forfeited: 0` (a lower price was given
+back in full then), and `refunded`: the difference a wallet booking got back.
+
 Each booking is rewritten by one update_one whose filter pins the old fields it was computed
 from, so a second run, or two at once, change nothing twice; a booking the filter no longer
 matches was migrated by someone else and is not counted here.
@@ -16,6 +22,7 @@ are today's (a claim without `in_flight` reads as settled, which such an old cla
 """
 
 from halls import db
+from halls.bookings import policy
 from halls.bookings.display import slots_by_key
 
 PAY_AT_VENUE = {"method": "pay_at_venue", "paid": 0, "refunded": 0}
@@ -29,6 +36,8 @@ OLDER_SHAPE = {
         {"payment": {"$exists": False}},
         {"addons": {"$exists": False}},
         {"history": {"$exists": False}},
+        {"policy": {"$exists": False}},
+        {"history": {"$elemMatch": {"refunded": {"$exists": False}}}},
     ]
 }
 
@@ -40,6 +49,8 @@ CHANGES = {
     "payment": "without a payment record",
     "addons": "without addons",
     "history": "without history",
+    "policy": "without a policy",
+    "moves": "with moves of the older shape",
 }
 
 
@@ -50,17 +61,17 @@ def migrate_bookings():
         rewrite = _rewrite(booking)
         if rewrite is None:
             continue  # no shape of ours: left for a person to look at
-        query, update = rewrite
+        query, update, changed = rewrite
         if db.bookings().update_one(query, update).modified_count:
             counts["migrated"] += 1
-            for field in update["$set"]:
-                counts[field] += 1
+            for change in changed:
+                counts[change] += 1
     counts["left"] = db.bookings().count_documents(OLDER_SHAPE)
     return counts
 
 
 def _rewrite(booking):
-    """(filter, update) that brings the booking to today's shape only while it is as read."""
+    """(filter, update, what it changes) for today's shape, applied only while it is as read."""
     query, fields = {"_id": booking["_id"]}, {}
     slots = booking.get("slots")
     if slots is None:
@@ -82,10 +93,31 @@ def _rewrite(booking):
         if field not in booking:
             fields[field] = empty
             query[field] = {"$exists": False}
+    changed = list(fields)
+    if "policy" not in booking:
+        venue = db.venues().find_one({"_id": booking["venue_id"]}) or {}
+        fields["policy"] = policy.snapshot(venue)
+        query["policy"] = {"$exists": False}
+        changed.append("policy")
+    history = booking.get("history") or []
+    if any("refunded" not in change for change in history):
+        wallet = (booking.get("payment") or PAY_AT_VENUE)["method"] == "wallet"
+        fields["history"] = [_move_terms(change, wallet) for change in history]
+        query["history"] = history
+        changed.append("moves")
     update = {"$set": fields}
     if "slot_detail" in booking:
         update["$unset"] = {"slot_detail": ""}
-    return query, update
+    return query, update, changed
+
+
+def _move_terms(change, wallet):
+    """An older move with what it did to the refunds: a lower price came back in full."""
+    if "refunded" in change:
+        return change
+    given_back = max(-change["price_delta"], 0) if wallet else 0
+    terms = {"refund_pct_before": None, "refund_pct": 100, "refunded": given_back}
+    return {**change, **terms, "forfeited": 0}
 
 
 def _slot_details(booking, slots):
