@@ -72,6 +72,12 @@ def from_env(env=None):
             )
         return value
 
+    def at_least_one(name, default):
+        value = number(name, default)
+        if value < 1:
+            raise ConfigError(f"{name} must be at least 1, not {value}.")
+        return value
+
     return {
         "HALLS_ENV": get("HALLS_ENV", "development"),
         "MONGO_URI": get("MONGO_URI") or None,
@@ -121,6 +127,9 @@ def from_env(env=None):
         "CLOUDINARY_UPLOAD_PRESET": get("CLOUDINARY_UPLOAD_PRESET") or None,
         "UPLOAD_URL_TTL_SECONDS": number("UPLOAD_URL_TTL_SECONDS", 900),
         "CLAIM_GRACE_SECONDS": number("CLAIM_GRACE_SECONDS", 300),
+        # Unpaid holds (pending pay-at-venue bookings) one customer may have at once.
+        "MAX_HOLDS_PER_VENUE": at_least_one("MAX_HOLDS_PER_VENUE", 2),
+        "MAX_HOLDS_PER_CUSTOMER": at_least_one("MAX_HOLDS_PER_CUSTOMER", 5),
         "HALLS_DEMO_DATA": get("HALLS_DEMO_DATA", "false").lower() == "true",
         "MAX_CONTENT_LENGTH": 1024 * 1024,
     }

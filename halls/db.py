@@ -80,6 +80,13 @@ INDEXES = {
             [("owner_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)],
             name="owner_created",
         ),
+        # POST /bookings: the customer's live unpaid holds, over all venues and at one (the
+        # holds cap: user_id, status pending, expires_at null or > now; payment and venue
+        # filtered on the few documents found).
+        IndexModel(
+            [("user_id", ASCENDING), ("status", ASCENDING), ("expires_at", ASCENDING)],
+            name="user_status_expires",
+        ),
         # expire-holds: pending bookings whose hold is over (status pending, expires_at <= now).
         IndexModel([("status", ASCENDING), ("expires_at", ASCENDING)], name="status_expires"),
         # expire-holds: confirmed bookings on dates that may be over (date < the latest today).

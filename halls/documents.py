@@ -172,10 +172,29 @@ class Placement(Place):
     confirmed_once: NotRequired[bool]  # the cancellation tiers bind it (policy)
 
 
-# One reschedule, appended to the booking's `history` by bookings.reschedule. Spelt as a call:
-# "from" is a keyword.
+class MoveTerms(TypedDict):  # what a move did to the refunds (policy.move_terms)
+    refund_pct_before: int | None  # the customer's cancel pct just before it; None if unbound
+    refund_pct: int  # the share of a lower price given back
+    refunded: int  # PKR given back to the wallet
+    forfeited: int  # PKR of a lower price kept by the venue
+
+
+# One reschedule, appended to the booking's `history` by bookings.reschedule: where from and
+# to, and MoveTerms' fields (migrate gives them to older moves). Spelt as a call: "from" is a
+# keyword.
 Move = TypedDict(
-    "Move", {"at": dt.datetime, "by": ObjectId, "from": Place, "to": Place, "price_delta": int}
+    "Move",
+    {
+        "at": dt.datetime,
+        "by": ObjectId,
+        "from": Place,
+        "to": Place,
+        "price_delta": int,
+        "refund_pct_before": int | None,
+        "refund_pct": int,
+        "refunded": int,
+        "forfeited": int,
+    },
 )
 
 
@@ -207,6 +226,11 @@ class Payment(TypedDict):
     refunded: int  # PKR given back so far
 
 
+class BookingPolicy(TypedDict):  # the terms in force when the booking was made (policy.py)
+    cancellation: list[CancellationTier]  # longest notice first
+    reschedule_cutoff_hours: int
+
+
 class Booking(Placement):
     """`bookings`: written by bookings.service (create, decide, cancel), bookings.lifecycle
     (expire), bookings.reschedule (moves), bookings.maintenance (complete) and
@@ -223,6 +247,7 @@ class Booking(Placement):
     currency: str
     payment: Payment
     history: list[Move]
+    policy: BookingPolicy  # migrate gives older bookings their venue's terms
     refund: NotRequired[Refund]  # once rejected, cancelled or expired
     cancelled_by: NotRequired[str]  # customer or owner
     reason: NotRequired[str]

@@ -245,6 +245,10 @@ def _change_view(change, venue):
         "from": side(change["from"]),
         "to": side(change["to"]),
         "price_delta": change.get("price_delta") or 0,
+        # What a lower price gave back, and what the cancellation policy kept (issue 13).
+        "refunded": change.get("refunded") or 0,
+        "refund_pct": change.get("refund_pct"),
+        "forfeited": change.get("forfeited") or 0,
     }
 
 

@@ -144,7 +144,7 @@ def hold_slot(venue, date, slot="full_day"):
 def insert_booking(venue, user, date=None, slots=None, **fields):
     """Store a booking in its issue-3 shape straight in the database (no claims taken)."""
     from halls import db
-    from halls.bookings import references
+    from halls.bookings import policy, references
 
     chosen = [slot for slot in venue["slots"] if slots is None or slot["key"] in slots]
     price = venue["pricing"]["base_price"]
@@ -180,6 +180,7 @@ def insert_booking(venue, user, date=None, slots=None, **fields):
         "price_breakdown": {"lines": lines, "subtotal": total, "total": total, "currency": "PKR"},
         "payment": {"method": "pay_at_venue", "paid": 0, "refunded": 0},
         "history": [],
+        "policy": policy.snapshot(venue),
         "currency": "PKR",
         "created_at": now,
         "updated_at": now,

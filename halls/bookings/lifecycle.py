@@ -10,14 +10,14 @@ once, however often it runs.
 """
 
 import datetime as dt
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 from bson import ObjectId
 from pymongo import ReturnDocument
 
 from halls import clock, db, notifications
 from halls.bookings import claims, policy
-from halls.documents import Booking, Place
+from halls.documents import Booking, Place, Venue
 from halls.errors import Conflict, NotFound
 from halls.wallet import service as wallet
 
@@ -58,7 +58,7 @@ def expire(booking: Booking, now: dt.datetime | None = None, force: bool = False
                 "status": "expired",
                 "expired_at": now,
                 "updated_at": now,
-                **refund_fields(booking, 100),
+                **refund_fields(booking, lapse_refund_pct(booking, now)),
             }
         },
         return_document=ReturnDocument.AFTER,
@@ -69,6 +69,13 @@ def expire(booking: Booking, now: dt.datetime | None = None, force: bool = False
     return_refund(updated)
     notifications.hold_expired(updated)
     return updated
+
+
+def lapse_refund_pct(booking: Booking, now: dt.datetime) -> int:
+    """What the lapse refunds (policy.lapse_pct), as at the end of the hold."""
+    found = db.venues().find_one({"_id": booking["venue_id"]}, {"slots": 1, "timezone": 1})
+    ended = min(booking.get("expires_at") or now, now)
+    return policy.lapse_pct(booking, found or cast(Venue, {}), ended)
 
 
 def place(booking: Place) -> Place:

@@ -56,20 +56,20 @@ def repair_move_refunds(
 ) -> int:
     """Pay the refunds of cheaper moves that a crash cut off after the move; returns how many.
 
-    A move writes the booking, then refunds the difference under `refund:<id>:move<step>`; a
-    crash between the two leaves the history's negative price_delta with no such entry. Only
+    A move writes the booking, then refunds what its history entry says it `refunded` under
+    `refund:<id>:move<step>`; a crash between the two leaves that entry with no such refund. Only
     moves older than older_than are looked at: a younger one may still be finishing.
     """
     now = now or clock.now()
     window = {"$lte": now - older_than, "$gte": now - MOVE_REFUNDS_WITHIN}
-    moved = {"price_delta": {"$lt": 0}, "at": window}
+    moved = {"refunded": {"$gt": 0}, "at": window}
     query = {"payment.method": lifecycle.WALLET, "history": {"$elemMatch": moved}}
     paid = 0
     for booking in db.bookings().find(query, {"user_id": 1, "history": 1}):
         owed = {
-            f"refund:{booking['_id']}:move{step}": -change["price_delta"]
+            f"refund:{booking['_id']}:move{step}": change["refunded"]
             for step, change in enumerate(booking["history"], start=1)
-            if change["price_delta"] < 0
+            if change["refunded"] > 0
         }
         made = wallet.recorded(owed)
         for key, amount in owed.items():

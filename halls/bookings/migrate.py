@@ -13,6 +13,12 @@ zone, cover picture) from the venue as it is now, which is what they were shown 
 then; the name stays the one it was booked under. And they had no `reference`: each draws one,
 as a new booking does (bookings.references), drawing again should it be taken.
 
+Bookings stored before issue 13 also lack `policy`, the terms they keep (policy.snapshot),
+and their moves lack what each did to the refunds. Such a booking gets its venue's terms as
+they are now (what it was read under until then), and each old move `refund_pct_before: null`
+(nothing recorded, no limit), `refund_pct: 100` and `forfeited: 0` (a lower price was given
+back in full then), and `refunded`: the difference a wallet booking got back.
+
 Each booking is rewritten by one update_one whose filter pins the old fields it was computed
 from, so a second run, or two at once, change nothing twice; a booking the filter no longer
 matches was migrated by someone else and is not counted here.
@@ -25,7 +31,7 @@ are today's (a claim without `in_flight` reads as settled, which such an old cla
 import functools
 
 from halls import db
-from halls.bookings import references
+from halls.bookings import policy, references
 from halls.bookings.display import slots_by_key, venue_summary
 
 PAY_AT_VENUE = {"method": "pay_at_venue", "paid": 0, "refunded": 0}
@@ -39,6 +45,8 @@ OLDER_SHAPE = {
         {"payment": {"$exists": False}},
         {"addons": {"$exists": False}},
         {"history": {"$exists": False}},
+        {"policy": {"$exists": False}},
+        {"history": {"$elemMatch": {"refunded": {"$exists": False}}}},
         {"venue.timezone": {"$exists": False}},
         {"reference": {"$exists": False}},
     ]
@@ -53,6 +61,8 @@ CHANGES = {
     "payment": "without a payment record",
     "addons": "without addons",
     "history": "without history",
+    "policy": "without a policy",
+    "moves": "with moves of the older shape",
     "venue": "without the venue summary",
     "reference": "without a reference",
 }
@@ -65,11 +75,11 @@ def migrate_bookings():
         rewrite = _rewrite(booking)
         if rewrite is None:
             continue  # no shape of ours: left for a person to look at
-        query, update = rewrite
+        query, update, changed = rewrite
         if _applied(booking["_id"], query, update).modified_count:
             counts["migrated"] += 1
-            for field in update["$set"]:
-                counts[field] += 1
+            for change in changed:
+                counts[change] += 1
     counts["left"] = db.bookings().count_documents(OLDER_SHAPE)
     return counts
 
@@ -84,7 +94,7 @@ def _applied(booking_id, query, update):
 
 
 def _rewrite(booking):
-    """(filter, update) that brings the booking to today's shape only while it is as read."""
+    """(filter, update, what it changes) for today's shape, applied only while it is as read."""
     query, fields = {"_id": booking["_id"]}, {}
     slots = booking.get("slots")
     if slots is None:
@@ -115,10 +125,31 @@ def _rewrite(booking):
     if "reference" not in booking:
         fields["reference"] = references.new_reference()
         query["reference"] = {"$exists": False}
+    changed = list(fields)
+    if "policy" not in booking:
+        venue = db.venues().find_one({"_id": booking["venue_id"]}) or {}
+        fields["policy"] = policy.snapshot(venue)
+        query["policy"] = {"$exists": False}
+        changed.append("policy")
+    history = booking.get("history") or []
+    if any("refunded" not in change for change in history):
+        wallet = (booking.get("payment") or PAY_AT_VENUE)["method"] == "wallet"
+        fields["history"] = [_move_terms(change, wallet) for change in history]
+        query["history"] = history
+        changed.append("moves")
     update = {"$set": fields}
     if "slot_detail" in booking:
         update["$unset"] = {"slot_detail": ""}
-    return query, update
+    return query, update, changed
+
+
+def _move_terms(change, wallet):
+    """An older move with what it did to the refunds: a lower price came back in full."""
+    if "refunded" in change:
+        return change
+    given_back = max(-change["price_delta"], 0) if wallet else 0
+    terms = {"refund_pct_before": None, "refund_pct": 100, "refunded": given_back}
+    return {**change, **terms, "forfeited": 0}
 
 
 def _slot_details(booking, slots):

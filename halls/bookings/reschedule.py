@@ -3,8 +3,14 @@
 New claims first, then the booking (one guarded write that also appends the move to its
 `history`), then the claims it left: when a step fails the booking moves back, its new claims
 are freed and any charge is voided, so a refused move leaves it where it was. A wallet booking
-pays a dearer move's difference under `payment:<id>:move<n>` and gets a cheaper move's back
-under `refund:<id>:move<n>` (maintenance.repair_move_refunds pays one a crash cut off).
+pays a dearer move's difference under `payment:<id>:move<n>` and gets back what a cheaper move
+refunds (policy.move_terms) under `refund:<id>:move<n>` (maintenance.repair_move_refunds pays
+one a crash cut off).
+
+Who moves it matters (issue 13): a move may cost the customer more only when the customer asks
+for it and names the new total (`expected_total`, shown first by the reschedule quote); the
+owner may move a booking only at the same or a lower price. Every rule is checked before the
+first write, so a refused move changes nothing.
 """
 
 import datetime as dt
@@ -14,7 +20,7 @@ from typing import Any
 from pymongo import ReturnDocument
 
 from halls import clock, db, notifications, pricing, rules
-from halls.bookings import claims, lifecycle, service
+from halls.bookings import claims, lifecycle, policy, service
 from halls.documents import BookedSlot, Booking, Move, Place, PriceBreakdown, User, Venue
 from halls.errors import Conflict, Unprocessable
 from halls.wallet import service as wallet
@@ -34,6 +40,47 @@ def reschedule_booking(
         lifecycle.refuse_transition(booking["_id"], "rescheduled", booking)
     venue = service.get_bookable_venue(booking["venue_id"], date)
     now = clock.now()
+    details, quote, change = _plan(user, booking, venue, date, slots, now)
+    _check_consent(booking, user, quote, change, expected_total)
+    moved = _move(booking, venue, details, quote, change)
+    notifications.booking_rescheduled(moved, change)
+    return moved, change
+
+
+def quote_reschedule(user: User, booking_id: str, date: str, slots: list[str]) -> dict[str, Any]:
+    """What moving the booking there would cost or give back, before anyone moves it."""
+    booking = service.get_booking(user, booking_id)  # a lapsed hold reads as expired
+    if booking["status"] not in lifecycle.ACTIVE:
+        lifecycle.refuse_transition(booking["_id"], "rescheduled", booking)
+    venue = service.get_bookable_venue(booking["venue_id"], date)
+    now = clock.now()
+    details, quote, change = _plan(user, booking, venue, date, slots, now)
+    delta = change["price_delta"]
+    by_owner = _by_owner(booking, user)
+    # The slots this booking holds itself are no obstacle to its own move.
+    own = booking["slots"] if booking["date"] == date else []
+    held = claims.held_slots(venue["_id"], [date], change["to"]["slots"]).get(date, set())
+    return {
+        "booking_id": booking["_id"],
+        "date": date,
+        "slots": details,
+        "quote": quote,
+        "current_total": booking["price_locked"],
+        "price_delta": delta,
+        "charge": max(delta, 0) if lifecycle.paid_by_wallet(booking) else 0,
+        "refund_pct": change["refund_pct"],
+        "refunded": change["refunded"],
+        "forfeited": change["forfeited"],
+        "by_owner": by_owner,
+        "allowed": not (by_owner and delta > 0),
+        "available": not (held - set(own)),
+    }
+
+
+def _plan(
+    user: User, booking: Booking, venue: Venue, date: str, slots: list[str], now: dt.datetime
+) -> tuple[list[BookedSlot], PriceBreakdown, Move]:
+    """The move's checks (before any write), its new price and its history entry."""
     _check_cutoff(booking, venue, now)
     details = pricing.slot_details(venue, slots)
     to: Place = {"date": date, "slots": [detail["key"] for detail in details]}
@@ -44,22 +91,48 @@ def reschedule_booking(
         )
     service.check_bookable(venue, date, to["slots"], now)
     quote = _requote(booking, venue, to, now)
-    pricing.check_expected_total(quote, expected_total)
+    delta = quote["total"] - booking["price_locked"]
     change: Move = {
         "at": now,
         "by": user["_id"],
         "from": lifecycle.place(booking),
         "to": to,
-        "price_delta": quote["total"] - booking["price_locked"],
+        "price_delta": delta,
+        **policy.move_terms(booking, venue, now, _by_owner(booking, user), delta),
     }
-    moved = _move(booking, venue, details, quote, change)
-    notifications.booking_rescheduled(moved, change)
-    return moved, change
+    return details, quote, change
+
+
+def _by_owner(booking: Booking, user: User) -> bool:
+    # An owner booking their own venue is its customer: the customer's rules are theirs.
+    return booking["user_id"] != user["_id"]
+
+
+def _check_consent(
+    booking: Booking, user: User, quote: PriceBreakdown, change: Move, expected_total: int | None
+) -> None:
+    """A dearer move needs the customer's own request, at the total they were shown."""
+    delta = change["price_delta"]
+    if delta > 0 and _by_owner(booking, user):
+        raise Conflict(
+            "Moving the booking there costs the customer more; only the customer can ask for "
+            "that move.",
+            error_code="customer_must_accept",
+            context={"price_delta": delta, "quote": pricing.rendered(quote)},
+        )
+    if delta > 0 and expected_total is None:
+        raise Conflict(
+            "Moving the booking there costs more; send the new total as expected_total to "
+            "accept it.",
+            error_code="move_costs_more",
+            context={"price_delta": delta, "quote": pricing.rendered(quote)},
+        )
+    pricing.check_expected_total(quote, expected_total)
 
 
 def _check_cutoff(booking: Booking, venue: Venue, now: dt.datetime) -> None:
     start = rules.event_start(venue, booking["date"], booking["slots"])
-    hours = rules.setting(venue, "reschedule_cutoff_hours")
+    hours = booking["policy"]["reschedule_cutoff_hours"]  # the cut-off it was booked under
     if now + dt.timedelta(hours=hours) > start:
         raise Conflict(
             f"A booking can be moved until {hours} hours before it starts.",
@@ -129,9 +202,12 @@ def _move(
         raise
     # Only now that the booking lives at its new place are the claims it left freed.
     claims.release_all_but(booking_id, venue_id, to["date"], to["slots"])
-    if delta < 0:
+    if change["refunded"]:
         wallet.refund_for_booking(
-            booking["user_id"], booking_id, -delta, key=f"refund:{booking_id}:move{step}"
+            booking["user_id"],
+            booking_id,
+            change["refunded"],
+            key=f"refund:{booking_id}:move{step}",
         )
     return moved
 
@@ -150,8 +226,11 @@ def _write_move(
         **service.placed(venue, to["date"], details, quote, now),
         "updated_at": now,
     }
+    if "expires_at" in changes and booking.get("expires_at"):
+        # A move never lengthens a pending booking's hold: else moving it would hold for ever.
+        changes["expires_at"] = min(changes["expires_at"], booking["expires_at"])
     payment = booking["payment"]
-    refunded = max(-change["price_delta"], 0) if lifecycle.paid_by_wallet(booking) else 0
+    refunded = change["refunded"]  # policy.move_terms: a lower price's share given back
     changes["payment"] = {
         **payment,
         "paid": payment["paid"] + charged,

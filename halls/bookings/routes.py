@@ -18,6 +18,8 @@ from halls.bookings.schemas import (
     CancelArgs,
     CancelIn,
     CancellationQuoteOut,
+    RescheduleQuoteArgs,
+    RescheduleQuoteOut,
     cancel_reason,
 )
 from halls.extensions import error_responses, follow, links
@@ -38,6 +40,7 @@ BOOKING_OPERATIONS = (
     "bookings.reschedule",
     "bookings.receipt",
     "bookings.cancellation_quote",
+    "bookings.reschedule_quote",
 )
 
 
@@ -115,6 +118,16 @@ def reschedule(body, booking_id):
     """Move a booking to another date or slots (booker or venue owner), re-quoted."""
     booking, change = rescheduling.reschedule_booking(current_user(), booking_id, **body)
     return {"booking": booking, "change": change}
+
+
+@blp.route("/<booking_id>/reschedule-quote")
+@auth_required
+@blp.arguments(RescheduleQuoteArgs(), location="query", unknown=RAISE)
+@blp.response(200, envelope(RescheduleQuoteOut))
+@blp.doc(responses=error_responses(409))
+def reschedule_quote(args, booking_id):
+    """What moving the booking to that date and slots would cost or refund (booker or owner)."""
+    return rescheduling.quote_reschedule(current_user(), booking_id, **args)
 
 
 @blp.route("/<booking_id>/receipt.pdf")

@@ -19,7 +19,12 @@ from halls.schemas import (
     StrictSchema,
     Timestamp,
 )
-from halls.venues.schemas import CancellationTierOut, PriceBreakdownOut
+from halls.venues.schemas import (
+    CancellationTierOut,
+    PriceBreakdownOut,
+    PriceLineOut,
+    SlotKeyList,
+)
 
 STATUSES = ("pending", "confirmed", "rejected", "cancelled", "expired", "completed")
 PAYMENT_METHODS = ("pay_at_venue", "wallet")
@@ -85,6 +90,15 @@ class BookingRescheduleIn(StrictSchema):
     date = DateField(required=True)
     slots = _slot_list(required=True)
     expected_total = _expected_total()
+
+
+class RescheduleQuoteArgs(StrictSchema):
+    """GET /bookings/<id>/reschedule-quote?date=D&slots=a,b: what that move would do."""
+
+    date = DateField(required=True)
+    slots = SlotKeyList(
+        required=True, metadata={"description": "Slot keys of the new date, e.g. lunch,dinner."}
+    )
 
 
 class BookingStatusIn(StrictSchema):
@@ -184,6 +198,28 @@ class BookingMoveOut(Schema):
     from_ = fields.Nested(BookingPlaceOut, data_key="from", attribute="from")
     to = fields.Nested(BookingPlaceOut)
     price_delta = fields.Integer()
+    refund_pct_before = fields.Integer(
+        allow_none=True,
+        metadata={
+            "description": "What the customer's cancel refunded just before the move (null "
+            "before the owner confirmed): after the customer's move a cancel refunds at most "
+            "this, after the owner's at least this."
+        },
+    )
+    refund_pct = fields.Integer(
+        metadata={"description": "The share of a lower price given back (100 for the owner)."}
+    )
+    refunded = fields.Integer(metadata={"description": "PKR given back to the wallet."})
+    forfeited = fields.Integer(
+        metadata={"description": "PKR of a lower price kept by the venue, no longer paid."}
+    )
+
+
+class BookingPolicyOut(Schema):
+    """The terms in force when the booking was made; later venue edits never change them."""
+
+    cancellation = fields.List(fields.Nested(CancellationTierOut))
+    reschedule_cutoff_hours = fields.Integer()
 
 
 class BookingOut(QuickDump, Meta):
@@ -230,6 +266,7 @@ class BookingOut(QuickDump, Meta):
     payment = fields.Nested(BookingPaymentOut)
     refund = fields.Nested(BookingRefundOut, metadata={"description": "once cancelled etc."})
     history = fields.List(fields.Nested(BookingMoveOut))
+    policy = fields.Nested(BookingPolicyOut)
     cancelled_by = fields.String(metadata={"description": "customer or owner; when cancelled."})
     reason = fields.String()
     confirmed_at = Timestamp()
@@ -264,8 +301,8 @@ class CancellationQuoteOut(Schema):
     booking_id = ObjectIdField()
     refund_pct = fields.Integer(
         metadata={
-            "description": "Per the venue's policy tiers; 100 when the venue's owner cancels, "
-            "and for a booking that was never confirmed."
+            "description": "Per the booking's policy tiers, within the limits its moves set; "
+            "100 when the venue's owner cancels, and for a booking that was never confirmed."
         }
     )
     refund_amount = fields.Integer(metadata={"description": "PKR back to the wallet."})
@@ -274,5 +311,38 @@ class CancellationQuoteOut(Schema):
     hours_before = fields.Float(metadata={"description": "Hours left until the event starts."})
     event_start = Timestamp()
     by_owner = fields.Boolean()
-    # The venue's own tier shape: the quote shows the very policy the venue publishes.
+    # The venue's own tier shape: the tiers the booking was made under.
     policy = fields.List(fields.Nested(CancellationTierOut))
+
+
+class RescheduleQuoteBreakdownOut(Schema):
+    lines = fields.List(fields.Nested(PriceLineOut))
+    subtotal = fields.Integer()
+    total = fields.Integer()
+    currency = fields.String()
+    valid_until = Timestamp(metadata={"description": "Ask again after this."})
+
+
+class RescheduleQuoteOut(Schema):
+    """What a move would do (GET /bookings/<id>/reschedule-quote), before anyone moves it."""
+
+    booking_id = ObjectIdField()
+    date = fields.String()
+    slots = fields.List(fields.Nested(BookingSlotOut))
+    quote = fields.Nested(
+        RescheduleQuoteBreakdownOut,
+        metadata={"description": "The new price; send its total as expected_total to move."},
+    )
+    current_total = fields.Integer()
+    price_delta = fields.Integer(metadata={"description": "quote.total - current_total."})
+    charge = fields.Integer(metadata={"description": "PKR the wallet pays for a dearer move."})
+    refund_pct = fields.Integer(
+        metadata={"description": "The share of a lower price given back: a cancel's pct now."}
+    )
+    refunded = fields.Integer(metadata={"description": "PKR back to the wallet."})
+    forfeited = fields.Integer(metadata={"description": "PKR of a lower price the venue keeps."})
+    by_owner = fields.Boolean()
+    allowed = fields.Boolean(
+        metadata={"description": "false: the owner asks a move that costs the customer more."}
+    )
+    available = fields.Boolean(metadata={"description": "No other booking holds the slots now."})

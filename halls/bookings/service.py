@@ -22,7 +22,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from halls import clock, db, notifications, pricing, rules
-from halls.bookings import claims, display, lifecycle, policy, references
+from halls.bookings import claims, display, holds, lifecycle, policy, references
 from halls.documents import BookedAddon, BookedSlot, Booking, Placement, PriceBreakdown, User, Venue
 from halls.errors import Conflict, Forbidden, NotFound
 from halls.wallet import service as wallet
@@ -88,6 +88,7 @@ def create_booking(
     quote = pricing.quote(venue, date, keys, guests, addons, now)
     pricing.check_expected_total(quote, expected_total)
     booking = _new_booking(user, venue, date, guests, details, quote, payment_method, now)
+    holds.check_holds(booking, now)
     if request_key is not None:
         booking["request_key"] = request_key
     try:
@@ -156,6 +157,7 @@ def _new_booking(
             "refunded": 0,
         },
         "history": [],
+        "policy": policy.snapshot(venue),  # the terms it keeps, whatever the venue does later
         "created_at": now,
         "updated_at": now,
     }

@@ -136,8 +136,11 @@ def _play(what, user, name, details, people, venues, today, made):
         made[name] = bookings.cancel_booking(user, made[name]["_id"], details)
     elif what == "move":
         date, slots = details
-        moved, _ = reschedule.reschedule_booking(user, made[name]["_id"], _day(today, date), slots)
-        made[name] = moved
+        booking_id, day = made[name]["_id"], _day(today, date)
+        # As a customer's app does: show what the move costs, then ask for it at that total.
+        shown = reschedule.quote_reschedule(user, booking_id, day, slots)
+        total = shown["quote"]["total"]
+        made[name], _ = reschedule.reschedule_booking(user, booking_id, day, slots, total)
     else:  # pragma: no cover - a typo in TIMELINE
         raise ValueError(f"unknown demo step {what!r}")
 

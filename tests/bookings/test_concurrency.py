@@ -269,7 +269,11 @@ def test_many_bookings_moving_onto_one_slot_only_one_arrives(
         def call(client):
             return client.post(
                 f"/bookings/{booking['id']}/reschedule",
-                json={"date": DAY, "slots": ["s0", "s1"]},
+                json={
+                    "date": DAY,
+                    "slots": ["s0", "s1"],
+                    "expected_total": 2 * booking["price_locked"],
+                },
                 headers=headers,
             )
 

@@ -114,7 +114,7 @@ def test_every_booking_answer_carries_the_contract(client, customer, owner, venu
         {"_id": venue["_id"]},
         {"$set": {"pricing.overrides": [{"date": today_plus(6), "price": 160000}]}},
     )
-    body = {"date": today_plus(6), "slots": ["lunch", "dinner"]}
+    body = {"date": today_plus(6), "slots": ["lunch", "dinner"], "expected_total": 320000}
     moved = ok_data(client.post(f"{path}/reschedule", json=body, headers=customer[1]))
     assert moved["booking"]["price_locked"] == 320000
     assert moved["change"]["price_delta"] == 20000
@@ -442,6 +442,7 @@ def test_migrate_brings_dict_priced_bookings_to_the_contract(app, client, custom
         "migrated 2 bookings: 0 without slots, 0 without slot_details,"
         " 2 without price_breakdown, 2 with the breakdown as price_locked,"
         " 0 without a payment record, 0 without addons, 0 without history,"
+        " 2 without a policy, 0 with moves of the older shape,"
         " 2 without the venue summary, 2 without a reference; 0 left"
     )
     assert stored(current) == as_made
@@ -455,7 +456,7 @@ def test_migrate_brings_dict_priced_bookings_to_the_contract(app, client, custom
             "id": venue["_id"],
             "venue_name": "Shalimar (old name)",  # the name it was booked under
         }
-        changed = {"price_locked", "price_breakdown", "reference", "venue"}
+        changed = {"price_locked", "price_breakdown", "reference", "venue", "policy"}
         assert {k: v for k, v in after.items() if k not in changed} == {
             k: v for k, v in before.items() if k not in changed
         }

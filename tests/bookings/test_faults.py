@@ -146,7 +146,7 @@ def test_a_failed_move_leaves_the_booking_where_it_was(
     fail(monkeypatch, accessor, method, when=when)
     response = client.post(
         f"/bookings/{booking['id']}/reschedule",
-        json={"date": NEW_DAY, "slots": ["morning", "evening"]},
+        json={"date": NEW_DAY, "slots": ["morning", "evening"], "expected_total": 2 * 130000},
         headers=paying.headers,
     )
     assert_error(response, 503, "database_unavailable")
@@ -163,7 +163,7 @@ def test_a_failed_move_leaves_the_booking_where_it_was(
     # Retrying the same move (the failure was injected once) charges the difference once.
     retried = client.post(
         f"/bookings/{booking['id']}/reschedule",
-        json={"date": NEW_DAY, "slots": ["morning", "evening"]},
+        json={"date": NEW_DAY, "slots": ["morning", "evening"], "expected_total": 2 * 130000},
         headers=paying.headers,
     )
     assert ok_data(retried)["change"]["price_delta"] == 2 * 130000 - PRICE
@@ -196,7 +196,7 @@ def test_a_new_claim_lost_after_the_move_moves_it_back(
     monkeypatch.setattr(db, "bookings", lambda: SlowMove(real()))
     response = client.post(
         f"/bookings/{booking['id']}/reschedule",
-        json={"date": NEW_DAY, "slots": ["morning", "evening"]},
+        json={"date": NEW_DAY, "slots": ["morning", "evening"], "expected_total": 2 * 130000},
         headers=paying.headers,
     )
     monkeypatch.setattr(db, "bookings", real)

@@ -9,7 +9,7 @@ from bson import ObjectId
 from pypdf import PdfReader
 
 from halls import db
-from halls.bookings import claims, references
+from halls.bookings import claims, policy, references
 from halls.bookings import migrate as migration
 from tests.bookings.helpers import Proxy, assert_free, assert_held_by, booked, claim_of
 from tests.helpers import TWO_SLOTS, ok_data, today_plus
@@ -18,7 +18,8 @@ LUNCH, DINNER = TWO_SLOTS
 NOTHING = (
     "migrated 0 bookings: 0 without slots, 0 without slot_details, 0 without price_breakdown,"
     " 0 with the breakdown as price_locked, 0 without a payment record, 0 without addons,"
-    " 0 without history, 0 without the venue summary, 0 without a reference; 0 left"
+    " 0 without history, 0 without a policy, 0 with moves of the older shape,"
+    " 0 without the venue summary, 0 without a reference; 0 left"
 )
 
 
@@ -80,6 +81,7 @@ def in_todays_shape(booking, slot, price):
         "payment": {"method": "pay_at_venue", "paid": 0, "refunded": 0},
         "addons": [],
         "history": [],
+        "policy": policy.snapshot({}),  # the venue's terms: the defaults
     }
 
 
@@ -109,7 +111,8 @@ def test_every_older_variant_is_rewritten_once_and_a_second_run_changes_nothing(
         0,
         "migrated 3 bookings: 3 without slots, 3 without slot_details, 3 without price_breakdown,"
         " 0 with the breakdown as price_locked, 3 without a payment record, 3 without addons,"
-        " 3 without history, 3 without the venue summary, 3 without a reference; 0 left",
+        " 3 without history, 3 without a policy, 0 with moves of the older shape,"
+        " 3 without the venue summary, 3 without a reference; 0 left",
     )
     found = {doc["_id"]: doc for doc in db.bookings().find()}
     assert found[kept_detail["_id"]] == in_todays_shape(kept_detail, LUNCH, 90000)
@@ -153,7 +156,7 @@ def test_a_migrated_booking_reads_prints_moves_and_cancels(app, client, customer
     assert "Lunch PKR 90,000 1 PKR 90,000 Subtotal PKR 90,000 Total PKR 90,000" in text
     assert "Payment Pay at the venue" in text and "paid PKR 0" not in text
 
-    body = {"date": today_plus(8), "slots": ["lunch", "dinner"]}
+    body = {"date": today_plus(8), "slots": ["lunch", "dinner"], "expected_total": 200000}
     moved = ok_data(client.post(f"{path}/reschedule", json=body, headers=customer.headers))
     assert moved["change"]["from"] == {"date": today_plus(3), "slots": ["lunch"]}
     assert moved["change"]["price_delta"] == 2 * venue["pricing"]["base_price"] - 90000
@@ -206,6 +209,7 @@ def test_a_booking_of_no_known_shape_is_left_and_named(app, customer, venue):
         "Error: migrated 1 bookings: 1 without slots, 1 without slot_details,"
         " 1 without price_breakdown, 0 with the breakdown as price_locked,"
         " 1 without a payment record, 1 without addons, 1 without history,"
+        " 1 without a policy, 0 with moves of the older shape,"
         " 1 without the venue summary, 1 without a reference;"
         " 1 left in an older shape that migrate cannot read"
     )

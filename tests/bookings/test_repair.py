@@ -108,9 +108,20 @@ class World:
         return self.client.delete(f"/bookings/{booking['id']}", headers=headers)
 
     def reschedule(self, booking, date, slots):
+        """Quote the move first, as a client shows it, then ask for it at that total."""
+        query = f"?date={date}&slots={','.join(slots)}"
+        quote = self.client.get(
+            f"/bookings/{booking['id']}/reschedule-quote{query}",
+            headers=self.tokens(self.customer),
+        )
+        body = {
+            "date": date,
+            "slots": slots,
+            "expected_total": quote.json["data"]["quote"]["total"],
+        }
         headers = {**self.tokens(self.customer), "Idempotency-Key": uuid.uuid4().hex}
         path = f"/bookings/{booking['id']}/reschedule"
-        return self.client.post(path, json={"date": date, "slots": slots}, headers=headers)
+        return self.client.post(path, json=body, headers=headers)
 
     def credit(self, amount=5000):
         body = {"user_id": str(self.customer[0]["_id"]), "amount": amount, "note": "top-up"}

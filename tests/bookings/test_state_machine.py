@@ -185,6 +185,25 @@ def policy_pct(venue, booking, now):
     return max(reached, key=lambda t: t["min_hours_before"])["refund_pct"] if reached else 0
 
 
+def move_limits(booking):
+    """(floor, cap) of a customer's refund pct set by the booking's moves: at most what the
+    customer's own move found, at least what the owner's did (issue 13)."""
+    floor, cap = 0, 100
+    for change in booking["history"]:
+        before = change["refund_pct_before"]
+        if before is not None and change["by"] == booking["user_id"]:
+            cap = min(cap, before)
+        elif before is not None:
+            floor = max(floor, before)
+    return floor, cap
+
+
+def net_paid(booking):
+    """Paid through halls and neither given back nor forfeited by a cheaper move."""
+    forfeited = sum(change["forfeited"] for change in booking["history"])
+    return booking["payment"]["paid"] - booking["payment"]["refunded"] - forfeited
+
+
 def slot_keys(venue_name):
     return [slot["key"] for slot in VENUES[venue_name]["slots"]]
 
@@ -462,15 +481,21 @@ class BookingRules(RuleBasedStateMachine):
         # What the policy promises, worked out here on its own: the owner's side, or a request
         # the owner never accepted, gets everything back; else the tier the notice reaches.
         by_owner = stored["user_id"] != self.users[who]["_id"]
-        bound = not by_owner and stored["_id"] in self.ever_confirmed
-        name = self._venue_name(stored["venue_id"])
-        pct = policy_pct(name, stored, self.clock.now) if bound else 100
-        net_paid = stored["payment"]["paid"] - stored["payment"]["refunded"]
-        assert data["booking"]["refund"] == {"pct": pct, "amount": net_paid * pct // 100}
+        pct = 100 if by_owner else self._customer_pct(stored, self.clock.now)
+        paid = net_paid(stored)
+        assert data["booking"]["refund"] == {"pct": pct, "amount": paid * pct // 100}
         booker = self._name_of(stored["user_id"])
         assert self._balance(booker) == balance + (
-            net_paid * pct // 100 if stored["payment"]["method"] == "wallet" else 0
+            paid * pct // 100 if stored["payment"]["method"] == "wallet" else 0
         )
+
+    def _customer_pct(self, stored, at):
+        """What the booker's own cancel refunds at `at`: all while the owner never confirmed
+        it, else the venue's tier within the limits the booking's moves set."""
+        if stored["_id"] not in self.ever_confirmed:
+            return 100
+        floor, cap = move_limits(stored)
+        return min(max(policy_pct(self._venue_name(stored["venue_id"]), stored, at), floor), cap)
 
     @rule(
         pick=PICKS,
@@ -517,26 +542,50 @@ class BookingRules(RuleBasedStateMachine):
         slots = data.draw(slot_choices(name), label="slots")
         booker = self._name_of(stored["user_id"])
         balance = self._balance(booker)
+        body = {"date": date, "slots": slots}
+        by_owner = who != booker
+        if not by_owner:  # a careful customer looks at the price first, and accepts it
+            path = f"/bookings/{stored['_id']}/reschedule-quote?date={date}&slots={','.join(slots)}"
+            status, shown, _ = self._call("reschedule_quote", "GET", path, who)
+            self._unchanged("a move quote")
+            if status == 200:
+                body["expected_total"] = shown["quote"]["total"]
         status, data, code = self._call(
             "reschedule",
             "POST",
             f"/bookings/{stored['_id']}/reschedule",
             who,
             retryable=True,
-            json={"date": date, "slots": slots},
+            json=body,
         )
         if status != 200:
             self._refuse_stranger(stored, who, status, code)
             self._refused_cleanly(code)
             return
-        moved, delta = data["booking"], data["change"]["price_delta"]
+        moved, change = data["booking"], data["change"]
+        delta = change["price_delta"]
         assert (moved["date"], set(moved["slots"])) == (date, set(slots))
         assert len(moved["history"]) == len(stored["history"]) + 1
         assert delta == moved["price_locked"] - stored["price_locked"]
-        # A move is a fresh hold, unless the venue confirms at once.
+        # Only the customer's own request costs more, at the total the customer was shown.
+        assert delta <= 0 or (not by_owner and "expected_total" in body), (who, delta)
+        # A move is a hold (never longer than the one it had), unless the venue confirms at once.
         assert moved["status"] == ("confirmed" if VENUES[name]["auto_confirm"] else "pending")
+        was = stored.get("expires_at")
+        if moved["status"] == "pending" and stored["status"] == "pending" and was is not None:
+            assert self._booking(moved["id"])["expires_at"] <= was
+        # The refund it had is kept as a limit; a lower price comes back at the cancel rate.
+        bound = stored["_id"] in self.ever_confirmed
+        before = self._customer_pct(stored, self.clock.now) if bound else None
+        assert change["refund_pct_before"] == before, (change, before)
+        rate = 100 if by_owner or before is None else before
+        given_up = min(max(-delta, 0), net_paid(stored))
+        assert (change["refunded"], change["forfeited"]) == (
+            given_up * rate // 100,
+            given_up - given_up * rate // 100,
+        ), change
         if stored["payment"]["method"] == "wallet":
-            assert self._balance(booker) == balance - delta  # the difference, either way
+            assert self._balance(booker) == balance - max(delta, 0) + change["refunded"]
         else:
             assert self._balance(booker) == balance
 
@@ -687,9 +736,21 @@ class BookingRules(RuleBasedStateMachine):
         for name, user in self.users.items():
             check_wallet(world, name, user["_id"], self.credited.get(name, 0))
         check_no_booking_gets_back_more_than_it_paid(world)
+        self._check_lapse_refunds(world)
         self.statuses = check_statuses_move_only_forward(world, self.statuses)
         self.ever_confirmed |= {b["_id"] for b in world.bookings if b["status"] == "confirmed"}
         self.world = world  # what the next step starts from
+
+    def _check_lapse_refunds(self, world):
+        """A lapsed hold refunds everything, unless the customer's move sent a booking the
+        owner had confirmed back to pending: then what their cancel would have when it lapsed."""
+        for booking in world.bookings:
+            if booking["status"] != "expired" or not booking.get("refund"):
+                continue
+            history = booking["history"]
+            customer_moved = history and history[-1]["by"] == booking["user_id"]
+            pct = self._customer_pct(booking, booking["expires_at"]) if customer_moved else 100
+            assert booking["refund"]["pct"] == pct, booking
 
 
 class World:
@@ -805,15 +866,17 @@ def check_wallet(world, name, user_id, credited):
 def check_no_booking_gets_back_more_than_it_paid(world):
     for booking in world.bookings:
         payment = booking["payment"]
-        assert 0 <= payment["refunded"] <= payment["paid"], booking
+        # A cheaper move of the customer's forfeits part of the difference to the venue.
+        forfeited = sum(change["forfeited"] for change in booking["history"])
+        assert 0 <= payment["refunded"] + forfeited <= payment["paid"], booking
         if payment["method"] == "pay_at_venue":
             assert payment["paid"] == 0, booking
         refund = booking.get("refund")
         if refund:
             assert 0 <= refund["amount"] <= payment["paid"], booking
-        # Ended by the venue's side or by time, never by the customer: all of it comes back.
-        if booking["status"] in ("rejected", "expired") or booking.get("cancelled_by") == "owner":
-            assert payment["refunded"] == payment["paid"], booking
+        # Ended by the venue's side: all of what is still paid comes back.
+        if booking["status"] == "rejected" or booking.get("cancelled_by") == "owner":
+            assert payment["refunded"] + forfeited == payment["paid"], booking
         moved = sum(
             entry["amount"]
             for entry in world.entries
