@@ -177,16 +177,28 @@ def _number(value, field):
     return number
 
 
-class CommaList(fields.String):
-    """A comma-separated list in a query string, each item checked by `parse_item` (a
-    snake_case name unless a subclass says otherwise), at most `max_items` of them."""
+class CommaList(fields.List):
+    """A list in a query string, sent either way or both: `amenities=stage&amenities=catering`
+    or `amenities=stage,catering`. Each item is checked by `parse_item` (a snake_case name
+    unless a subclass says otherwise); at least one, at most `max_items`. Documented as an
+    array of the `inner` field (repeated keys: what generated clients send)."""
 
     default_error_messages = {"item": "Not a valid list."}
     max_items = 50
+    unique = False  # True: a repeated item counts once
+
+    def __init__(self, inner=None, **kwargs):
+        inner = inner or fields.String(validate=validate.Regexp(SNAKE_NAME))
+        metadata = {"minItems": 1, "maxItems": self.max_items} | kwargs.pop("metadata", {})
+        super().__init__(inner, metadata=metadata, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs)
-        items = [item.strip() for item in text.split(",") if item.strip()]
+        texts = [value] if isinstance(value, str) else value
+        if not isinstance(texts, list | tuple) or not all(isinstance(t, str) for t in texts):
+            raise self.make_error("item")
+        items = [item.strip() for text in texts for item in text.split(",") if item.strip()]
+        if self.unique:
+            items = list(dict.fromkeys(items))
         if not items or len(items) > self.max_items:
             raise self.make_error("item")
         return [self.parse_item(item) for item in items]

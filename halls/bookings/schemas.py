@@ -10,6 +10,7 @@ from marshmallow import (
 )
 
 from halls.schemas import (
+    CommaList,
     DateField,
     Meta,
     ObjectIdField,
@@ -99,8 +100,24 @@ class CancelArgs(StrictSchema):
     reason = fields.String(validate=REASON)
 
 
+class StatusList(CommaList):
+    """Booking statuses, any of which a booking may have."""
+
+    default_error_messages = {"item": f"List statuses among {', '.join(STATUSES)}."}
+    max_items = len(STATUSES)
+    unique = True
+
+    def __init__(self, **kwargs):
+        super().__init__(fields.String(validate=validate.OneOf(STATUSES)), **kwargs)
+
+    def parse_item(self, item):
+        if item not in STATUSES:
+            raise self.make_error("item")
+        return item
+
+
 class BookingListArgs(PageArgs):
-    status = fields.String(validate=validate.OneOf(STATUSES))
+    status = StatusList()
     venue_id = ObjectIdField()
     date_from = DateField()
     date_to = DateField()

@@ -231,7 +231,9 @@ def list_bookings(user, args):
     if "venue_id" in args:
         query["venue_id"] = args["venue_id"]
     if "status" in args:
-        query.update(_status_filter(args["status"], clock.now()))
+        now = clock.now()
+        statuses = [_status_filter(status, now) for status in args["status"]]
+        query.update(statuses[0] if len(statuses) == 1 else {"$or": statuses})
     dates = {}
     if "date_from" in args:
         dates["$gte"] = args["date_from"]

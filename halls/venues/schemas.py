@@ -375,6 +375,10 @@ class AddonChoiceList(CommaList):
     }
     max_items = MAX_ADDONS
 
+    def __init__(self, **kwargs):
+        choice = validate.Regexp(r"^[a-z][a-z0-9_]{0,39}(:[0-9]{1,9})?$")
+        super().__init__(fields.String(validate=choice), **kwargs)
+
     def parse_item(self, item):
         key, sep, qty = item.partition(":")
         choice = {"key": super().parse_item(key.strip())}

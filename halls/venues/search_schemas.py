@@ -1,14 +1,12 @@
 """Venue search at the edge: what a search may ask, and the summary each result shows."""
 
-import re
-
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from halls import rules
 from halls.schemas import (
     MAX_CAPACITY,
     MAX_PRICE,
-    SNAKE_NAME,
+    CommaList,
     DateField,
     ObjectIdField,
     PageArgs,
@@ -66,17 +64,12 @@ class VenueSearchItem(
     )
 
 
-class AmenityList(fields.String):
-    """A comma-separated list of amenity names (all of them required)."""
+class AmenityList(CommaList):
+    """Amenity names, each of which a venue must have (repeated, or separated by commas)."""
 
-    default_error_messages = {"amenity": "List amenity names in snake_case, separated by commas."}
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs)
-        names = list(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
-        if not names or len(names) > 20 or not all(re.match(SNAKE_NAME, n) for n in names):
-            raise self.make_error("amenity")
-        return names
+    default_error_messages = {"item": "List amenity names in snake_case, separated by commas."}
+    max_items = 20
+    unique = True
 
 
 def _not_over_everywhere(date):
