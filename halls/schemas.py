@@ -1,6 +1,7 @@
 """Schemas and fields shared by every resource: limits, ids, dates, text, places, the envelope,
 pages. A field type here knows no resource; a resource's own schemas live in its package."""
 
+import copy
 import datetime as dt
 import functools
 import math
@@ -10,6 +11,8 @@ from bson import ObjectId
 from bson.errors import InvalidId
 from marshmallow import Schema, fields, missing, pre_dump, validate
 
+from halls.errors import ERROR_CODES
+
 MAX_CAPACITY = 100_000  # people: a venue's capacity, a booking's guests, an add-on's qty
 MAX_PRICE = 1_000_000_000  # PKR; keeps every sum far inside a 64-bit integer
 # Amenity names, slot keys and add-on keys become parts of stored field paths and filters
@@ -18,10 +21,31 @@ SNAKE_NAME = r"^[a-z][a-z0-9_]{0,39}$"
 
 
 class StrictSchema(Schema):
-    """An `In` schema: unknown fields are refused (marshmallow's default, said out loud)."""
+    """An `In` schema: unknown fields are refused (marshmallow's default, said out loud).
+
+    Any other schema is an `Out` schema, and the document reads it as an answer (see
+    extensions.HallsConverter): extra fields allowed (a client must survive a new one), and
+    every field always sent, so required, unless its metadata says `"optional": True` (and
+    its description says when it is sent)."""
 
     class Meta:
         unknown = "raise"
+
+
+def without_defaults(schema_cls, name):
+    """`schema_cls` for a PATCH body: the same fields, validators and hooks, but no field (nor
+    any field of a nested schema) has a default. Loaded partially, a PATCH applies no default
+    anyway; but a client generated from a document that shows defaults sends every one of
+    them, and so resets what it never meant to touch."""
+    declared = {}
+    for field_name, field in schema_cls._declared_fields.items():
+        clone = copy.copy(field)
+        clone.load_default = missing
+        nested = getattr(field, "nested", None)
+        if isinstance(nested, type) and issubclass(nested, Schema):
+            clone.nested = without_defaults(nested, nested.__name__.removesuffix("In") + "Patch")
+        declared[field_name] = clone
+    return type(name, (schema_cls,), {"__doc__": schema_cls.__doc__, **declared})
 
 
 class ObjectIdField(fields.Field):
@@ -104,35 +128,41 @@ class HttpsUrl(fields.Url):
         super().__init__(schemes={"https"}, validate=validate.Length(max=2048), **kwargs)
 
 
-# How GeoPoint reads in the OpenAPI document (a custom field shows as {} otherwise). No
-# examples: request bodies carry none, so the fuzz tests may draw their own (@schema.given).
+# The two shapes GeoPoint takes, named so that generated clients get a type for each (an
+# unnamed oneOf becomes one class needing both). HallsApi registers them as components.
+GEO_SHAPES = {
+    "GeoJsonPoint": {
+        "type": "object",
+        "description": "A GeoJSON Point: coordinates are [longitude, latitude].",
+        "required": ["type", "coordinates"],
+        "additionalProperties": False,
+        "properties": {
+            "type": {"type": "string", "enum": ["Point"]},
+            "coordinates": {
+                "type": "array",
+                "items": {"type": "number", "minimum": -180, "maximum": 180},
+                "minItems": 2,
+                "maxItems": 2,
+            },
+        },
+        "example": {"type": "Point", "coordinates": [74.3587, 31.5204]},
+    },
+    "LatLng": {
+        "type": "object",
+        "description": "A point as latitude and longitude.",
+        "required": ["lat", "lng"],
+        "additionalProperties": False,
+        "properties": {
+            "lat": {"type": "number", "minimum": -90, "maximum": 90},
+            "lng": {"type": "number", "minimum": -180, "maximum": 180},
+        },
+        "example": {"lat": 31.5204, "lng": 74.3587},
+    },
+}
+# How GeoPoint reads in the OpenAPI document (a custom field shows as {} otherwise).
 GEO_POINT_DOC = {
-    "oneOf": [
-        {
-            "type": "object",
-            "description": "A GeoJSON Point: coordinates are [longitude, latitude].",
-            "required": ["type", "coordinates"],
-            "additionalProperties": False,
-            "properties": {
-                "type": {"type": "string", "enum": ["Point"]},
-                "coordinates": {
-                    "type": "array",
-                    "items": {"type": "number", "minimum": -180, "maximum": 180},
-                    "minItems": 2,
-                    "maxItems": 2,
-                },
-            },
-        },
-        {
-            "type": "object",
-            "required": ["lat", "lng"],
-            "additionalProperties": False,
-            "properties": {
-                "lat": {"type": "number", "minimum": -90, "maximum": 90},
-                "lng": {"type": "number", "minimum": -180, "maximum": 180},
-            },
-        },
-    ]
+    "oneOf": [{"$ref": f"#/components/schemas/{name}"} for name in GEO_SHAPES],
+    "description": "Either shape; stored and shown as a GeoJSON Point.",
 }
 
 
@@ -309,6 +339,7 @@ def _fast_dump(schema):
 # The type of value each field gives back unchanged (field type, as_string).
 _KEPT_TYPES = {
     (fields.String, False): str,
+    (DateField, False): str,  # a String whose document says format: date
     (fields.Integer, False): int,
     (fields.Float, False): float,
     (fields.Boolean, False): bool,
@@ -335,9 +366,23 @@ class PageArgs(StrictSchema):
 
 
 class ErrorBody(Schema):
-    code = fields.String(required=True, metadata={"example": "slot_taken"})
-    message = fields.String(required=True)
-    details = fields.Dict(required=True)
+    code = fields.String(
+        required=True,
+        validate=validate.OneOf(ERROR_CODES),
+        metadata={"description": "Stable: switch on it.", "example": "slot_taken"},
+    )
+    message = fields.String(
+        required=True,
+        metadata={"description": "A sentence for people.", "example": "That slot is taken."},
+    )
+    details = fields.Dict(
+        required=True,
+        metadata={
+            "description": "Per-field messages for validation_failed; more about the error "
+            "for some codes; else empty.",
+            "example": {"date": "2025-12-20", "slots": ["dinner"]},
+        },
+    )
 
 
 class ErrorEnvelope(Schema):

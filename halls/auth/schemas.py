@@ -124,7 +124,7 @@ class UserData(Schema):
 
 class AccessTokenData(UserData):
     access_token = fields.String(required=True)
-    token_type = fields.String(required=True, metadata={"example": "Bearer"})
+    token_type = fields.String(required=True, validate=validate.OneOf(["Bearer"]))
     expires_in = fields.Integer(required=True, metadata={"description": "Seconds."})
 
 
@@ -132,13 +132,18 @@ class TokenData(AccessTokenData):
     refresh_token = fields.String(required=True)
 
 
+def _after_password_change(field, **kwargs):
+    description = "After a password change: the fresh token pair's."
+    return field(metadata={"optional": True, "description": description}, **kwargs)
+
+
 class MeData(UserData):
     """The user; after a password change also a fresh token pair (earlier ones are revoked)."""
 
-    access_token = fields.String()
-    refresh_token = fields.String()
-    token_type = fields.String()
-    expires_in = fields.Integer()
+    access_token = _after_password_change(fields.String)
+    refresh_token = _after_password_change(fields.String)
+    token_type = _after_password_change(fields.String, validate=validate.OneOf(["Bearer"]))
+    expires_in = _after_password_change(fields.Integer)
 
 
 class MessageData(Schema):

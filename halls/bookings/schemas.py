@@ -138,13 +138,19 @@ class BookingVenueOut(Schema):
     venue_name = fields.String()
 
 
+def _booked_slot(field):
+    # A booking moved to today's shape (flask migrate) whose slot its venue no longer has
+    # knows only the key.
+    return field(metadata={"optional": True, "description": "Unless the slot is long gone."})
+
+
 class BookingSlotOut(Schema):
     """The slot as it was when booked (a snapshot: the venue may change its slots later)."""
 
     key = fields.String()
-    label = fields.String()
-    start = fields.String()
-    end = fields.String()
+    label = _booked_slot(fields.String)
+    start = _booked_slot(fields.String)
+    end = _booked_slot(fields.String)
 
 
 class BookingAddonOut(Schema):
@@ -164,7 +170,7 @@ class BookingRefundOut(Schema):
 
 
 class BookingPlaceOut(Schema):
-    date = fields.String()
+    date = DateField()
     slots = fields.List(fields.String())
 
 
@@ -178,11 +184,15 @@ class BookingMoveOut(Schema):
     price_delta = fields.Integer()
 
 
+def _at(what):
+    return Timestamp(metadata={"optional": True, "description": f"Once {what}."})
+
+
 class BookingOut(QuickDump, Meta):
     venue_id = ObjectIdField()
     venue = fields.Nested(BookingVenueOut)
     user_id = ObjectIdField()
-    date = fields.String()
+    date = DateField()
     slots = fields.List(fields.String())
     slot = fields.String(metadata={"description": "slots[0], kept for issue-2 clients."})
     slot_details = fields.List(fields.Nested(BookingSlotOut))
@@ -190,22 +200,31 @@ class BookingOut(QuickDump, Meta):
     guests = fields.Integer()
     addons = fields.List(fields.Nested(BookingAddonOut))
     status = fields.String(validate=validate.OneOf(STATUSES))
-    expires_at = Timestamp(metadata={"description": "When a pending hold lapses."})
+    expires_at = Timestamp(
+        metadata={"optional": True, "description": "Once held pending: when the hold lapses."}
+    )
     price_locked = fields.Nested(
         PriceBreakdownOut,
         metadata={"description": "The quote when booked or last moved (a snapshot)."},
     )
-    currency = fields.String()
+    currency = fields.String(validate=validate.OneOf(["PKR"]))
     payment = fields.Nested(BookingPaymentOut)
-    refund = fields.Nested(BookingRefundOut, metadata={"description": "once cancelled etc."})
+    refund = fields.Nested(
+        BookingRefundOut, metadata={"optional": True, "description": "Once cancelled."}
+    )
     history = fields.List(fields.Nested(BookingMoveOut))
-    cancelled_by = fields.String(metadata={"description": "customer or owner; when cancelled."})
-    reason = fields.String()
-    confirmed_at = Timestamp()
-    rejected_at = Timestamp()
-    cancelled_at = Timestamp()
-    expired_at = Timestamp()
-    completed_at = Timestamp()
+    cancelled_by = fields.String(
+        validate=validate.OneOf(["customer", "owner"]),
+        metadata={"optional": True, "description": "Once cancelled: who did."},
+    )
+    reason = fields.String(
+        metadata={"optional": True, "description": "Given when rejecting or cancelling."}
+    )
+    confirmed_at = _at("confirmed")
+    rejected_at = _at("rejected")
+    cancelled_at = _at("cancelled")
+    expired_at = _at("its hold lapsed (swept)")
+    completed_at = _at("its date went by, confirmed")
 
     @pre_dump
     def first_slot(self, booking, **kwargs):
@@ -236,7 +255,7 @@ class CancellationQuoteOut(Schema):
     )
     refund_amount = fields.Integer(metadata={"description": "PKR back to the wallet."})
     paid = fields.Integer(metadata={"description": "PKR paid through halls (0 at the venue)."})
-    currency = fields.String()
+    currency = fields.String(validate=validate.OneOf(["PKR"]))
     hours_before = fields.Float(metadata={"description": "Hours left until the event starts."})
     event_start = Timestamp()
     by_owner = fields.Boolean()

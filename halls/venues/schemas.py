@@ -28,10 +28,22 @@ from halls.schemas import (
     Text,
     Timestamp,
     parse_date,
+    without_defaults,
 )
 
 VENUE_TYPES = ("Hall", "Auditorium", "Banquet", "Lawn")
 EDITABLE_STATUSES = ("active", "inactive")
+STATUSES = (*EDITABLE_STATUSES, "deleted")
+# Why a slot cannot be booked (rules.day_availability): availability's and the quote's reasons.
+SLOT_REFUSALS = (
+    "slot_taken",
+    "blacked_out",
+    "too_late_to_book",
+    "date_unavailable",
+    "outside_booking_window",
+    "venue_inactive",
+    "unknown_slot",
+)
 MAX_DATES = 731  # two years of dates
 MAX_RANGE_DAYS = 62
 HH_MM = r"^([01]\d|2[0-3]):[0-5]\d$"
@@ -193,8 +205,9 @@ class VenueIn(StrictSchema):
         return data
 
 
-class VenuePatch(VenueIn):
-    """A PATCH body: any fields of VenueIn; load it with `VenuePatch(partial=PATCH_FIELDS)`."""
+# A PATCH body: any fields of VenueIn, none with a default; load it with
+# `VenuePatch(partial=PATCH_FIELDS)`.
+VenuePatch = without_defaults(VenueIn, "VenuePatch")
 
 
 # Every top-level field optional, and inside pricing each part optional so that
@@ -204,8 +217,12 @@ PATCH_FIELDS = (*VenueIn._declared_fields, "pricing.base_price", "pricing.overri
 
 
 class GeoPointOut(Schema):
-    type = fields.String()
-    coordinates = fields.List(fields.Float())
+    """A GeoJSON Point: coordinates are [longitude, latitude]."""
+
+    type = fields.String(validate=validate.OneOf(["Point"]))
+    coordinates = fields.List(
+        fields.Float(), validate=validate.Length(equal=2), metadata={"example": [74.3587, 31.5204]}
+    )
 
 
 class VenueSlotOut(Schema):
@@ -221,7 +238,7 @@ class VideoOut(Schema):
 
 
 class OverrideOut(Schema):
-    date = fields.String()
+    date = DateField()
     price = fields.Integer()
 
 
@@ -237,7 +254,7 @@ class CancellationTierOut(Schema):
 
 class BlackoutOut(Schema):
     id = fields.String()
-    date = fields.String()
+    date = DateField()
     slots = fields.List(fields.String(), metadata={"description": "empty: the whole day"})
     reason = fields.String()
 
@@ -245,7 +262,7 @@ class BlackoutOut(Schema):
 class VenueOut(Meta):
     owner_id = ObjectIdField()
     venue_name = fields.String()
-    type = fields.String()
+    type = fields.String(validate=validate.OneOf(VENUE_TYPES))
     address = fields.String()
     city = fields.String(allow_none=True)
     maps_location = fields.Nested(GeoPointOut)
@@ -255,12 +272,15 @@ class VenueOut(Meta):
     additional_description = fields.String()
     pictures = fields.List(fields.String())
     videos = fields.List(fields.Nested(VideoOut))
-    dates_available = fields.List(fields.String())
+    dates_available = fields.List(DateField())
     pricing = fields.Nested(PricingOut)
     slots = fields.List(fields.Nested(VenueSlotOut))
     booking_window_days = fields.Integer(dump_default=rules.SETTINGS["booking_window_days"])
     min_notice_hours = fields.Integer(dump_default=rules.SETTINGS["min_notice_hours"])
-    open_days = fields.List(fields.String(), dump_default=lambda: list(rules.WEEKDAYS))
+    open_days = fields.List(
+        fields.String(validate=validate.OneOf(rules.WEEKDAYS)),
+        dump_default=lambda: list(rules.WEEKDAYS),
+    )
     blackouts = fields.List(fields.Nested(BlackoutOut), dump_default=list)
     hold_minutes = fields.Integer(dump_default=rules.SETTINGS["hold_minutes"])
     auto_confirm = fields.Boolean(dump_default=rules.SETTINGS["auto_confirm"])
@@ -269,11 +289,11 @@ class VenueOut(Meta):
         fields.Nested(CancellationTierOut),
         dump_default=lambda: rules.setting({}, "cancellation_policy"),
     )
-    timezone = fields.String()
-    currency = fields.String()
-    status = fields.String()
+    timezone = fields.String(dump_default=rules.DEFAULT_TIMEZONE)
+    currency = fields.String(validate=validate.OneOf(["PKR"]))
+    status = fields.String(validate=validate.OneOf(STATUSES))
     addons = fields.List(fields.Nested(AddonOut), dump_default=list)
-    deleted_at = Timestamp(metadata={"description": "only once deleted"})
+    deleted_at = Timestamp(metadata={"optional": True, "description": "Only once deleted."})
 
 
 class VenueData(Schema):
@@ -318,15 +338,13 @@ class VenueSlotAvailabilityOut(VenueSlotOut):
     available = fields.Boolean()
     reason = fields.String(
         allow_none=True,
-        metadata={
-            "description": "Why not (null when available): slot_taken, blacked_out, "
-            "too_late_to_book, date_unavailable, outside_booking_window, venue_inactive."
-        },
+        validate=validate.OneOf(SLOT_REFUSALS),
+        metadata={"description": "Why not; null when available."},
     )
 
 
 class DayAvailabilityOut(Schema):
-    date = fields.String()
+    date = DateField()
     available = fields.Boolean()
     price = fields.Integer(allow_none=True)
     slots = fields.List(fields.Nested(VenueSlotAvailabilityOut))
@@ -353,11 +371,28 @@ class BlackoutCreatedData(Schema):
     cancelled_bookings = fields.List(fields.String(), required=True)
 
 
-class AvailabilityOut(DayAvailabilityOut):
+def _one_day(field):
+    return field(metadata={"optional": True, "description": "Asked for one date: that day's."})
+
+
+class AvailabilityOut(Schema):
     """One day ({venue_id, date, available, price, slots}) or a range ({venue_id, days})."""
 
     venue_id = ObjectIdField()
-    days = fields.List(fields.Nested(DayAvailabilityOut))
+    date = _one_day(DateField)
+    available = _one_day(fields.Boolean)
+    price = fields.Integer(
+        allow_none=True,
+        metadata={"optional": True, "description": "Asked for one date: that day's price."},
+    )
+    slots = fields.List(
+        fields.Nested(VenueSlotAvailabilityOut),
+        metadata={"optional": True, "description": "Asked for one date: that day's slots."},
+    )
+    days = fields.List(
+        fields.Nested(DayAvailabilityOut),
+        metadata={"optional": True, "description": "Asked for from..to: each day of it."},
+    )
 
 
 # --- Quotes ----------------------------------------------------------------------------------
@@ -403,7 +438,7 @@ class QuoteArgs(StrictSchema):
 
 
 class PriceLineOut(Schema):
-    kind = fields.String(metadata={"description": "slot or addon"})
+    kind = fields.String(validate=validate.OneOf(["slot", "addon"]))
     key = fields.String()
     label = fields.String()
     unit_price = fields.Integer()
@@ -417,17 +452,17 @@ class PriceBreakdownOut(Schema):
     lines = fields.List(fields.Nested(PriceLineOut))
     subtotal = fields.Integer()
     total = fields.Integer()
-    currency = fields.String()
+    currency = fields.String(validate=validate.OneOf(["PKR"]))
 
 
 class QuoteRefusalOut(Schema):
     key = fields.String()
-    reason = fields.String(metadata={"example": "slot_taken"})
+    reason = fields.String(validate=validate.OneOf(SLOT_REFUSALS))
 
 
 class QuoteOut(PriceBreakdownOut):
     venue_id = ObjectIdField()
-    date = fields.String()
+    date = DateField()
     guests = fields.Integer()
     slots = fields.List(fields.Nested(VenueSlotOut))
     valid_until = Timestamp(

@@ -49,17 +49,21 @@ class VenueSearchItem(
 
     id = ObjectIdField(attribute="_id", dump_only=True)
     base_price = fields.Integer(
-        allow_none=True, metadata={"description": "the venue's pricing.base_price"}
+        allow_none=True, metadata={"description": "The venue's pricing.base_price."}
     )
     price_on_date = fields.Integer(
-        allow_none=True, metadata={"description": "with date: the override that day, else base"}
+        allow_none=True,
+        metadata={"optional": True, "description": "With date: the price that day."},
     )
-    distance_km = fields.Float(metadata={"description": "with near_lat/near_lng"})
+    distance_km = fields.Float(
+        metadata={"optional": True, "description": "With near_lat and near_lng."}
+    )
     free_slots = fields.List(
         fields.String(),
         metadata={
-            "description": "with date: the keys of the slots that can still be booked that day, "
-            "those GET /venues/{venue_id}/availability shows available"
+            "optional": True,
+            "description": "With date: the keys of the slots that can still be booked that "
+            "day, those GET /venues/{venue_id}/availability shows available.",
         },
     )
 
