@@ -53,6 +53,21 @@ class OperationIds(BasePlugin):
                 operation.setdefault("operationId", rule.endpoint)
 
 
+class PathParameters(BasePlugin):
+    """A path parameter, documented by name: an id is 24 hex digits; each has an example."""
+
+    def path_helper(self, path=None, operations=None, parameters=None, **kwargs):
+        # Here, not at the top: the examples need the schemas, which need this module.
+        from halls.examples import PATH_PARAMETERS
+
+        for parameter in parameters or []:
+            if isinstance(parameter, dict) and parameter.get("in") == "path":
+                name = parameter["name"]
+                if name.endswith("_id"):
+                    parameter["schema"] = {"type": "string", "pattern": "^[0-9a-fA-F]{24}$"}
+                parameter["example"] = PATH_PARAMETERS[name]
+
+
 class ErrorResponses(BasePlugin):
     """Document the errors the app answers around every view, beside those routes list.
 
@@ -174,7 +189,8 @@ class HallsApi(Api):
     def __init__(self, app=None, **kwargs):
         spec_kwargs = kwargs.setdefault("spec_kwargs", {})
         spec_kwargs.setdefault("marshmallow_plugin", HallsMarshmallowPlugin())
-        spec_kwargs.setdefault("extra_plugins", [ErrorResponses(), OperationIds()])
+        plugins = [ErrorResponses(), OperationIds(), PathParameters()]
+        spec_kwargs.setdefault("extra_plugins", plugins)
         super().__init__(app, **kwargs)
 
     def _init_spec(self, **kwargs):

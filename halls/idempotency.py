@@ -71,7 +71,8 @@ class IdempotencyHeaders(Schema):
                 "true`) without doing anything again; the same key with a different request "
                 "is a 422 `idempotency_key_reused`; while the first is still running, a 409 "
                 "`idempotency_in_progress`."
-            )
+            ),
+            "example": "8b6f3c1e-2d4a-4f7b-9c0e-5a1b2c3d4e5f",
         },
     )
 

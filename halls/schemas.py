@@ -128,12 +128,14 @@ class HttpsUrl(fields.Url):
         super().__init__(schemes={"https"}, validate=validate.Length(max=2048), **kwargs)
 
 
-# The two shapes GeoPoint takes, named so that generated clients get a type for each (an
-# unnamed oneOf becomes one class needing both). HallsApi registers them as components.
+# How GeoPoint reads in the OpenAPI document: one canonical shape, GeoJSON, as a named
+# component (HallsApi registers it), so that every generator makes one plain class of it. (A
+# oneOf of the two shapes becomes, in Kotlin, one class that needs both.)
 GEO_SHAPES = {
     "GeoJsonPoint": {
         "type": "object",
-        "description": "A GeoJSON Point: coordinates are [longitude, latitude].",
+        "description": "A GeoJSON Point: coordinates are [longitude, latitude]. A request may "
+        'send {"lat": ..., "lng": ...} instead; answers always show the GeoJSON Point.',
         "required": ["type", "coordinates"],
         "additionalProperties": False,
         "properties": {
@@ -147,23 +149,9 @@ GEO_SHAPES = {
         },
         "example": {"type": "Point", "coordinates": [74.3587, 31.5204]},
     },
-    "LatLng": {
-        "type": "object",
-        "description": "A point as latitude and longitude.",
-        "required": ["lat", "lng"],
-        "additionalProperties": False,
-        "properties": {
-            "lat": {"type": "number", "minimum": -90, "maximum": 90},
-            "lng": {"type": "number", "minimum": -180, "maximum": 180},
-        },
-        "example": {"lat": 31.5204, "lng": 74.3587},
-    },
 }
-# How GeoPoint reads in the OpenAPI document (a custom field shows as {} otherwise).
-GEO_POINT_DOC = {
-    "oneOf": [{"$ref": f"#/components/schemas/{name}"} for name in GEO_SHAPES],
-    "description": "Either shape; stored and shown as a GeoJSON Point.",
-}
+# (allOf: apispec keeps no $ref from field metadata; one allOf is that very type.)
+GEO_POINT_DOC = {"allOf": [{"$ref": "#/components/schemas/GeoJsonPoint"}]}
 
 
 class GeoPoint(fields.Field):
@@ -361,8 +349,12 @@ class _NO_TYPE:
 
 
 class PageArgs(StrictSchema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10_000))
-    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    page = fields.Integer(
+        load_default=1, validate=validate.Range(min=1, max=10_000), metadata={"example": 1}
+    )
+    limit = fields.Integer(
+        load_default=20, validate=validate.Range(min=1, max=100), metadata={"example": 20}
+    )
 
 
 class ErrorBody(Schema):

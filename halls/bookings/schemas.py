@@ -62,7 +62,7 @@ class BookingIn(StrictSchema):
     guests = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
     slot = fields.String(
         validate=SLOT_KEY,
-        metadata={"description": "One slot key (issue-2 clients); or send `slots`."},
+        metadata={"description": "One slot key, for clients that book one; or send `slots`."},
     )
     slots = _slot_list()
     addons = fields.List(
@@ -97,7 +97,7 @@ class BookingStatusIn(StrictSchema):
 class CancelArgs(StrictSchema):
     """DELETE /bookings/<id>?reason=...: the reason comes in the query (DELETE has no body)."""
 
-    reason = fields.String(validate=REASON)
+    reason = fields.String(validate=REASON, metadata={"example": "Plans changed"})
 
 
 class StatusList(CommaList):
@@ -117,13 +117,16 @@ class StatusList(CommaList):
 
 
 class BookingListArgs(PageArgs):
-    status = StatusList()
-    venue_id = ObjectIdField()
-    date_from = DateField()
-    date_to = DateField()
+    status = StatusList(metadata={"example": ["pending", "confirmed"]})
+    venue_id = ObjectIdField(metadata={"example": "66f1a2b3c4d5e6f708192a10"})
+    date_from = DateField(metadata={"example": "2030-12-01", "description": "Event date from."})
+    date_to = DateField(metadata={"example": "2030-12-31", "description": "Event date to."})
     mine = fields.Boolean(
         load_default=False,
-        metadata={"description": "Owners: the bookings they made, not those of their venues."},
+        metadata={
+            "description": "Owners: the bookings they made, not those of their venues.",
+            "example": False,
+        },
     )
 
     @validates_schema
@@ -194,7 +197,7 @@ class BookingOut(QuickDump, Meta):
     user_id = ObjectIdField()
     date = DateField()
     slots = fields.List(fields.String())
-    slot = fields.String(metadata={"description": "slots[0], kept for issue-2 clients."})
+    slot = fields.String(metadata={"description": "slots[0], for clients that book one slot."})
     slot_details = fields.List(fields.Nested(BookingSlotOut))
     slot_detail = fields.Nested(BookingSlotOut, metadata={"description": "slot_details[0]."})
     guests = fields.Integer()

@@ -310,13 +310,21 @@ class CalendarTokenOut(Schema):
 
 
 class CalendarFeedArgs(StrictSchema):
-    token = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    token = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=128),
+        metadata={"example": "Wm9hZ2F0ZS1jYWxlbmRhci10b2tlbi1leGFtcGxl"},
+    )
 
 
 class AvailabilityArgs(StrictSchema):
-    date = DateField()
-    first = DateField(data_key="from")
-    last = DateField(data_key="to")
+    date = DateField(metadata={"example": "2030-12-20", "description": "One day."})
+    first = DateField(
+        data_key="from", metadata={"example": "2030-12-20", "description": "A range's first day."}
+    )
+    last = DateField(
+        data_key="to", metadata={"example": "2031-01-10", "description": "A range's last day."}
+    )
 
     @validates_schema
     def one_day_or_a_range(self, data, **kwargs):
@@ -427,13 +435,21 @@ class AddonChoiceList(CommaList):
 class QuoteArgs(StrictSchema):
     """GET /venues/<id>/quote: what a booking of these slots and add-ons would cost."""
 
-    date = DateField(required=True)
+    date = DateField(required=True, metadata={"example": "2030-12-20"})
     slots = SlotKeyList(
-        metadata={"description": "Slot keys, e.g. lunch,dinner; optional for a one-slot venue."}
+        metadata={
+            "description": "Slot keys; optional for a one-slot venue.",
+            "example": ["dinner"],
+        }
     )
-    guests = fields.Integer(required=True, validate=validate.Range(1, MAX_CAPACITY))
+    guests = fields.Integer(
+        required=True, validate=validate.Range(1, MAX_CAPACITY), metadata={"example": 250}
+    )
     addons = AddonChoiceList(
-        metadata={"description": "key:qty pairs, e.g. catering:150,decor:1 (qty optional)."}
+        metadata={
+            "description": "Add-ons as key or key:qty.",
+            "example": ["catering", "decor:1"],
+        }
     )
 
 

@@ -81,20 +81,46 @@ def _not_over_everywhere(date):
         raise ValidationError("The date is in the past.")
 
 
+def _example(value, description=None):
+    return {"example": value} | ({"description": description} if description else {})
+
+
 class SearchArgs(PageArgs):
-    type = fields.String(validate=validate.OneOf(VENUE_TYPES))
-    city = Text(validate=validate.Length(min=1, max=80))
-    capacity_min = fields.Integer(validate=validate.Range(1, MAX_CAPACITY))
-    capacity_max = fields.Integer(validate=validate.Range(1, MAX_CAPACITY))
-    date = DateField(validate=_not_over_everywhere)
-    price_min = fields.Integer(validate=validate.Range(0, MAX_PRICE))
-    price_max = fields.Integer(validate=validate.Range(0, MAX_PRICE))
-    near_lat = fields.Float(validate=validate.Range(-90, 90))
-    near_lng = fields.Float(validate=validate.Range(-180, 180))
-    near_km = fields.Float(validate=validate.Range(0, 500, min_inclusive=False))
-    amenities = AmenityList()
-    q = Text(validate=validate.Length(min=1, max=100))
-    sort = fields.String(validate=validate.OneOf(SORTS))
+    type = fields.String(validate=validate.OneOf(VENUE_TYPES), metadata=_example("Banquet"))
+    city = Text(
+        validate=validate.Length(min=1, max=80), metadata=_example("Lahore", "Exact, any case.")
+    )
+    capacity_min = fields.Integer(
+        validate=validate.Range(1, MAX_CAPACITY), metadata=_example(200, "Guests, at least.")
+    )
+    capacity_max = fields.Integer(
+        validate=validate.Range(1, MAX_CAPACITY), metadata=_example(800, "Guests, at most.")
+    )
+    date = DateField(
+        validate=_not_over_everywhere,
+        metadata=_example("2030-12-20", "Venues with a slot still free that day."),
+    )
+    price_min = fields.Integer(
+        validate=validate.Range(0, MAX_PRICE),
+        metadata=_example(100000, "PKR; with date, the price that day."),
+    )
+    price_max = fields.Integer(
+        validate=validate.Range(0, MAX_PRICE),
+        metadata=_example(500000, "PKR; with date, the price that day."),
+    )
+    near_lat = fields.Float(validate=validate.Range(-90, 90), metadata=_example(31.52))
+    near_lng = fields.Float(validate=validate.Range(-180, 180), metadata=_example(74.36))
+    near_km = fields.Float(
+        validate=validate.Range(0, 500, min_inclusive=False),
+        metadata=_example(10, "With near_lat and near_lng; 10 when not given."),
+    )
+    amenities = AmenityList(
+        metadata=_example(["stage", "parking_valet"], "Every one required of a result.")
+    )
+    q = Text(
+        validate=validate.Length(min=1, max=100), metadata=_example("shalimar", "In the name.")
+    )
+    sort = fields.String(validate=validate.OneOf(SORTS), metadata=_example("price_asc"))
 
     @validates_schema
     def consistent(self, data, **kwargs):

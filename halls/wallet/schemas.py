@@ -21,7 +21,7 @@ class WalletCreditIn(StrictSchema):
 
 
 class WalletTransactionArgs(PageArgs):
-    kind = fields.String(validate=validate.OneOf(KINDS))
+    kind = fields.String(validate=validate.OneOf(KINDS), metadata={"example": "refund"})
 
 
 class WalletTransactionOut(Schema):
