@@ -3,6 +3,11 @@
 import gc
 import os
 
+from halls.config import load_env_file
+
+# `.env` first: BIND, WEB_CONCURRENCY and the rest may come from it, as the app's settings do.
+load_env_file()
+
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 
 # The embedded database (MONGO_URI unset) lives inside one process: a second worker would

@@ -1,5 +1,6 @@
 """The WSGI entry point: `gunicorn wsgi:app`, `flask --app wsgi ...`."""
 
-from halls import create_app
+from halls import config, create_app
 
+config.load_env_file()
 app = create_app()

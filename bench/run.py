@@ -29,19 +29,14 @@ from bench.wire import Client, request_spec
 
 RESULTS = ROOT / "bench" / "results"
 ACTIVE = ("pending", "confirmed")
-TARGETS = {"booking": 0.3, "search": 0.2}  # × /health throughput (issue 4), embedded backend
 ONE_SLOT_CLIENTS = 200
 LOGIN_CONCURRENCY = 2
 MIN_SAMPLES = 20  # a window is stretched (up to --max-duration) until this many answers
-# A short /health window after each endpoint (quick: 2 s): with the one before it, the
-# /health "around" that endpoint, so a machine whose speed drifts during the run (a shared
-# one) shifts both sides of the ratio alike.
-HEALTH_AROUND_S = 4
-# The target endpoints are measured once more in short windows alternating with /health
-# (PAIRS rounds of PAIR_S seconds each side; quick: 3 of 1.5 s), and judged by the median of
-# the rounds' ratios: the two windows of a round are seconds apart, so a machine whose speed
-# drifts or jumps during the run moves both sides of each ratio, and the median leaves out a
-# round that a burst of other work on the machine took.
+# Search and booking are measured once more in short windows alternating with /health
+# (PAIRS rounds of PAIR_S seconds each side; quick: 3 of 1.5 s), and their ratio to /health is
+# the median of the rounds' ratios: the two windows of a round are seconds apart, so a machine
+# whose speed drifts or jumps during the run moves both sides of each ratio, and the median
+# leaves out a round that a burst of other work on the machine took.
 PAIRS = 5
 PAIR_S = 3
 SPREAD = {"bookings": 2000, "slots": 100, "clients": 50}
@@ -141,7 +136,7 @@ def timed(
 
 
 def endpoint_phases(server, loaded, args, rand):
-    """requests/s and latency of each endpoint, and its ratio to /health in this run."""
+    """requests/s and latency of each endpoint; search's and booking's ratio to /health."""
     dates = loaded.dates
     searches = [
         request_spec("GET", f"/venues/search?{query}")
@@ -175,17 +170,9 @@ def endpoint_phases(server, loaded, args, rand):
             ("availability_serial", availability, {"concurrency": 1}),
         ]
     results = {}
-    around = 2 if args.quick else HEALTH_AROUND_S
-    before = None
     for name, requests, options in phases:
         log(f"  {name} ...")
         results[name] = timed(server, requests, args, **options)
-        if name == "health":
-            before = results[name]
-            continue
-        after = timed(server, [request_spec("GET", "/health")], args, duration=around)
-        results[name]["health_around"] = _health_around(before, after)
-        before = after
         if name == "search":
             # Before any booking phase: the pairs see the data the search window saw.
             log("  search, paired with /health ...")
@@ -195,19 +182,6 @@ def endpoint_phases(server, loaded, args, rand):
     results["booking"]["paired"] = paired(
         server, lambda count: booking_specs(loaded, rand, count), args, once=True
     )
-    health = results["health"]["rps"] or 0
-    health_cpu = results["health"]["server_cpu_ms_per_request"]
-    for result in results.values():
-        result["ratio_to_health"] = round(result["rps"] / health, 3) if health else None
-        # The same ratio from server CPU per request: steadier on a machine shared with others.
-        cpu = result["server_cpu_ms_per_request"]
-        result["cpu_ratio_to_health"] = round(health_cpu / cpu, 3) if health_cpu and cpu else None
-        near = result.get("health_around")
-        if near:
-            result["ratio_to_health_around"] = round(result["rps"] / near["rps"], 3)
-            result["cpu_ratio_to_health_around"] = (
-                round(near["server_cpu_ms_per_request"] / cpu, 3) if cpu else None
-            )
     return results
 
 
@@ -262,17 +236,6 @@ def paired(server, requests, args, once=False):
         "ratios": ratios,
         "window_s": length,
         "server_cpu_ms_per_request": cpu,
-    }
-
-
-def _health_around(before, after):
-    """The mean of the /health windows just before and just after an endpoint's."""
-    windows = (before, after)
-    cpus = [w["server_cpu_ms_per_request"] for w in windows if w["server_cpu_ms_per_request"]]
-    return {
-        "rps": round(sum(w["rps"] or 0 for w in windows) / 2, 1),
-        "server_cpu_ms_per_request": round(sum(cpus) / len(cpus), 3) if cpus else None,
-        "windows_rps": [w["rps"] for w in windows],
     }
 
 
@@ -520,34 +483,6 @@ def environment(args):
     }
 
 
-def targets(runs, backend):
-    """The issue's throughput targets, judged on the run at 1,000 venues (or the smallest)."""
-    measured = [run for run in runs if "endpoints" in run]
-    if not measured:
-        return {}
-    run = next((r for r in measured if r["venues"] == 1000), measured[0])
-    found = {}
-    for name, target in TARGETS.items():
-        result = run["endpoints"][name]
-        ratio, around = result["ratio_to_health"], result.get("ratio_to_health_around")
-        pairs = result.get("paired") or {}
-        median = pairs.get("median_ratio")
-        found[name] = {
-            "venues": run["venues"],
-            "ratio": ratio,
-            "cpu_ratio": result.get("cpu_ratio_to_health"),
-            "ratio_around": around,
-            "target": target,
-            "met": ratio is not None and ratio >= target,
-            "met_around": around is not None and around >= target,
-            "ratio_paired": median,
-            "paired_ratios": pairs.get("ratios"),
-            "met_paired": median is not None and median >= target,
-            "applies": backend == "embedded",
-        }
-    return found
-
-
 def _stop_on_sigterm(signum, frame):
     # SystemExit unwinds through run_size's finally, which stops gunicorn.
     raise SystemExit(128 + signum)
@@ -562,7 +497,6 @@ def main(argv=None):
     report = {"started_at": stamp, "environment": environment(args), "runs": []}
     for venues in args.venues:
         report["runs"].append(run_size(venues, args, stamp))
-    report["targets"] = targets(report["runs"], report["environment"]["backend"])
     report["wall_seconds"] = round(time.perf_counter() - started, 1)
     path = RESULTS / f"{stamp}.json"
     path.write_text(json.dumps(report, indent=2) + "\n")

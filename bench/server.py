@@ -23,6 +23,9 @@ BENCH_ENV = {
     "GUNICORN_TIMEOUT": "300",
     "GUNICORN_GRACEFUL_TIMEOUT": "5",
     "HALLS_DEMO_DATA": "false",
+    # The server gets this environment only: a developer's .env (a MONGO_URI, other limits)
+    # must not reach it.
+    "FLASK_SKIP_DOTENV": "1",
 }
 
 

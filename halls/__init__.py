@@ -78,7 +78,7 @@ def create_app(config=None):
     app.extensions["halls_db"] = app.config.get("DATABASE") or db.connect(app.config)
     observability.init_app(app)
     api = _init_extensions(app)
-    _register_blueprints(api)
+    _register_blueprints(app, api)
     apidocs.init_app(app)
     errors.register(app)
     _register_commands(app)
@@ -121,10 +121,11 @@ def _ensure_indexes(app):
 
 
 def _init_extensions(app):
+    from halls import examples
     from halls.auth import tokens
 
     # One Api per app: flask-smorest keeps the app's OpenAPI document on it.
-    api = HallsApi(app)
+    api = HallsApi(app, path_examples=examples.PATH_PARAMETERS)
     tokens.init_app(app)
     limiter.init_app(app)
     origins = [o.strip() for o in app.config["CORS_ORIGINS"].split(",") if o.strip()]
@@ -143,8 +144,9 @@ def _init_extensions(app):
     return api
 
 
-def _register_blueprints(api):
+def _register_blueprints(app, api):
     from halls.addons.routes import blp as addons
+    from halls.auth.pages import blp as auth_pages
     from halls.auth.routes import blp as auth
     from halls.bookings.routes import blp as bookings
     from halls.health.routes import blp as health
@@ -154,6 +156,8 @@ def _register_blueprints(api):
 
     for blueprint in (health, auth, venues, addons, bookings, uploads, wallet):
         api.register_blueprint(blueprint)
+    # Web pages are not API operations: outside the OpenAPI document.
+    app.register_blueprint(auth_pages)
 
 
 def _register_commands(app):

@@ -19,7 +19,7 @@ def register(app):
 
     @app.cli.command("seed-demo")
     def seed_demo():
-        """Load the demo owner, customer and venues (skipped when they already exist)."""
+        """Load the demo data: accounts, venues, six months of bookings (once)."""
         from halls import demo
 
         click.echo(demo.seed_if_empty())

@@ -1,13 +1,39 @@
-"""Settings from the environment; production refuses unsafe values."""
+"""Settings from the environment and `.env`; production refuses unsafe values."""
 
 import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from dotenv import load_dotenv
+from limits import parse_many
 
 # 32+ characters so that PyJWT does not warn in development; production refuses it anyway.
 DEFAULT_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me-in-production"
 
 
+# The `.env` file of a checkout (or of /app in the Docker image): the project's root folder.
+ENV_FILE = Path(__file__).resolve().parent.parent / ".env"
+
+
 class ConfigError(RuntimeError):
     """The environment asks for something that must not run."""
+
+
+def load_env_file(path=None):
+    """Add the variables of `.env` to the environment; those already set keep their value.
+
+    The entry points (wsgi.py, gunicorn.conf.py) call it before any setting is read;
+    create_app never does, so the tests and any program that builds an app see only their own
+    environment. FLASK_SKIP_DOTENV=1, Flask's switch that the `flask` command obeys for the same
+    file, skips it. Returns whether the file was there.
+    """
+    if os.environ.get("FLASK_SKIP_DOTENV", "").lower() not in ("", "0", "false", "no"):
+        return False
+    path = ENV_FILE if path is None else Path(path)
+    if not path.is_file():
+        return False
+    load_dotenv(path, override=False, encoding="utf-8")
+    return True
 
 
 def from_env(env=None):
@@ -22,6 +48,29 @@ def from_env(env=None):
             return int(value)
         except ValueError:
             raise ConfigError(f"{name} must be a whole number, not {value!r}.") from None
+
+    def rate_limit(name, default, single=False):
+        # Flask-Limiter's notation ("10 per minute", "100/hour;1000/day"), checked at start, not
+        # at the first request it would have broken.
+        value = get(name) or default
+        try:
+            limits = parse_many(value)
+        except ValueError:
+            limits = []
+        if not limits or (single and len(limits) > 1):
+            what = "one rate limit" if single else "rate limits"
+            raise ConfigError(f"{name} must be {what} such as '10 per minute', not {value!r}.")
+        return value
+
+    def absolute_url(name):
+        value = get(name) or None
+        parts = urlsplit(value or "")
+        if value and (not parts.scheme or (parts.scheme in ("http", "https") and not parts.netloc)):
+            raise ConfigError(
+                f"{name} must be an absolute URL (https://... or an app's own scheme://...), "
+                f"not {value!r}."
+            )
+        return value
 
     return {
         "HALLS_ENV": get("HALLS_ENV", "development"),
@@ -40,8 +89,14 @@ def from_env(env=None):
         "PROXY_COUNT": number("PROXY_COUNT", 0),
         "CORS_ORIGINS": get("CORS_ORIGINS", "*"),
         "RATELIMIT_STORAGE_URI": get("RATELIMIT_STORAGE_URI", "memory://"),
-        "RATELIMIT_DEFAULT": get("RATELIMIT_DEFAULT", "300 per minute"),
-        "RATELIMIT_AUTH": get("RATELIMIT_AUTH", "10 per minute"),
+        "RATELIMIT_DEFAULT": rate_limit("RATELIMIT_DEFAULT", "300 per minute"),
+        "RATELIMIT_AUTH": rate_limit("RATELIMIT_AUTH", "10 per minute"),
+        # Failed sign-ins per account (auth/throttle.py): strict, whatever the address.
+        "RATELIMIT_LOGIN_ACCOUNT": rate_limit(
+            "RATELIMIT_LOGIN_ACCOUNT", "5 per 15 minutes", single=True
+        ),
+        # Failed sign-ins per client address: generous, as one carrier NAT is many people.
+        "RATELIMIT_LOGIN_IP": rate_limit("RATELIMIT_LOGIN_IP", "100 per minute"),
         "RATELIMIT_ENABLED": get("RATELIMIT_ENABLED", "true").lower() != "false",
         "SMTP_HOST": get("SMTP_HOST") or None,
         "SMTP_PORT": number("SMTP_PORT", 587),
@@ -53,6 +108,9 @@ def from_env(env=None):
         "MAIL_MAX_ATTEMPTS": number("MAIL_MAX_ATTEMPTS", 10),
         "MAIL_RETRY_BASE_SECONDS": number("MAIL_RETRY_BASE_SECONDS", 60),
         "PUBLIC_BASE_URL": get("PUBLIC_BASE_URL", "http://127.0.0.1:8000"),
+        # Where the reset mail links, with ?token=... added: a web page or a mobile app's deep
+        # link. Unset: PUBLIC_BASE_URL + /reset-password, the page halls serves.
+        "PASSWORD_RESET_URL": absolute_url("PASSWORD_RESET_URL"),
         "S3_BUCKET": get("S3_BUCKET") or None,
         "S3_REGION": get("S3_REGION", "ap-south-1"),
         "S3_PUBLIC_BASE_URL": get("S3_PUBLIC_BASE_URL") or None,

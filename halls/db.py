@@ -2,10 +2,16 @@
 
 import contextlib
 import logging
+from collections.abc import Mapping, Sequence
+from typing import Any, Generic, TypedDict, TypeVar
 
 from flask import current_app
 from pymongo import ASCENDING, DESCENDING, GEOSPHERE, IndexModel, MongoClient
+from pymongo.collection import Collection
+from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError, OperationFailure
+
+from halls.documents import Booking, Claim, OutboxMessage, User, Venue, WalletEntry
 
 log = logging.getLogger("halls.db")
 
@@ -29,6 +35,11 @@ INDEXES = {
         # a successful reset retires the user's other unused tokens.
         IndexModel([("user_id", ASCENDING)], name="user"),
         # the server deletes a reset token once it is past expires_at.
+        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expires_ttl"),
+    ],
+    "login_attempts": [
+        # auth/throttle.py reads and writes an account's attempts by _id (the hashed email);
+        # the server forgets them once the window after the last attempt is over.
         IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expires_ttl"),
     ],
     "revoked_tokens": [
@@ -168,7 +179,7 @@ RETIRED_INDEXES = {
 }
 
 
-def claim_id(venue_id, date, slot):
+def claim_id(venue_id: object, date: str, slot: str) -> str:
     """The `_id` of the claim on one slot of a venue on a date: unique per slot by itself."""
     return f"{venue_id}:{date}:{slot}"
 
@@ -202,64 +213,85 @@ def _key_old_claims(claims):
         claims.delete_one({"_id": claim["_id"]})
 
 
-def database():
+def database() -> Database[Any]:
     """The current app's database."""
     return current_app.extensions["halls_db"]
 
 
-def _collection(name):
+def _collection(name: str) -> Collection[Any]:
     """The current database's collection of that name, made once per database (a Collection
     is a thread-safe handle; making one per call cost each request several)."""
     database_now = database()
+    made: tuple[Database[Any], dict[str, Collection[Any]]] | None
     made = current_app.extensions.get("halls_collections")
     if made is None or made[0] is not database_now:  # a first call, or another database since
-        made = current_app.extensions["halls_collections"] = (database_now, {})
+        made = (database_now, {})
+        current_app.extensions["halls_collections"] = made
     collection = made[1].get(name)
     if collection is None:
         collection = made[1][name] = database_now[name]
     return collection
 
 
-def users():
+def users() -> Collection[User]:
     return _collection("users")
 
 
-def password_resets():
+def password_resets() -> Collection[Any]:
     return _collection("password_resets")
 
 
-def revoked_tokens():
+def login_attempts() -> Collection[Any]:
+    return _collection("login_attempts")
+
+
+def revoked_tokens() -> Collection[Any]:
     return _collection("revoked_tokens")
 
 
-def venues():
+def venues() -> Collection[Venue]:
     return _collection("venues")
 
 
-def bookings():
+def bookings() -> Collection[Booking]:
     return _collection("bookings")
 
 
-def slot_claims():
+def slot_claims() -> Collection[Claim]:
     return _collection("slot_claims")
 
 
-def outbox():
+def outbox() -> Collection[OutboxMessage]:
     return _collection("outbox")
 
 
-def idempotency_keys():
+def idempotency_keys() -> Collection[Any]:
     return _collection("idempotency_keys")
 
 
-def wallet_transactions():
+def wallet_transactions() -> Collection[WalletEntry]:
     return _collection("wallet_transactions")
 
 
 NEWEST_FIRST = [("created_at", DESCENDING), ("_id", DESCENDING)]
 
+Document = TypeVar("Document", bound=Mapping[str, Any])
 
-def find_page(collection, query, page, limit, sort=NEWEST_FIRST):
+
+class Page(TypedDict, Generic[Document]):
+    items: list[Document]
+    page: int
+    limit: int
+    total: int
+
+
+def find_page(
+    collection: Collection[Document],
+    query: Mapping[str, Any],
+    page: int,
+    limit: int,
+    sort: Sequence[tuple[str, int]] = NEWEST_FIRST,
+) -> Page[Document]:
     """One page of a query as {"items", "page", "limit", "total"}; newest first by default."""
     cursor = collection.find(query).sort(sort).skip((page - 1) * limit).limit(limit)
     total = collection.count_documents(query)

@@ -53,6 +53,11 @@ class Unprocessable(ApiError):
     message = "Some fields are invalid."
 
 
+class TooManyRequests(ApiError):
+    code, error_code = 429, "rate_limited"
+    message = "Too many requests; slow down and try again later."
+
+
 class ServiceUnavailable(ApiError):
     code, error_code = 503, "service_unavailable"
     message = "The service is unavailable; try again shortly."
@@ -86,6 +91,7 @@ ERROR_CODES = (
     "unsupported_media_type",
     "range_not_satisfiable",
     "rate_limited",
+    "too_many_attempts",
     "http_error",
     # who is asking
     "unauthorized",

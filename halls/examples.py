@@ -13,10 +13,10 @@ from bson import ObjectId
 from halls.addons.schemas import AddonIn, AddonOut
 from halls.auth.schemas import UserOut
 from halls.bookings.schemas import BookingMoveOut, BookingOut, CancellationQuoteOut
+from halls.venues.quote_schemas import QuoteOut
 from halls.venues.schemas import (
     AvailabilityOut,
     BlackoutOut,
-    QuoteOut,
     VenueIn,
     VenueOut,
 )

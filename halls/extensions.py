@@ -54,18 +54,18 @@ class OperationIds(BasePlugin):
 
 
 class PathParameters(BasePlugin):
-    """A path parameter, documented by name: an id is 24 hex digits; each has an example."""
+    """A path parameter, documented by name: an id is 24 hex digits; each has its example."""
+
+    def __init__(self, examples):
+        self.examples = examples
 
     def path_helper(self, path=None, operations=None, parameters=None, **kwargs):
-        # Here, not at the top: the examples need the schemas, which need this module.
-        from halls.examples import PATH_PARAMETERS
-
         for parameter in parameters or []:
             if isinstance(parameter, dict) and parameter.get("in") == "path":
                 name = parameter["name"]
                 if name.endswith("_id"):
                     parameter["schema"] = {"type": "string", "pattern": "^[0-9a-fA-F]{24}$"}
-                parameter["example"] = PATH_PARAMETERS[name]
+                parameter["example"] = self.examples[name]
 
 
 class ErrorResponses(BasePlugin):
@@ -74,13 +74,10 @@ class ErrorResponses(BasePlugin):
     A JSON body can be malformed (400), too large (413) or not JSON (415); a path id can name
     nothing (404); any route but /health's may be rate-limited (429) or meet a database outage
     (503); anything may fail unexpectedly (500). 401/403 come from the auth decorators, the
-    rest from each route. A retried idempotent write says so in a header.
+    rest from each route.
     """
 
     def operation_helper(self, path=None, operations=None, **kwargs):
-        # Here, not at the top: halls.idempotency needs the auth decorators, which need this.
-        from halls import idempotency
-
         for operation in (operations or {}).values():
             statuses = [500]
             if "requestBody" in operation:
@@ -92,17 +89,6 @@ class ErrorResponses(BasePlugin):
             responses = operation.setdefault("responses", {})
             for status, name in error_responses(*statuses).items():
                 responses.setdefault(status, name)
-            if _has_parameter(operation, idempotency.HEADER):
-                for status, response in responses.items():
-                    if str(status).startswith("2") and isinstance(response, dict):
-                        headers = response.setdefault("headers", {})
-                        headers[idempotency.REPLAYED_HEADER] = {
-                            "$ref": "#/components/headers/Replayed"
-                        }
-
-
-def _has_parameter(operation, name):
-    return any(p.get("name") == name for p in operation.get("parameters", []))
 
 
 class HallsConverter(OpenAPIConverter):
@@ -150,11 +136,6 @@ HEADERS = {
         "description": "Seconds to wait before trying again.",
         "schema": {"type": "integer", "minimum": 0, "example": 30},
     },
-    "Replayed": {
-        "description": "true: this is the first answer to an earlier request with the same "
-        "Idempotency-Key, replayed; nothing was done again.",
-        "schema": {"type": "string", "enum": ["true"]},
-    },
 }
 
 # An example error envelope for each documented error status.
@@ -186,10 +167,11 @@ class HallsApi(Api):
     # every status look documented.
     DEFAULT_ERROR_RESPONSE_NAME = None
 
-    def __init__(self, app=None, **kwargs):
+    def __init__(self, app=None, *, path_examples, **kwargs):
+        """`path_examples`: an example value for each path parameter, by name."""
         spec_kwargs = kwargs.setdefault("spec_kwargs", {})
         spec_kwargs.setdefault("marshmallow_plugin", HallsMarshmallowPlugin())
-        plugins = [ErrorResponses(), OperationIds(), PathParameters()]
+        plugins = [ErrorResponses(), OperationIds(), PathParameters(path_examples)]
         spec_kwargs.setdefault("extra_plugins", plugins)
         super().__init__(app, **kwargs)
 

@@ -39,6 +39,14 @@ from halls.errors import Conflict, Unprocessable
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
+# `headers` for the success `Blueprint.response` of an idempotent route.
+REPLAYED_DOC = {
+    REPLAYED_HEADER: {
+        "description": "true: this is the first answer to an earlier request with the same "
+        "Idempotency-Key, replayed; nothing was done again.",
+        "schema": {"type": "string", "enum": ["true"]},
+    }
+}
 KEEP = dt.timedelta(seconds=db.IDEMPOTENCY_KEEP_SECONDS)
 # Longer than any request may run (gunicorn kills a worker after 30 s): a reservation older
 # than this belongs to a request that died unanswered, and a retry may take it over.

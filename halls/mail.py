@@ -22,12 +22,23 @@ import datetime as dt
 import logging
 import smtplib
 import ssl
+from collections.abc import Iterable, Mapping
 from email.message import EmailMessage
+from typing import Any
 
-from flask import after_this_request, current_app, has_request_context, render_template, request
+from bson import ObjectId
+from flask import (
+    Flask,
+    after_this_request,
+    current_app,
+    has_request_context,
+    render_template,
+    request,
+)
 from pymongo import ASCENDING, ReturnDocument
 
 from halls import clock, db
+from halls.documents import Mail, MailBody, OutboxMessage
 
 log = logging.getLogger("halls.mail")
 
@@ -40,15 +51,22 @@ DUE = ("queued", "failed", "sending")
 MESSAGE_ERRORS = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError)
 
 
-def send_mail(to, subject, text, html=None, kind="general", booking_id=None):
+def send_mail(
+    to: str,
+    subject: str,
+    text: str,
+    html: str | None = None,
+    kind: str = "general",
+    booking_id: ObjectId | None = None,
+) -> ObjectId:
     """Queue a message whose bodies are written (delivered after the response when SMTP is set)."""
-    message = {"to": to, "subject": subject, "text": text, "html": html, "kind": kind}
+    message: Mail = {"to": to, "subject": subject, "text": text, "html": html, "kind": kind}
     if booking_id is not None:
         message["booking_id"] = booking_id
     return queue([message])[0]
 
 
-def queue(messages):
+def queue(messages: list[Mail]) -> list[ObjectId]:
     """Write messages (to, subject, kind, bodies or template and context) in one go; their ids.
 
     A templated message keeps only the (BSON-safe) data its template shows: rendering is left
@@ -57,12 +75,20 @@ def queue(messages):
     if not messages:
         return []
     now = clock.now()
-    for message in messages:
-        message.update(
-            status="queued", attempts=0, next_attempt_at=now, created_at=now, updated_at=now
-        )
+    stored: list[OutboxMessage] = [
+        {
+            **message,
+            "_id": ObjectId(),
+            "status": "queued",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for message in messages
+    ]
     # Ordered: the messages of one event are written in the order they were made.
-    ids = db.outbox().insert_many(messages, ordered=True).inserted_ids
+    ids = db.outbox().insert_many(stored, ordered=True).inserted_ids
     # One line for the lot: who hears what, never the bodies.
     queued = "; ".join(f"to={m['to']} subject={m['subject']} kind={m['kind']}" for m in messages)
     if current_app.config.get("SMTP_HOST"):
@@ -73,18 +99,19 @@ def queue(messages):
     return ids
 
 
-def rendered(message):
+def rendered(message: MailBody) -> tuple[str, str | None]:
     """A message's text and HTML bodies: as stored, or rendered now from its template."""
     if "text" in message:  # written by its sender (and every message queued before templates)
         return message["text"], message.get("html")
     context = {**message["context"], "money": money}
-    return tuple(
+    text, html = (
         render_template(f"email/{message['template']}.{part}", **context)
         for part in ("txt", "html")
     )
+    return text, html
 
 
-def money(amount):
+def money(amount: int | None) -> str:
     """Integer PKR as people read it: PKR 125,000."""
     if amount is None:
         return "—"
@@ -92,14 +119,16 @@ def money(amount):
     return f"{sign}PKR {abs(amount):,}"
 
 
-def _deliver_after_response(message_ids):
+def _deliver_after_response(message_ids: list[ObjectId]) -> None:
     if not has_request_context():
         return
     # Kept on the request, not on g: the app context (and g) may outlive one request.
     ids = request.environ.get("halls.mail_ids")
     if ids is None:
         ids = request.environ["halls.mail_ids"] = []
-        app = current_app._get_current_object()
+        # The app itself, not the proxy: the callback runs outside any app context. Flask
+        # types current_app as its app, so the proxy's own method is not in that type.
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
 
         @after_this_request
         def deliver_on_close(response):
@@ -109,7 +138,7 @@ def _deliver_after_response(message_ids):
     ids.extend(message_ids)
 
 
-def _deliver_quietly(app, message_ids):
+def _deliver_quietly(app: Flask, message_ids: list[ObjectId]) -> None:
     # Runs after the response, outside any request: an error here has nobody to report to.
     with app.app_context():
         try:
@@ -118,7 +147,7 @@ def _deliver_quietly(app, message_ids):
             log.exception("delivering mail after the response failed; send-outbox will retry")
 
 
-def send_outbox(limit=500, now=None):
+def send_outbox(limit: int = 500, now: dt.datetime | None = None) -> dict[str, int]:
     """Deliver every due message (queued, or failed and past its back-off); counts by result."""
     now = now or clock.now()
     # Messages from before retries existed have no next_attempt_at: make them due once.
@@ -133,7 +162,11 @@ def send_outbox(limit=500, now=None):
     return deliver(None, limit=limit, now=now)
 
 
-def deliver(message_ids=None, limit=500, now=None):
+def deliver(
+    message_ids: Iterable[ObjectId] | None = None,
+    limit: int = 500,
+    now: dt.datetime | None = None,
+) -> dict[str, int]:
     """Send due messages (only these ids when given) over one SMTP connection."""
     config = current_app.config
     counts = {"sent": 0, "failed": 0, "gave_up": 0}
@@ -170,7 +203,7 @@ def deliver(message_ids=None, limit=500, now=None):
     return counts
 
 
-def _claim(scope, now):
+def _claim(scope: Mapping[str, Any], now: dt.datetime) -> OutboxMessage | None:
     # One atomic step: of two senders, only one moves a due message to `sending`.
     return db.outbox().find_one_and_update(
         {**scope, "status": {"$in": list(DUE)}, "next_attempt_at": {"$lte": now}},
@@ -183,7 +216,7 @@ def _claim(scope, now):
     )
 
 
-def _connect(config):
+def _connect(config: Mapping[str, Any]) -> smtplib.SMTP:
     smtp = smtplib.SMTP(config["SMTP_HOST"], config["SMTP_PORT"], timeout=SMTP_TIMEOUT_SECONDS)
     try:
         if config["SMTP_STARTTLS"]:
@@ -196,7 +229,7 @@ def _connect(config):
     return smtp
 
 
-def _close(smtp):
+def _close(smtp: smtplib.SMTP | None) -> None:
     if smtp is not None:
         try:
             smtp.quit()
@@ -204,7 +237,7 @@ def _close(smtp):
             smtp.close()
 
 
-def _email(config, message):
+def _email(config: Mapping[str, Any], message: OutboxMessage) -> EmailMessage:
     email = EmailMessage()
     email["From"] = config["MAIL_FROM"]
     email["To"] = message["to"]
@@ -216,12 +249,14 @@ def _email(config, message):
     return email
 
 
-def retry_wait(attempts, base_seconds):
+def retry_wait(attempts: int, base_seconds: float) -> dt.timedelta:
     """How long to wait after the given number of failed attempts: doubling, at most an hour."""
     return min(dt.timedelta(seconds=base_seconds * 2 ** (attempts - 1)), MAX_RETRY_WAIT)
 
 
-def _record_failure(message, error, config, now):
+def _record_failure(
+    message: OutboxMessage, error: Exception, config: Mapping[str, Any], now: dt.datetime
+) -> str:
     error_text = str(error) or type(error).__name__
     fields = {"status": "failed", "error": error_text, "updated_at": now}
     update = {"$set": fields}
@@ -247,7 +282,7 @@ def _record_failure(message, error, config, now):
     return result
 
 
-def _record_sent(message, now):
+def _record_sent(message: OutboxMessage, now: dt.datetime) -> None:
     # The body may carry a secret (a reset token): once delivered, the outbox keeps no copy of
     # it, nor of what it was rendered from.
     _update_claimed(
@@ -259,7 +294,7 @@ def _record_sent(message, now):
     )
 
 
-def _update_claimed(message, update):
+def _update_claimed(message: OutboxMessage, update: Mapping[str, Any]) -> None:
     # Only while our claim stands: a sender that took over after the lease owns the message now.
     db.outbox().update_one(
         {"_id": message["_id"], "status": "sending", "attempts": message["attempts"]}, update

@@ -11,12 +11,13 @@ stands.
 import datetime as dt
 import functools
 import logging
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from flask import current_app
 
 from halls import db, mail, rules
+from halls.auth.pages import RESET_PAGE
 from halls.bookings.display import booked_slots, long_date, slots_by_key
 
 log = logging.getLogger("halls.notifications")
@@ -109,12 +110,18 @@ def hold_expired(booking):
 @_never_raises
 def password_reset(user, token):
     """Mail the reset link and token to the account's address."""
-    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
-    context = {
-        "name": user.get("full_name") or "",
-        "link": f"{base}/reset-password?{urlencode({'token': token})}",
-        "token": token,
-    }
+    config = current_app.config
+    link = reset_link(token)
+    if not config.get("SMTP_HOST") and config["HALLS_ENV"] != "production":
+        # `make run` has no SMTP: the log is where a newcomer finds the link. Never in
+        # production, whose logs are no place for a secret.
+        log.info(
+            "password reset for %s: the mail waits in the outbox (no SMTP_HOST); "
+            "to set a new password, open %s",
+            user["email"],
+            link,
+        )
+    context = {"name": user.get("full_name") or "", "link": link, "token": token}
     # Rendered now, not stored as its token: the outbox forgets the bodies once delivered, and
     # a secret kept only in the bodies goes with them.
     text, html = mail.rendered({"template": "password_reset", "context": context})
@@ -123,6 +130,18 @@ def password_reset(user, token):
             user["email"], "Reset your Halls password", text, html=html, kind="password_reset"
         )
     ]
+
+
+def reset_link(token):
+    """The reset mail's link: PASSWORD_RESET_URL (by default our page) with the token added."""
+    config = current_app.config
+    page = config.get("PASSWORD_RESET_URL")
+    if not page:
+        page = config["PUBLIC_BASE_URL"].rstrip("/") + RESET_PAGE
+    parts = urlsplit(page)
+    # A deep link may carry a query of its own: the token joins it.
+    query = "&".join(part for part in (parts.query, urlencode({"token": token})) if part)
+    return urlunsplit(parts._replace(query=query))
 
 
 def _send_all(booking, recipients, venue=None, customer=None, **shown):

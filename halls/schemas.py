@@ -422,7 +422,7 @@ def parse_date(text):
     return dt.date.fromisoformat(text)
 
 
-def object_id(value):
+def object_id(value: str | ObjectId | None) -> ObjectId | None:
     """An id from a URL path, or None when it is not a valid ObjectId."""
     try:
         return ObjectId(value)

@@ -31,10 +31,11 @@ PORT=$("$BIN/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1"
 BASE_URL="http://127.0.0.1:$PORT"
 LOG=$(mktemp -t halls-postman.XXXXXX)
 
-# The embedded backend, whatever the caller's shell says: the collection creates its own
-# accounts and venue, and must not touch a real database. The collection makes fewer than
-# 10 auth calls, so the production rate limits stay on.
-env -u MONGO_URI HALLS_ENV=development HALLS_DEMO_DATA=false BIND="127.0.0.1:$PORT" \
+# The embedded backend, whatever the caller's shell or .env says (FLASK_SKIP_DOTENV): the
+# collection creates its own accounts and venue, and must not touch a real database. The
+# collection makes fewer than 10 auth calls, so the production rate limits stay on.
+env -u MONGO_URI FLASK_SKIP_DOTENV=1 HALLS_ENV=development HALLS_DEMO_DATA=false \
+  BIND="127.0.0.1:$PORT" \
   "$BIN/gunicorn" -c gunicorn.conf.py wsgi:app >"$LOG" 2>&1 &
 SERVER=$!
 

@@ -33,9 +33,10 @@ def live_server(app):
     thread.join(timeout=10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
-    """One headless Chromium for the session."""
+    """One headless Chromium per test module: Playwright's sync API runs one instance per
+    thread at a time, so it is closed before another module starts its own."""
     if not os.path.exists(CHROMIUM):
         reason = f"no Chromium at {CHROMIUM}: apt-get install -y chromium"
         if os.environ.get("CI"):

@@ -18,6 +18,10 @@ from tests.helpers import PASSWORD, bearer, today_plus
 
 TEST_MONGO_URI = os.environ.get("HALLS_TEST_MONGO_URI")
 
+# A developer's .env never reaches the tests: not through wsgi.py or gunicorn.conf.py, nor
+# through the `flask` command a test runs (halls.config.load_env_file).
+os.environ["FLASK_SKIP_DOTENV"] = "1"
+
 
 def _database():
     if TEST_MONGO_URI:

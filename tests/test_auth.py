@@ -410,10 +410,10 @@ def test_google_only_user_can_set_a_password_by_reset(client, make_user):
 
 
 def test_the_eleventh_login_in_a_minute_is_rate_limited(app_config, request):
-    app_config["RATELIMIT_ENABLED"] = True
+    app_config.update(RATELIMIT_ENABLED=True, RATELIMIT_LOGIN_IP="10 per minute")
     client = request.getfixturevalue("client")
-    for _ in range(10):
-        assert_error(login(client, "nobody@example.com"), 401, "invalid_credentials")
+    for number in range(10):
+        assert_error(login(client, f"nobody{number}@example.com"), 401, "invalid_credentials")
     response = login(client, "nobody@example.com")
     assert_error(response, 429, "rate_limited")
     assert 0 < int(response.headers["Retry-After"]) <= 60

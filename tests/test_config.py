@@ -5,6 +5,7 @@ import runpy
 from pathlib import Path
 
 import pytest
+from dotenv import dotenv_values
 
 from halls import config, create_app
 from tests.helpers import ok_data
@@ -26,8 +27,9 @@ class RecordingEnv(dict):
 
 
 def _env_example():
-    """The variables of .env.example, in order, with their values."""
+    """The variables of .env.example, in order, with their values (as halls reads them)."""
     lines = (ROOT / ".env.example").read_text().splitlines()
+    values = dotenv_values(ROOT / ".env.example")
     pairs = []
     for number, line in enumerate(lines):
         if not line.strip() or line.startswith("#"):
@@ -35,7 +37,7 @@ def _env_example():
         match = re.fullmatch(r"([A-Z][A-Z0-9_]*)=(.*)", line)
         assert match, f".env.example line {number + 1} is not KEY=value: {line!r}"
         assert lines[number - 1].startswith("#"), f"{match[1]} has no comment above it"
-        pairs.append((match[1], match[2]))
+        pairs.append((match[1], values[match[1]]))
     return pairs
 
 

@@ -135,7 +135,7 @@ def test_a_migrated_booking_reads_prints_moves_and_cancels(app, client, customer
     )
     assert "Time Lunch, 12:00–16:00" in text
     assert "Lunch PKR 90,000 1 PKR 90,000 Subtotal PKR 90,000 Total PKR 90,000" in text
-    assert "Payment Pay at the venue; paid PKR 0" in text
+    assert "Payment Pay at the venue" in text and "paid PKR 0" not in text
 
     body = {"date": today_plus(8), "slots": ["lunch", "dinner"]}
     moved = ok_data(client.post(f"{path}/reschedule", json=body, headers=customer[1]))

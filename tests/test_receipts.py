@@ -242,7 +242,8 @@ def test_openapi_documents_a_pdf(client):
 
 
 def test_text_beyond_the_pdf_fonts_still_gives_a_receipt(client, owner, customer, make_venue):
-    # Helvetica has no Urdu or emoji glyphs: they print as boxes, but the receipt still comes.
+    # Urdu prints in the Arabic font (tests/test_receipt_urdu.py); Helvetica has no emoji
+    # glyph, so that one prints as a box, but the receipt still comes.
     venue = make_venue(owner[0], venue_name="شالیمار ہال Café 🎉", city="لاہور")
     booking = insert_booking(venue, customer[0])
 

@@ -6,37 +6,41 @@ key. Bookings keep their own priced copy (`price_locked`): nothing here changes 
 """
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
+from bson import ObjectId
 from pymongo import ReturnDocument
 
 from halls import clock, db, pricing
 from halls.addons.schemas import MAX_ADDONS
-from halls.errors import Conflict, NotFound
+from halls.documents import Addon, User, Venue
+from halls.errors import ApiError, Conflict, NotFound
 from halls.schemas import SNAKE_NAME
 from halls.venues import service as venues
 
 LIVE = {"$ne": venues.DELETED}
 
 
-def _not_found():
+def _not_found() -> NotFound:
     return NotFound("The venue offers no add-on with that key.", error_code="addon_not_found")
 
 
-def _path_key(key):
+def _path_key(key: str) -> str:
     # The key comes from the URL: only a well-formed one may reach a filter.
     if not re.match(SNAKE_NAME, key):
         raise _not_found()
     return key
 
 
-def list_addons(venue_id, page, limit):
+def list_addons(venue_id: str | ObjectId, page: int, limit: int) -> db.Page[Addon]:
     """A page of the venue's add-ons, in the order the owner added them (public)."""
     addons = pricing.addons_of(venues.get_venue(venue_id))
     items = addons[(page - 1) * limit : page * limit]
     return {"items": items, "page": page, "limit": limit, "total": len(addons)}
 
 
-def add_addon(user, venue_id, fields):
+def add_addon(user: User, venue_id: str | ObjectId, fields: Addon) -> Addon:
     """Add an add-on to one of the owner's venues: 409 if the key is taken or the list full."""
     venue = venues.owned_venue(user, venue_id)
     key = fields["key"]
@@ -56,7 +60,7 @@ def add_addon(user, venue_id, fields):
     return fields
 
 
-def _why_not_added(venue_oid, key):
+def _why_not_added(venue_oid: ObjectId, key: str) -> ApiError:
     venue = db.venues().find_one({"_id": venue_oid, "status": LIVE}, {"addons.key": 1})
     if venue is None:
         return NotFound("No venue has that id.", error_code="venue_not_found")
@@ -73,7 +77,9 @@ def _why_not_added(venue_oid, key):
     )
 
 
-def update_addon(user, venue_id, key, changes):
+def update_addon(
+    user: User, venue_id: str | ObjectId, key: str, changes: Mapping[str, Any]
+) -> Addon:
     """Change some fields of one add-on of one of the owner's venues."""
     venue = venues.owned_venue(user, venue_id)
     key = _path_key(key)
@@ -87,7 +93,7 @@ def update_addon(user, venue_id, key, changes):
     return _addon_in(updated, key)
 
 
-def delete_addon(user, venue_id, key):
+def delete_addon(user: User, venue_id: str | ObjectId, key: str) -> Addon:
     """Remove one add-on from one of the owner's venues; existing bookings keep theirs."""
     venue = venues.owned_venue(user, venue_id)
     key = _path_key(key)
@@ -99,7 +105,7 @@ def delete_addon(user, venue_id, key):
     return _addon_in(before, key)
 
 
-def _addon_in(venue, key):
+def _addon_in(venue: Venue | None, key: str) -> Addon:
     for addon in pricing.addons_of(venue or {}):
         if addon["key"] == key:
             return addon

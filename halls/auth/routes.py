@@ -40,8 +40,18 @@ def signed_in_links(status):
 
 
 def auth_rate_limit():
-    """The per-client limit on the endpoints that guess or send passwords."""
+    """The per-client limit on sign-up, Google sign-in and the password-reset endpoints."""
     return current_app.config["RATELIMIT_AUTH"]
+
+
+def login_ip_limit():
+    """The per-client limit on failed password sign-ins (per account: auth/throttle.py)."""
+    return current_app.config["RATELIMIT_LOGIN_IP"]
+
+
+def failed_sign_in(response):
+    """Only a wrong email or password counts against the client's address."""
+    return response.status_code == 401
 
 
 @blp.route("/signup", methods=["POST"])
@@ -60,15 +70,16 @@ def signup(fields):
 
 
 @blp.route("/login", methods=["POST"])
-@limiter.limit(auth_rate_limit)
+@limiter.limit(login_ip_limit, deduct_when=failed_sign_in)
 @blp.arguments(LoginIn(), example=ex.LOGIN)
 @blp.response(200, envelope(TokenData), example=ex.ok(ex.TOKENS))
 @blp.doc(responses=error_responses(401))
 @blp.doc(responses=signed_in_links(200))
 def login(fields):
-    """Sign in with email and password (401 `invalid_credentials`).
+    """Sign in with email and password (401 `invalid_credentials`, 429 `too_many_attempts`).
 
-    A wrong email and a wrong password get the same answer. Rate-limited per client.
+    A wrong email and a wrong password get the same answer. Failed attempts are limited per
+    client and per account: past the limit the answer is a 429 with `Retry-After`.
     """
     return service.log_in(**fields)
 

@@ -33,7 +33,7 @@ from halls.errors import Forbidden, envelope_error
 from halls.extensions import error_responses, jwt
 from halls.schemas import object_id
 
-BEARER = [{"bearerAuth": []}]
+BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 
 def init_app(app):

@@ -4,8 +4,8 @@ One document per (venue_id, date, slot), whose `_id` is that key (`db.claim_id`)
 `_id` index is the unique index. A booking takes a slot with a single find-and-modify upsert
 whose filter matches only a *free* claim (released, or past its `expires_at`). If the claim is
 held, the filter matches nothing, the upsert tries to insert a second document with the same
-`_id`, and the index refuses it: whoever loses a race gets a DuplicateKeyError, on mongomock
-and on a real server alike. Every step of a booking finds its claims by `_id`.
+`_id`, and the index refuses it: whoever loses a race gets a DuplicateKeyError. Every step of
+a booking finds its claims by `_id`.
 
 A claim is taken with a short `expires_at` (the grace period). Once the booking document is
 written, `confirm_claims` moves it to the booking's own hold: the end of a pending booking's
@@ -31,11 +31,15 @@ deletes those, so the collection holds the future and a day or two of the past.
 import datetime as dt
 import random
 import time
+from collections.abc import Iterable, Mapping
+from typing import Any
 
+from bson import ObjectId
 from flask import current_app
 from pymongo.errors import DuplicateKeyError
 
 from halls import clock, db, rules
+from halls.documents import Claim
 from halls.errors import Conflict
 
 FREE = "free"
@@ -45,11 +49,11 @@ CLAIM_ATTEMPTS = 5
 RETRY_PAUSE_SECONDS = 0.005
 
 
-def _keys(venue_id, date, slots):
+def _keys(venue_id: ObjectId, date: str, slots: Iterable[str]) -> list[str]:
     return [db.claim_id(venue_id, date, slot) for slot in slots]
 
 
-def _free_filter(venue_id, date, slot, now):
+def _free_filter(venue_id: ObjectId, date: str, slot: str, now: dt.datetime) -> dict[str, Any]:
     # Why this shape: the equality fields become the upserted document's `_id` and fields; the
     # $or only decides whether an existing claim may be taken over.
     return {
@@ -61,12 +65,12 @@ def _free_filter(venue_id, date, slot, now):
     }
 
 
-def _held_filter(now):
+def _held_filter(now: dt.datetime) -> dict[str, Any]:
     # A claim counts as held while taken and not lapsed; expires_at None means held for good.
     return {"state": TAKEN, "$or": [{"expires_at": None}, {"expires_at": {"$gt": now}}]}
 
 
-def claim_slots(venue_id, date, slots, booking_id):
+def claim_slots(venue_id: ObjectId, date: str, slots: list[str], booking_id: ObjectId) -> None:
     """Take every slot for the booking, or none: 409 `slot_taken` names the taken slots.
 
     Pass only slots the booking does not hold yet: on failure every requested slot is freed
@@ -95,7 +99,7 @@ def claim_slots(venue_id, date, slots, booking_id):
         time.sleep(random.uniform(0, RETRY_PAUSE_SECONDS * attempt))  # noqa: S311 - jitter
 
 
-def _claim_each(venue_id, date, slots, booking_id):
+def _claim_each(venue_id: ObjectId, date: str, slots: list[str], booking_id: ObjectId) -> bool:
     """Claim the slots in order; False at the first one held by someone else."""
     now = clock.now()
     grace = dt.timedelta(seconds=current_app.config["CLAIM_GRACE_SECONDS"])
@@ -124,7 +128,13 @@ def _claim_each(venue_id, date, slots, booking_id):
     return True
 
 
-def confirm_claims(booking_id, venue_id, date, slots, expires_at=None):
+def confirm_claims(
+    booking_id: ObjectId,
+    venue_id: ObjectId,
+    date: str,
+    slots: list[str],
+    expires_at: dt.datetime | None = None,
+) -> bool:
     """Hold the booking's claims on these slots until expires_at (None: until released).
 
     False if any lapsed and was taken by someone else meanwhile.
@@ -136,7 +146,7 @@ def confirm_claims(booking_id, venue_id, date, slots, expires_at=None):
     return result.matched_count == len(slots)
 
 
-def keep_live_claims(booking_id, venue_id, date, slots):
+def keep_live_claims(booking_id: ObjectId, venue_id: ObjectId, date: str, slots: list[str]) -> bool:
     """Hold a pending booking's claims for good, but only while its hold is live.
 
     False when any claim lapsed (or went to another booking) first: the booking's hold is over.
@@ -148,22 +158,22 @@ def keep_live_claims(booking_id, venue_id, date, slots):
     return result.matched_count == len(slots)
 
 
-def release_claims(booking_id):
+def release_claims(booking_id: ObjectId) -> None:
     """Free every claim the booking holds (cancel, reject, or a failed write)."""
     _release({"booking_id": booking_id})
 
 
-def release_slots(booking_id, venue_id, date, slots):
+def release_slots(booking_id: ObjectId, venue_id: ObjectId, date: str, slots: list[str]) -> None:
     """Free the booking's claims on these slots of the date only (a reschedule's leftovers)."""
     _release({"_id": {"$in": _keys(venue_id, date, slots)}, "booking_id": booking_id})
 
 
-def release_all_but(booking_id, venue_id, date, slots):
+def release_all_but(booking_id: ObjectId, venue_id: ObjectId, date: str, slots: list[str]) -> None:
     """Free the booking's claims anywhere but these slots of this date (where it now is)."""
     _release({"booking_id": booking_id, "_id": {"$nin": _keys(venue_id, date, slots)}})
 
 
-def _release(query):
+def _release(query: Mapping[str, Any]) -> int:
     # booking_id in every filter: a claim another booking has taken over is never freed.
     result = db.slot_claims().update_many(
         query,
@@ -179,7 +189,7 @@ def _release(query):
     return result.modified_count
 
 
-def sweep_orphans(now=None):
+def sweep_orphans(now: dt.datetime | None = None) -> int:
     """Free held claims that no booking (nor blackout) needs any more; returns how many.
 
     Only claims taken longer ago than the grace period are looked at: a younger one may belong
@@ -204,7 +214,7 @@ def sweep_orphans(now=None):
     return freed
 
 
-def _orphaned(claim, settled):
+def _orphaned(claim: Claim, settled: dt.datetime) -> bool:
     """No booking needs the claim: gone, over, or placed elsewhere for a while now."""
     booking = db.bookings().find_one(
         {"_id": claim["booking_id"]},
@@ -227,7 +237,9 @@ def _orphaned(claim, settled):
     return booking.get("updated_at", settled) <= settled
 
 
-def held_slots(venue_id, dates, slots=None):
+def held_slots(
+    venue_id: ObjectId, dates: Iterable[str], slots: Iterable[str] | None = None
+) -> dict[str, set[str]]:
     """{date: {slot, ...}} of the venue's held claims on the given dates.
 
     With slots (the keys that matter, e.g. the venue's own), the claims are found by `_id`.
@@ -237,31 +249,33 @@ def held_slots(venue_id, dates, slots=None):
     else:
         query = {"_id": {"$in": [key for date in dates for key in _keys(venue_id, date, slots)]}}
     query.update(_held_filter(clock.now()))
-    held = {}
+    held: dict[str, set[str]] = {}
     for claim in db.slot_claims().find(query, {"date": 1, "slot": 1, "_id": 0}):
         held.setdefault(claim["date"], set()).add(claim["slot"])
     return held
 
 
-def held_by_venue(date, venue_ids=None):
+def held_by_venue(
+    date: str, venue_ids: Iterable[ObjectId] | None = None
+) -> dict[ObjectId, set[str]]:
     """{venue_id: {slot, ...}} of held claims on one date, for search."""
     query = {"date": date, **_held_filter(clock.now())}
     if venue_ids is not None:
         query["venue_id"] = {"$in": list(venue_ids)}
-    held = {}
+    held: dict[ObjectId, set[str]] = {}
     for claim in db.slot_claims().find(query, {"venue_id": 1, "slot": 1, "_id": 0}):
         held.setdefault(claim["venue_id"], set()).add(claim["slot"])
     return held
 
 
-def holders(venue_id, date, slots):
+def holders(venue_id: ObjectId, date: str, slots: list[str]) -> dict[str, ObjectId | None]:
     """{slot: booking_id} of the held claims among these slots of the venue on the date."""
     query = {"_id": {"$in": _keys(venue_id, date, slots)}, **_held_filter(clock.now())}
     found = db.slot_claims().find(query, {"slot": 1, "booking_id": 1, "_id": 0})
     return {claim["slot"]: claim["booking_id"] for claim in found}
 
 
-def delete_past(now=None):
+def delete_past(now: dt.datetime | None = None) -> int:
     """Delete the claims of dates that are over in every time zone; returns how many."""
     # Before today even where today began last (UTC-12): no slot of it can be booked anywhere.
     over = rules.today_in(rules.EARLIEST_ZONE, now or clock.now())

@@ -10,31 +10,34 @@ once, however often it runs.
 """
 
 import datetime as dt
+from typing import Any, NoReturn
 
+from bson import ObjectId
 from pymongo import ReturnDocument
 
 from halls import clock, db, notifications
 from halls.bookings import claims, policy
-from halls.errors import Conflict
+from halls.documents import Booking, Place
+from halls.errors import Conflict, NotFound
 from halls.wallet import service as wallet
 
 ACTIVE = ("pending", "confirmed")
 WALLET = "wallet"
 
 
-def lapsed(booking, now):
+def lapsed(booking: Booking, now: dt.datetime) -> bool:
     expires_at = booking.get("expires_at")
     return booking["status"] == "pending" and expires_at is not None and expires_at <= now
 
 
-def refuse_lapsed(booking):
+def refuse_lapsed(booking: Booking) -> None:
     """409 `hold_expired` for a pending booking past its hold (expiring it on the way)."""
     if lapsed(booking, clock.now()):
         expire(booking)
         raise hold_expired(booking)
 
 
-def hold_expired(booking):
+def hold_expired(booking: Booking) -> Conflict:
     return Conflict(
         "The booking's hold is over; the slots are no longer kept for it.",
         error_code="hold_expired",
@@ -42,7 +45,7 @@ def hold_expired(booking):
     )
 
 
-def expire(booking, now=None, force=False):
+def expire(booking: Booking, now: dt.datetime | None = None, force: bool = False) -> Booking | None:
     """pending -> expired (its hold is over); frees the claims, refunds, tells the customer."""
     now = now or clock.now()
     query = {"_id": booking["_id"], "status": "pending"}
@@ -68,31 +71,37 @@ def expire(booking, now=None, force=False):
     return updated
 
 
-def place(booking):
+def place(booking: Place) -> Place:
     """Where the booking is, its date and slot keys: in a filter, only while it is still there."""
     return {"date": booking["date"], "slots": booking["slots"]}
 
 
-def timestamp(at):
-    return at and at.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def timestamp(at: dt.datetime | None) -> str | None:
+    if at is None:
+        return None
+    return at.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def overtaken(booking, to):
+def overtaken(booking: Booking, to: str) -> Booking:
     """Raise for a request another one overtook; return the booking if it did not."""
-    current = db.bookings().find_one({"_id": booking["_id"]})
+    current = reread(booking["_id"])
     if current["status"] != booking["status"]:
         refuse_transition(booking["_id"], to, current)
     if place(current) != place(booking):
-        raise Conflict(
-            "The booking was moved meanwhile; reload it and try again.",
-            error_code="booking_changed",
-            details={"date": current["date"], "slots": current["slots"]},
-        )
+        raise booking_changed(current)
     return current
 
 
-def refuse_transition(booking_id, to, current=None):
-    current = current or db.bookings().find_one({"_id": booking_id}, {"status": 1})
+def booking_changed(current: Booking) -> Conflict:
+    return Conflict(
+        "The booking was moved meanwhile; reload it and try again.",
+        error_code="booking_changed",
+        details={"date": current["date"], "slots": current["slots"]},
+    )
+
+
+def refuse_transition(booking_id: ObjectId, to: str, current: Booking | None = None) -> NoReturn:
+    current = current or reread(booking_id, {"status": 1})
     raise Conflict(
         f"A {current['status']} booking cannot become {to}.",
         error_code="invalid_transition",
@@ -100,7 +109,16 @@ def refuse_transition(booking_id, to, current=None):
     )
 
 
-def refund_fields(booking, pct):
+def reread(booking_id: ObjectId, projection: dict[str, int] | None = None) -> Booking:
+    """The booking as it is now; 404 once it is gone (a booking whose writes failed is deleted,
+    and a request that read it meanwhile must not crash on it)."""
+    current = db.bookings().find_one({"_id": booking_id}, projection)
+    if current is None:
+        raise NotFound("No such booking.", error_code="booking_not_found")
+    return current
+
+
+def refund_fields(booking: Booking, pct: int) -> dict[str, Any]:
     amount = policy.refund_amount(booking, pct)
     return {
         "refund": {"pct": pct, "amount": amount},
@@ -108,12 +126,12 @@ def refund_fields(booking, pct):
     }
 
 
-def return_refund(booking):
+def return_refund(booking: Booking) -> None:
     """Put the booking's refund back in the wallet (at most once, however often it runs)."""
-    amount = (booking.get("refund") or {}).get("amount", 0)
-    if amount and paid_by_wallet(booking):
-        wallet.refund_for_booking(booking["user_id"], booking["_id"], amount)
+    refund = booking.get("refund")
+    if refund and refund["amount"] and paid_by_wallet(booking):
+        wallet.refund_for_booking(booking["user_id"], booking["_id"], refund["amount"])
 
 
-def paid_by_wallet(booking):
+def paid_by_wallet(booking: Booking) -> bool:
     return booking["payment"]["method"] == WALLET

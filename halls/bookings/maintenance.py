@@ -4,20 +4,23 @@ marked completed (`expire-holds`), and the refunds of cheaper moves that a crash
 """
 
 import datetime as dt
+from collections.abc import Mapping
+
+from bson import ObjectId
 
 from halls import clock, db, rules
 from halls.bookings import lifecycle
 from halls.wallet import service as wallet
 
 
-def expire_holds(now=None):
+def expire_holds(now: dt.datetime | None = None) -> int:
     """Mark every pending booking past its hold expired; returns how many."""
     now = now or clock.now()
     lapsed = db.bookings().find({"status": "pending", "expires_at": {"$lte": now}})
     return sum(1 for booking in lapsed if lifecycle.expire(booking, now=now))
 
 
-def complete_bookings(now=None):
+def complete_bookings(now: dt.datetime | None = None) -> int:
     """Mark confirmed bookings whose date is over where their venue is completed."""
     now = now or clock.now()
     # No venue's today is later than today in the furthest-ahead zone: only dates before it
@@ -26,7 +29,7 @@ def complete_bookings(now=None):
         {"status": "confirmed", "date": {"$lt": rules.today_in(rules.LATEST_ZONE, now)}}
     )
     done = 0
-    zones = {}
+    zones: dict[ObjectId, Mapping[str, object]] = {}  # a venue's time zone, {} if it is gone
     for booking in candidates:
         venue_id = booking["venue_id"]
         if venue_id not in zones:
@@ -45,7 +48,9 @@ def complete_bookings(now=None):
 MOVE_REFUNDS_WITHIN = dt.timedelta(days=30)
 
 
-def repair_move_refunds(now=None, older_than=wallet.RECONCILE_AFTER):
+def repair_move_refunds(
+    now: dt.datetime | None = None, older_than: dt.timedelta = wallet.RECONCILE_AFTER
+) -> int:
     """Pay the refunds of cheaper moves that a crash cut off after the move; returns how many.
 
     A move writes the booking, then refunds the difference under `refund:<id>:move<step>`; a

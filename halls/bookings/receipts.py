@@ -6,8 +6,8 @@ time zone come from the venue as it is now: they are where and when to turn up.
 """
 
 import datetime as dt
+import re
 from io import BytesIO
-from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
 from reportlab.graphics.barcode.qr import QrCodeWidget
@@ -29,7 +29,7 @@ from reportlab.platypus import (
 )
 
 from halls import clock, db, rules
-from halls.bookings import service
+from halls.bookings import arabic_script, service
 from halls.bookings.display import booked_slots, long_date
 
 INK = colors.HexColor("#1f2933")
@@ -131,21 +131,20 @@ def _qr_code(reference):
 
 def _details_table(booking, venue, booker_name, zone):
     venue_name = booking.get("venue", {}).get("venue_name") or venue.get("venue_name", "")
-    address = ", ".join(part for part in (venue.get("address"), venue.get("city")) if part)
     rows = [
-        ("Venue", venue_name),
-        ("Address", address or "-"),
+        ("Venue", text(venue_name)),
+        ("Address", text(_address(venue)) or "-"),
         ("Date", long_date(booking["date"])),
         ("Time", "<br/>".join(_slot_text(slot) for slot in booked_slots(booking))),
         ("Guests", str(booking["guests"])),
     ]
     if booker_name:
-        rows.append(("Booked by", booker_name))
+        rows.append(("Booked by", text(booker_name)))
     rows.append(("Booked on", _local_time(booking["created_at"], zone)))
     rows.append(("Status", _status_text(booking, zone)))
     rows += _payment_rows(booking)
     data = [
-        [Paragraph(label, LABEL), Paragraph(_text(label, value), BODY)] for label, value in rows
+        [Paragraph(label, LABEL), arabic_script.paragraph(value, BODY)] for label, value in rows
     ]
     table = Table(data, colWidths=[32 * mm, None])
     table.setStyle(
@@ -162,40 +161,57 @@ def _details_table(booking, venue, booker_name, zone):
     return table
 
 
-# Values we compose with markup of our own; every other value is the client's text, escaped.
-MARKUP_ROWS = ("Time", "Status")
+def text(value):
+    """A client's text as paragraph markup: escaped, Urdu and Arabic in a font that has them."""
+    return arabic_script.markup(value or "")
 
 
-def _text(label, value):
-    return value if label in MARKUP_ROWS else escape(value)
+def _address(venue):
+    """The address, then the city unless the address already names it ("..., Lahore")."""
+    address, city = (venue.get("address") or "").strip(), (venue.get("city") or "").strip()
+    if city and re.search(rf"(?<!\w){re.escape(city)}(?!\w)", address, re.IGNORECASE):
+        return address
+    return ", ".join(part for part in (address, city) if part)
 
 
 def _slot_text(slot):
-    label = escape(slot.get("label") or slot["key"])
-    return f"{label}, {slot['start']}–{slot['end']}"
+    label = text(slot.get("label") or slot["key"])
+    # reportlab shapes word by word, in one font: a comma glued to an Urdu word would join it.
+    joiner = " " if label.endswith("</font>") else ", "
+    return f"{label}{joiner}{slot['start']}–{slot['end']}"
 
 
 def _status_text(booking, zone):
     status = booking["status"]  # get_booking already shows a lapsed hold as expired
     colour = STATUS_COLOURS.get(status, MUTED).hexval()[2:]
-    text = f'<font color="#{colour}"><b>{status.capitalize()}</b></font>'
+    shown = f'<font color="#{colour}"><b>{status.capitalize()}</b></font>'
     if status == "pending" and booking.get("expires_at"):
-        text += f" (held until {_local_time(booking['expires_at'], zone)})"
+        shown += f" (held until {_local_time(booking['expires_at'], zone)})"
     if booking.get("reason"):
-        text += f"<br/>{escape(booking['reason'])}"
-    return text
+        shown += f"<br/>{text(booking['reason'])}"
+    return shown
 
 
 def _payment_rows(booking):
     payment = booking["payment"]
     currency = booking.get("currency") or "PKR"
     method = PAYMENT_METHODS.get(payment["method"], payment["method"])
+    if not payment["paid"]:
+        # Paid at the venue (or nothing to pay): nothing went through halls, so no refund row.
+        return [("Payment", method)]
     rows = [("Payment", f"{method}; paid {money(payment['paid'], currency)}")]
     refund = booking.get("refund")
     if refund:
-        amount = money(refund.get("amount", 0), currency)
-        rows.append(("Refund", f"{amount} ({refund.get('pct', 0)} %)"))
+        rows.append(("Refund", _refund_text(refund, payment["method"], currency)))
     return rows
+
+
+def _refund_text(refund, method, currency):
+    amount, pct = refund.get("amount", 0), refund.get("pct", 0)
+    if not amount:
+        return f"None ({pct} % under the venue's cancellation policy)"
+    where = " to the halls wallet" if method == "wallet" else ""
+    return f"{money(amount, currency)} ({pct} %){where}"
 
 
 def _price_table(prices, currency):
@@ -203,7 +219,7 @@ def _price_table(prices, currency):
     for line in prices["lines"]:
         data.append(
             [
-                Paragraph(escape(str(line.get("label") or line.get("key", ""))), BODY),
+                arabic_script.paragraph(text(str(line.get("label") or line.get("key", ""))), BODY),
                 Paragraph(money(line["unit_price"], currency), NUMBER),
                 Paragraph(str(line["qty"]), NUMBER),
                 Paragraph(money(line["amount"], currency), NUMBER),
@@ -236,7 +252,8 @@ def _price_table(prices, currency):
 
 
 def _footer_text(reference, zone, now):
-    issued = now.astimezone(dt.UTC).strftime("%d %b %Y, %H:%M UTC")
+    # One clock on the page: every time on it, this one too, is the venue's, named once here.
+    issued = _local_time(now, zone)
     parts = [f"Booking {reference}", f"Issued {issued}", f"Times are local to the venue ({zone})"]
     return "  ·  ".join(["halls", *parts])
 
@@ -279,5 +296,5 @@ def _local_time(moment, zone):
 
 
 def _aware(moment):
-    # mongomock and a client without tz_aware hand back naive datetimes; ours are all UTC.
+    # A client without tz_aware hands back naive datetimes; ours are all UTC.
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)

@@ -8,16 +8,25 @@ under `refund:<id>:move<n>` (maintenance.repair_move_refunds pays one a crash cu
 """
 
 import datetime as dt
+from collections.abc import Mapping
+from typing import Any
 
 from pymongo import ReturnDocument
 
 from halls import clock, db, notifications, pricing, rules
 from halls.bookings import claims, lifecycle, service
+from halls.documents import BookedSlot, Booking, Move, Place, PriceBreakdown, User, Venue
 from halls.errors import Conflict, Unprocessable
 from halls.wallet import service as wallet
 
 
-def reschedule_booking(user, booking_id, date, slots, expected_total=None):
+def reschedule_booking(
+    user: User,
+    booking_id: str,
+    date: str,
+    slots: list[str],
+    expected_total: int | None = None,
+) -> tuple[Booking, Move]:
     """Move a booking to other slots or another date; returns (booking, the history entry)."""
     booking = service.find_booking(user, booking_id)
     lifecycle.refuse_lapsed(booking)
@@ -27,7 +36,7 @@ def reschedule_booking(user, booking_id, date, slots, expected_total=None):
     now = clock.now()
     _check_cutoff(booking, venue, now)
     details = pricing.slot_details(venue, slots)
-    to = {"date": date, "slots": [detail["key"] for detail in details]}
+    to: Place = {"date": date, "slots": [detail["key"] for detail in details]}
     if to == lifecycle.place(booking):
         raise Unprocessable(
             "The booking already has that date and those slots.",
@@ -36,7 +45,7 @@ def reschedule_booking(user, booking_id, date, slots, expected_total=None):
     service.check_bookable(venue, date, to["slots"], now)
     quote = _requote(booking, venue, to, now)
     pricing.check_expected_total(quote, expected_total)
-    change = {
+    change: Move = {
         "at": now,
         "by": user["_id"],
         "from": lifecycle.place(booking),
@@ -48,7 +57,7 @@ def reschedule_booking(user, booking_id, date, slots, expected_total=None):
     return moved, change
 
 
-def _check_cutoff(booking, venue, now):
+def _check_cutoff(booking: Booking, venue: Venue, now: dt.datetime) -> None:
     start = rules.event_start(venue, booking["date"], booking["slots"])
     hours = rules.setting(venue, "reschedule_cutoff_hours")
     if now + dt.timedelta(hours=hours) > start:
@@ -59,7 +68,7 @@ def _check_cutoff(booking, venue, now):
         )
 
 
-def _requote(booking, venue, to, now):
+def _requote(booking: Booking, venue: Venue, to: Place, now: dt.datetime) -> PriceBreakdown:
     """The slots priced afresh for the new date; the add-ons as they were locked."""
     quote = pricing.quote(venue, to["date"], to["slots"], booking["guests"], [], now)
     # Add-ons are a snapshot like any price: an owner's later edits never reach a booking.
@@ -70,7 +79,13 @@ def _requote(booking, venue, to, now):
     return quote
 
 
-def _move(booking, venue, details, quote, change):
+def _move(
+    booking: Booking,
+    venue: Venue,
+    details: list[BookedSlot],
+    quote: PriceBreakdown,
+    change: Move,
+) -> Booking:
     """New claims, then the booking, then the old claims: a failure leaves it where it was."""
     booking_id, venue_id = booking["_id"], booking["venue_id"]
     to, was = change["to"], change["from"]
@@ -112,10 +127,20 @@ def _move(booking, venue, details, quote, change):
     return moved
 
 
-def _write_move(booking, venue, details, quote, change, charged):
+def _write_move(
+    booking: Booking,
+    venue: Venue,
+    details: list[BookedSlot],
+    quote: PriceBreakdown,
+    change: Move,
+    charged: int,
+) -> Booking:
     """The guarded write that moves the booking; 409 if it changed since it was read."""
     now, to = change["at"], change["to"]
-    changes = {**service.placed(venue, to["date"], details, quote, now), "updated_at": now}
+    changes: dict[str, Any] = {
+        **service.placed(venue, to["date"], details, quote, now),
+        "updated_at": now,
+    }
     payment = booking["payment"]
     refunded = max(-change["price_delta"], 0) if lifecycle.paid_by_wallet(booking) else 0
     changes["payment"] = {
@@ -123,7 +148,11 @@ def _write_move(booking, venue, details, quote, change, charged):
         "paid": payment["paid"] + charged,
         "refunded": payment["refunded"] + refunded,
     }
-    query = {"_id": booking["_id"], "status": booking["status"], **lifecycle.place(booking)}
+    query: dict[str, Any] = {
+        "_id": booking["_id"],
+        "status": booking["status"],
+        **lifecycle.place(booking),
+    }
     if booking["status"] == "pending":
         query["$or"] = [{"expires_at": None}, {"expires_at": {"$gt": now}}]
     # Confirmed means confirmed where it is now; pending means a fresh hold there.
@@ -150,11 +179,12 @@ MOVED_FIELDS = (
 )
 
 
-def _unmove(booking, moved, kept):
+def _unmove(booking: Booking, moved: Booking, kept: list[str]) -> None:
     """Put a moved booking back as it was read, and its kept claims back on its old hold."""
     fields = (*MOVED_FIELDS, "payment", "updated_at")
-    update = {
-        "$set": {field: booking[field] for field in fields if field in booking},
+    read: Mapping[str, object] = booking  # by field name
+    update: dict[str, dict[str, Any]] = {
+        "$set": {field: read[field] for field in fields if field in read},
         "$pop": {"history": 1},
     }
     missing = [field for field in fields if field not in booking]

@@ -20,7 +20,7 @@ from halls.bookings.schemas import (
     CancellationQuoteOut,
 )
 from halls.extensions import error_responses, follow, links
-from halls.idempotency import idempotent
+from halls.idempotency import REPLAYED_DOC, idempotent
 from halls.schemas import envelope, page_of
 
 blp = Blueprint(
@@ -54,7 +54,12 @@ def booking_links(status, booking="$response.body#/data/booking"):
 @auth_required
 @idempotent
 @blp.arguments(BookingIn(), example=ex.BOOKING)
-@blp.response(201, envelope(BookingData), example=ex.ok({"booking": ex.BOOKING_OUT}))
+@blp.response(
+    201,
+    envelope(BookingData),
+    example=ex.ok({"booking": ex.BOOKING_OUT}),
+    headers=REPLAYED_DOC,
+)
 @blp.doc(responses=error_responses(404))
 @blp.doc(responses=booking_links(201))
 def create(body):
@@ -113,7 +118,12 @@ def decide(body, booking_id):
 @auth_required
 @idempotent
 @blp.arguments(CancelArgs(), location="query", unknown=RAISE)
-@blp.response(200, envelope(BookingData), example=ex.ok({"booking": ex.BOOKING_CANCELLED}))
+@blp.response(
+    200,
+    envelope(BookingData),
+    example=ex.ok({"booking": ex.BOOKING_CANCELLED}),
+    headers=REPLAYED_DOC,
+)
 def cancel(args, booking_id):
     """Cancel a booking (booker or venue owner); `?reason=` is optional.
 
@@ -128,7 +138,9 @@ def cancel(args, booking_id):
 @auth_required
 @idempotent
 @blp.arguments(BookingRescheduleIn(), example=ex.RESCHEDULE)
-@blp.response(200, envelope(BookingRescheduleData), example=ex.ok(ex.RESCHEDULED))
+@blp.response(
+    200, envelope(BookingRescheduleData), example=ex.ok(ex.RESCHEDULED), headers=REPLAYED_DOC
+)
 @blp.doc(responses=booking_links(200))
 def reschedule(body, booking_id):
     """Move a booking to another date or slots (booker or venue owner), re-quoted.

@@ -19,7 +19,8 @@ from halls.schemas import (
     StrictSchema,
     Timestamp,
 )
-from halls.venues.schemas import CancellationTierOut, PriceBreakdownOut
+from halls.venues.quote_schemas import PriceBreakdownOut
+from halls.venues.schemas import CancellationTierOut
 
 STATUSES = ("pending", "confirmed", "rejected", "cancelled", "expired", "completed")
 PAYMENT_METHODS = ("pay_at_venue", "wallet")

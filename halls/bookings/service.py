@@ -14,12 +14,15 @@ it marks such bookings `expired`, tells their customers and returns any wallet p
 """
 
 import datetime as dt
+from collections.abc import Iterable, Mapping
+from typing import Any, cast
 
 from bson import ObjectId
 from pymongo import ReturnDocument
 
 from halls import clock, db, notifications, pricing, rules
 from halls.bookings import claims, lifecycle, policy
+from halls.documents import BookedAddon, BookedSlot, Booking, Placement, PriceBreakdown, User, Venue
 from halls.errors import Conflict, Forbidden, NotFound
 from halls.schemas import object_id
 from halls.wallet import service as wallet
@@ -40,7 +43,7 @@ BOOKING_VIEW = dict.fromkeys(
 )
 
 
-def get_bookable_venue(venue_id, date):
+def get_bookable_venue(venue_id: ObjectId, date: str) -> Venue:
     """The venue if it takes bookings (status active), read for booking on the date; else 404.
 
     Its `dates_available` reads [date] when it offers the date and [] when not, so the rules
@@ -49,7 +52,7 @@ def get_bookable_venue(venue_id, date):
     active = {"_id": venue_id, "status": "active"}
     venue = db.venues().find_one({**active, "dates_available": date}, BOOKING_VIEW)
     offered = venue is not None
-    if not offered:  # the date is not offered, or there is no such venue
+    if venue is None:  # the date is not offered, or there is no such venue
         venue = db.venues().find_one(active, BOOKING_VIEW)
         if venue is None:
             raise NotFound("No such venue.", error_code="venue_not_found")
@@ -61,16 +64,16 @@ def get_bookable_venue(venue_id, date):
 
 
 def create_booking(
-    user,
-    venue_id,
-    date,
-    guests,
-    slot=None,
-    slots=None,
-    addons=None,
-    expected_total=None,
-    payment_method="pay_at_venue",
-):
+    user: User,
+    venue_id: ObjectId,
+    date: str,
+    guests: int,
+    slot: str | None = None,
+    slots: list[str] | None = None,
+    addons: list[dict[str, Any]] | None = None,
+    expected_total: int | None = None,
+    payment_method: str = "pay_at_venue",
+) -> Booking:
     """Book one or more slots of a venue on a date: pending (held), or confirmed at once."""
     venue = get_bookable_venue(venue_id, date)
     now = clock.now()
@@ -94,9 +97,9 @@ REFUSALS = {
 }
 
 
-def check_bookable(venue, date, keys, now):
+def check_bookable(venue: Venue, date: str, keys: list[str], now: dt.datetime) -> None:
     """409 with the venue's reason when any slot may not be booked now (claims aside)."""
-    refusals = {}
+    refusals: dict[str, list[str]] = {}
     for key in keys:
         refusal = rules.slot_refusal(venue, date, key, now)
         if refusal:
@@ -111,7 +114,16 @@ def check_bookable(venue, date, keys, now):
         )
 
 
-def _new_booking(user, venue, date, guests, details, quote, payment_method, now):
+def _new_booking(
+    user: User,
+    venue: Venue,
+    date: str,
+    guests: int,
+    details: list[BookedSlot],
+    quote: PriceBreakdown,
+    payment_method: str,
+    now: dt.datetime,
+) -> Booking:
     return {
         "_id": ObjectId(),
         "venue_id": venue["_id"],
@@ -134,23 +146,28 @@ def _new_booking(user, venue, date, guests, details, quote, payment_method, now)
     }
 
 
-def placed(venue, date, details, quote, now):
+def placed(
+    venue: Venue, date: str, details: list[BookedSlot], quote: PriceBreakdown, now: dt.datetime
+) -> Placement:
     """Where a booking is, what it costs there, and how firmly it holds: new or moved."""
-    fields = {
+    fields: Placement = {
         "date": date,
         "slots": [detail["key"] for detail in details],
         "slot": details[0]["key"],
         "slot_details": details,
         "price_locked": pricing.locked(quote),
+        "status": "pending",
     }
     if rules.setting(venue, "auto_confirm"):
-        fields.update(status="confirmed", confirmed_at=now, confirmed_once=True)
+        fields.update({"status": "confirmed", "confirmed_at": now, "confirmed_once": True})
     else:
-        fields.update(status="pending", expires_at=_hold_until(venue, date, details, now))
+        hold = now + dt.timedelta(minutes=rules.setting(venue, "hold_minutes"))
+        # A hold never outlasts the start of the event it holds the slots for.
+        fields["expires_at"] = min(hold, rules.event_start(venue, date, fields["slots"]))
     return fields
 
 
-def _addons_of(quote):
+def _addons_of(quote: PriceBreakdown) -> list[BookedAddon]:
     return [
         {"key": line["key"], "qty": line["qty"]}
         for line in quote["lines"]
@@ -158,13 +175,7 @@ def _addons_of(quote):
     ]
 
 
-def _hold_until(venue, date, details, now):
-    hold = now + dt.timedelta(minutes=rules.setting(venue, "hold_minutes"))
-    # A hold never outlasts the start of the event it holds the slots for.
-    return min(hold, rules.event_start(venue, date, [detail["key"] for detail in details]))
-
-
-def _write_claimed(booking):
+def _write_claimed(booking: Booking) -> None:
     """Claim, insert, confirm the claims: any failure undoes the earlier steps."""
     booking_id, place = booking["_id"], (booking["venue_id"], booking["date"], booking["slots"])
     # The claims first: only their unique index can refuse a second booker atomically.
@@ -189,7 +200,7 @@ def _write_claimed(booking):
         raise
 
 
-def recheck_venue(venue_id, date, keys):
+def recheck_venue(venue_id: ObjectId, date: str, keys: list[str]) -> None:
     """Once the claims and the booking are written: the venue still offers these slots.
 
     Write, then check: the venue's owner deletes a venue or removes a date or slot by writing
@@ -211,7 +222,7 @@ def recheck_venue(venue_id, date, keys):
     pricing.slot_details(venue, keys)  # 422 for a slot the venue no longer has
 
 
-def slot_taken(date, slots):
+def slot_taken(date: str, slots: Iterable[str]) -> Conflict:
     return Conflict(
         "That slot is already booked.",
         error_code="slot_taken",
@@ -222,10 +233,10 @@ def slot_taken(date, slots):
 # Reading ----------------------------------------------------------------------------------
 
 
-def list_bookings(user, args):
+def list_bookings(user: User, args: Mapping[str, Any]) -> db.Page[Booking]:
     """A page of the bookings the user may see, newest first."""
     if user.get("is_venue_owner") and not args.get("mine"):
-        query = {"owner_id": user["_id"]}
+        query: dict[str, Any] = {"owner_id": user["_id"]}
     else:
         query = {"user_id": user["_id"]}
     if "venue_id" in args:
@@ -234,7 +245,7 @@ def list_bookings(user, args):
         now = clock.now()
         statuses = [_status_filter(status, now) for status in args["status"]]
         query.update(statuses[0] if len(statuses) == 1 else {"$or": statuses})
-    dates = {}
+    dates: dict[str, str] = {}
     if "date_from" in args:
         dates["$gte"] = args["date_from"]
     if "date_to" in args:
@@ -247,7 +258,7 @@ def list_bookings(user, args):
     return page
 
 
-def _status_filter(status, now):
+def _status_filter(status: str, now: dt.datetime) -> dict[str, Any]:
     # A pending booking whose hold is over is expired, swept or not: filter as we show it.
     if status == "pending":
         return {"status": "pending", "$or": [{"expires_at": None}, {"expires_at": {"$gt": now}}]}
@@ -256,25 +267,25 @@ def _status_filter(status, now):
     return {"status": status}
 
 
-def get_booking(user, booking_id):
+def get_booking(user: User, booking_id: str) -> Booking:
     """A booking its booker or its venue's owner may see; 404 for anyone else."""
     return _as_seen(find_booking(user, booking_id), clock.now())
 
 
-def find_booking(user, booking_id):
-    booking_id = object_id(booking_id)
+def find_booking(user: User, booking_id: str) -> Booking:
+    oid = object_id(booking_id)
     booking = None
-    if booking_id is not None:
+    if oid is not None:
         # Who may see it is part of the filter: a stranger's lookup finds nothing at all.
         booking = db.bookings().find_one(
-            {"_id": booking_id, "$or": [{"user_id": user["_id"]}, {"owner_id": user["_id"]}]}
+            {"_id": oid, "$or": [{"user_id": user["_id"]}, {"owner_id": user["_id"]}]}
         )
     if booking is None:
         raise NotFound("No such booking.", error_code="booking_not_found")
     return booking
 
 
-def _as_seen(booking, now):
+def _as_seen(booking: Booking, now: dt.datetime) -> Booking:
     """The booking as it truly stands: a pending one past its hold reads as expired."""
     if lifecycle.lapsed(booking, now):
         return {**booking, "status": "expired"}
@@ -284,7 +295,7 @@ def _as_seen(booking, now):
 # Deciding ---------------------------------------------------------------------------------
 
 
-def decide_booking(user, booking_id, status, reason=None):
+def decide_booking(user: User, booking_id: str, status: str, reason: str | None = None) -> Booking:
     """The venue's owner confirms or rejects a pending booking while its hold lasts."""
     booking = find_booking(user, booking_id)
     if booking["owner_id"] != user["_id"]:
@@ -297,7 +308,7 @@ def decide_booking(user, booking_id, status, reason=None):
     return _reject(booking, reason)
 
 
-def _confirm(booking, reason):
+def _confirm(booking: Booking, reason: str | None) -> Booking:
     # The claims first, and only while live: once they are held for good the hold can no
     # longer lapse, so a confirmed booking always owns its slots. The other order is unsafe:
     # a crash after marking the booking confirmed but before holding its claims for good
@@ -307,7 +318,7 @@ def _confirm(booking, reason):
     # its hold is over it reads as expired and expire-holds frees them (lifecycle.expire).
     slots = booking["slots"]
     if not claims.keep_live_claims(booking["_id"], booking["venue_id"], booking["date"], slots):
-        current = db.bookings().find_one({"_id": booking["_id"]})
+        current = lifecycle.reread(booking["_id"])
         if current["status"] in ("pending", "expired") and lifecycle.place(
             current
         ) == lifecycle.place(booking):
@@ -320,7 +331,7 @@ def _confirm(booking, reason):
     return updated
 
 
-def _reject(booking, reason):
+def _reject(booking: Booking, reason: str | None) -> Booking:
     updated = _move_status(booking, "rejected", reason, refund_pct=100)
     claims.release_claims(booking["_id"])
     lifecycle.return_refund(updated)
@@ -328,10 +339,16 @@ def _reject(booking, reason):
     return updated
 
 
-def _move_status(booking, status, reason=None, refund_pct=None, unset=()):
+def _move_status(
+    booking: Booking,
+    status: str,
+    reason: str | None = None,
+    refund_pct: int | None = None,
+    unset: tuple[str, ...] = (),
+) -> Booking:
     """pending -> status in one guarded write; 409 if another request moved it first."""
     now = clock.now()
-    changes = {"status": status, "updated_at": now, f"{status}_at": now}
+    changes: dict[str, Any] = {"status": status, "updated_at": now, f"{status}_at": now}
     if status == "confirmed":
         # Kept through moves back to pending: the cancellation tiers bind it from now on.
         changes["confirmed_once"] = True
@@ -339,7 +356,7 @@ def _move_status(booking, status, reason=None, refund_pct=None, unset=()):
         changes["reason"] = reason
     if refund_pct is not None:
         changes.update(lifecycle.refund_fields(booking, refund_pct))
-    update = {"$set": changes}
+    update: dict[str, dict[str, Any]] = {"$set": changes}
     if unset:
         update["$unset"] = dict.fromkeys(unset, "")
     # status (and place) in the filter: of two clicks at once, exactly one finds it pending.
@@ -349,14 +366,16 @@ def _move_status(booking, status, reason=None, refund_pct=None, unset=()):
         return_document=ReturnDocument.AFTER,
     )
     if updated is None:
-        lifecycle.overtaken(booking, status)
+        current = lifecycle.overtaken(booking, status)
+        # Pending where it was read after all: it was moved away and back meanwhile.
+        raise lifecycle.booking_changed(current)
     return updated
 
 
 # Cancelling -------------------------------------------------------------------------------
 
 
-def cancel_booking(user, booking_id, reason=None):
+def cancel_booking(user: User, booking_id: str, reason: str | None = None) -> Booking:
     """The booker or the venue's owner cancels; the slots are free at once. Repeats are no-ops."""
     booking = find_booking(user, booking_id)
     if booking["status"] == "cancelled":
@@ -367,7 +386,7 @@ def cancel_booking(user, booking_id, reason=None):
     lifecycle.refuse_lapsed(booking)
     if booking["status"] not in lifecycle.ACTIVE:
         lifecycle.refuse_transition(booking["_id"], "cancelled", booking)
-    venue = db.venues().find_one({"_id": booking["venue_id"]}) or {}
+    venue = _venue_of(booking)
     if booking["date"] < rules.local_today(venue):
         raise Conflict(
             "A booking in the past cannot be cancelled.",
@@ -377,7 +396,7 @@ def cancel_booking(user, booking_id, reason=None):
     by_owner = booking["user_id"] != user["_id"]
     now = clock.now()
     quote = policy.refund_quote(booking, venue, now, by_owner=by_owner)
-    changes = {
+    changes: dict[str, Any] = {
         "status": "cancelled",
         "cancelled_by": "owner" if by_owner else "customer",
         "cancelled_at": now,
@@ -398,7 +417,7 @@ def cancel_booking(user, booking_id, reason=None):
     if updated is None:
         # Another request got there first. Cancelled: replaying is a no-op. Moved by a
         # reschedule: cancel it where it is now. Anything else: a conflict.
-        current = db.bookings().find_one({"_id": booking["_id"]})
+        current = lifecycle.reread(booking["_id"])
         if current["status"] not in ("cancelled", *lifecycle.ACTIVE):
             lifecycle.refuse_transition(booking["_id"], "cancelled", current)
         return cancel_booking(user, booking_id, reason)
@@ -410,7 +429,9 @@ def cancel_booking(user, booking_id, reason=None):
     return updated
 
 
-def quote_cancellation(user, booking_id, now=None):
+def quote_cancellation(
+    user: User, booking_id: str, now: dt.datetime | None = None
+) -> dict[str, Any]:
     """What cancelling now would refund, for the booker or the venue's owner."""
     booking = get_booking(user, booking_id)
     if booking["status"] not in lifecycle.ACTIVE:
@@ -419,7 +440,11 @@ def quote_cancellation(user, booking_id, now=None):
             error_code="invalid_transition",
             details={"from": booking["status"], "to": "cancelled"},
         )
-    venue = db.venues().find_one({"_id": booking["venue_id"]}) or {}
     by_owner = booking["user_id"] != user["_id"]
-    quote = policy.refund_quote(booking, venue, now or clock.now(), by_owner=by_owner)
+    quote = policy.refund_quote(booking, _venue_of(booking), now or clock.now(), by_owner=by_owner)
     return {"booking_id": booking["_id"], "currency": "PKR", **quote}
+
+
+def _venue_of(booking: Booking) -> Venue:
+    # Venues are only soft-deleted; should one be gone all the same, the rules read defaults.
+    return db.venues().find_one({"_id": booking["venue_id"]}) or cast(Venue, {})

@@ -9,6 +9,7 @@ from halls.auth.tokens import current_user, owner_required
 from halls.extensions import error_responses, follow, links
 from halls.schemas import PageArgs, envelope, page_of
 from halls.venues import ical_feed, search, service
+from halls.venues.quote_schemas import QuoteArgs, QuoteOut
 from halls.venues.schemas import (
     PATCH_FIELDS,
     AvailabilityArgs,
@@ -17,8 +18,6 @@ from halls.venues.schemas import (
     BlackoutIn,
     CalendarFeedArgs,
     CalendarTokenOut,
-    QuoteArgs,
-    QuoteOut,
     VenueData,
     VenueIn,
     VenueOut,

@@ -1,7 +1,6 @@
 """Venue search: an aggregation pipeline that matches, sorts, pages and counts the venues and
 carries the page's summaries, beside the day's held claims and the calendars of the venues
-only the rules can judge (the pipeline runs again without any they close); the same on
-mongomock and on a real server."""
+only the rules can judge (the pipeline runs again without any they close)."""
 
 import datetime as dt
 import re
@@ -44,7 +43,6 @@ def search_venues(args):
     if date:
         query.update(_open_on(date, now))
         if price_range:
-            # First: it drops the most venues, and mongomock tests the clauses in order.
             query = {"dates_available": date, "$and": [_costs_on(date, price_range)], **query}
         held = claims.held_by_venue(date)
         closed = _fully_held(held)
@@ -209,7 +207,7 @@ def _open_on(date, now):
 
 
 # What the clauses of _maybe_closed read (whole top-level fields: a server reads the
-# document either way, and mongomock keeps them without taking the spec apart).
+# document either way).
 MAYBE_FIELDS = ("blackouts", "min_notice_hours", "booking_window_days")
 
 

@@ -16,28 +16,34 @@ from halls.schemas import (
 from halls.venues.schemas import VENUE_TYPES, VenueOut
 
 SORTS = ("distance", "price_asc", "price_desc", "capacity", "newest")
-# What a search item shows of VenueOut: a summary (GET /venues/<id> shows the rest).
-SUMMARY_FIELDS = (
-    "owner_id",
-    "venue_name",
-    "type",
-    "address",
-    "city",
-    "maps_location",
-    "capacity",
-    "space_sqft",
-    "amenities",
-    "pictures",
-    "currency",
-    "timezone",
-    "slots",
-)
+_VENUE = VenueOut._declared_fields
 
 
-class VenueSearchItem(
-    QuickDump,
-    Schema.from_dict({name: VenueOut._declared_fields[name] for name in SUMMARY_FIELDS}),
-):
+class VenueSummaryOut(Schema):
+    """What a search item shows of VenueOut: a summary (GET /venues/<id> shows the rest).
+
+    VenueOut's own field objects, so the two never disagree on a field.
+    """
+
+    owner_id = _VENUE["owner_id"]
+    venue_name = _VENUE["venue_name"]
+    type = _VENUE["type"]
+    address = _VENUE["address"]
+    city = _VENUE["city"]
+    maps_location = _VENUE["maps_location"]
+    capacity = _VENUE["capacity"]
+    space_sqft = _VENUE["space_sqft"]
+    amenities = _VENUE["amenities"]
+    pictures = _VENUE["pictures"]
+    currency = _VENUE["currency"]
+    timezone = _VENUE["timezone"]
+    slots = _VENUE["slots"]
+
+
+SUMMARY_FIELDS = tuple(VenueSummaryOut._declared_fields)
+
+
+class VenueSearchItem(QuickDump, VenueSummaryOut):
     """A search result: a summary of the venue, not the whole venue."""
 
     class Meta:

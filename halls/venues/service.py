@@ -1,11 +1,15 @@
 """Venues: register, read, update, soft-delete, blackouts, availability and quotes."""
 
+from collections.abc import Iterable, Mapping
+from typing import Any, NoReturn
+
 from bson import ObjectId
 from pymongo import ReturnDocument
 
 from halls import clock, db, pricing, rules
 from halls.bookings import claims
 from halls.bookings import service as bookings
+from halls.documents import Blackout, User, Venue, VenueFields
 from halls.errors import Conflict, Forbidden, NotFound, Unprocessable
 from halls.schemas import object_id
 
@@ -14,7 +18,7 @@ MAX_BLACKOUTS = 1000  # per venue: the list lives in the venue document
 FORCE_ROUNDS = 3  # cancel-then-claim rounds before a forced blackout gives up
 
 
-def get_venue(venue_id):
+def get_venue(venue_id: str | ObjectId) -> Venue:
     """The venue with this id (a path string), unless deleted: 404 `venue_not_found`."""
     oid = object_id(venue_id)
     venue = db.venues().find_one({"_id": oid, "status": {"$ne": DELETED}}) if oid else None
@@ -23,7 +27,7 @@ def get_venue(venue_id):
     return venue
 
 
-def owned_venue(user, venue_id):
+def owned_venue(user: User, venue_id: str | ObjectId) -> Venue:
     """One of the user's venues: 404 `venue_not_found`, 403 `not_venue_owner` if another's."""
     venue = get_venue(venue_id)
     if venue["owner_id"] != user["_id"]:
@@ -31,28 +35,29 @@ def owned_venue(user, venue_id):
     return venue
 
 
-def register_venue(user, fields):
+def register_venue(user: User, fields: VenueFields) -> Venue:
     """Store a new venue owned by the user."""
     now = clock.now()
-    venue = {
+    venue: Venue = {
+        "_id": ObjectId(),
         "owner_id": user["_id"],
         **fields,
         "currency": "PKR",
         "created_at": now,
         "updated_at": now,
     }
-    venue["_id"] = db.venues().insert_one(venue).inserted_id
+    db.venues().insert_one(venue)
     return venue
 
 
-def list_my_venues(user, page, limit):
+def list_my_venues(user: User, page: int, limit: int) -> db.Page[Venue]:
     """A page of the owner's venues, newest first, inactive ones included."""
     return db.find_page(
         db.venues(), {"owner_id": user["_id"], "status": {"$ne": DELETED}}, page, limit
     )
 
 
-def update_venue(user, venue_id, changes):
+def update_venue(user: User, venue_id: str | ObjectId, changes: Mapping[str, Any]) -> Venue:
     """Apply a partial update to one of the owner's venues."""
     venue = owned_venue(user, venue_id)
     _refuse_orphaned_claims(venue, changes)  # the plain case, before anything is written
@@ -77,19 +82,23 @@ def update_venue(user, venue_id, changes):
         names = {name.split(".")[0] for name in update}
         _restore(before, names)
         raise
-    return db.venues().find_one({"_id": venue["_id"]})
+    after = db.venues().find_one({"_id": venue["_id"]})
+    if after is None:  # a venue is only ever soft-deleted: never, short of a person's hand
+        raise NotFound("No venue has that id.", error_code="venue_not_found")
+    return after
 
 
-def _restore(before, names):
+def _restore(before: Venue, names: Iterable[str]) -> None:
     """Put these top-level fields of the venue back as they were in `before`."""
-    restore = {"$set": {name: before[name] for name in names if name in before}}
+    was: Mapping[str, object] = before  # by field name
+    restore = {"$set": {name: was[name] for name in names if name in was}}
     missing = [name for name in names if name not in before]
     if missing:
         restore["$unset"] = dict.fromkeys(missing, "")
     db.venues().update_one({"_id": before["_id"]}, restore)
 
 
-def _refuse_orphaned_claims(venue, changes):
+def _refuse_orphaned_claims(venue: Venue, changes: Mapping[str, Any]) -> None:
     """Removing a future date or a slot key that a booking holds would orphan the booking."""
     today = rules.local_today(venue)
     future = [date for date in venue.get("dates_available") or [] if date >= today]
@@ -118,7 +127,7 @@ def _refuse_orphaned_claims(venue, changes):
         )
 
 
-def delete_venue(user, venue_id):
+def delete_venue(user: User, venue_id: str | ObjectId) -> Venue:
     """Soft-delete one of the owner's venues unless it has upcoming bookings."""
     venue = owned_venue(user, venue_id)
     _refuse_live_bookings(venue)  # the plain case, before anything is written
@@ -141,7 +150,7 @@ def delete_venue(user, venue_id):
     return {**before, "status": DELETED, "deleted_at": now, "updated_at": now}
 
 
-def _refuse_live_bookings(venue):
+def _refuse_live_bookings(venue: Venue) -> None:
     """409 `venue_has_bookings` while a booking still holds a date of the venue to come."""
     now = clock.now()
     live = {
@@ -161,7 +170,12 @@ def _refuse_live_bookings(venue):
         )
 
 
-def venue_availability(venue_id, date=None, first=None, last=None):
+def venue_availability(
+    venue_id: str | ObjectId,
+    date: str | None = None,
+    first: str | None = None,
+    last: str | None = None,
+) -> dict[str, Any]:
     """Slot availability and price on one date, or on each date of a range."""
     venue = get_venue(venue_id)
     dates = [date] if date else rules.dates_between(first, last)
@@ -174,7 +188,13 @@ def venue_availability(venue_id, date=None, first=None, last=None):
     return {"venue_id": venue["_id"], "days": days}
 
 
-def quote_venue(venue_id, date, guests, slots=None, addons=None):
+def quote_venue(
+    venue_id: str | ObjectId,
+    date: str,
+    guests: int,
+    slots: list[str] | None = None,
+    addons: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """The price of booking these slots and add-ons now, and whether the slots are free."""
     venue = get_venue(venue_id)
     quote = pricing.quote(venue, date, slots, guests, addons)
@@ -200,7 +220,7 @@ def quote_venue(venue_id, date, guests, slots=None, addons=None):
     }
 
 
-def add_blackout(user, venue_id, fields):
+def add_blackout(user: User, venue_id: str | ObjectId, fields: Mapping[str, Any]) -> dict[str, Any]:
     """Close a date (or some of its slots) of one of the owner's venues.
 
     The blackout takes the slots' claims itself, so a booking racing it can never slip in
@@ -209,7 +229,7 @@ def add_blackout(user, venue_id, fields):
     """
     venue = owned_venue(user, venue_id)
     date, keys = _blackout_slots(venue, fields)
-    blackout = {
+    blackout: Blackout = {
         "id": str(ObjectId()),
         "date": date,
         "slots": [] if not fields["slots"] else keys,
@@ -245,7 +265,7 @@ def add_blackout(user, venue_id, fields):
     return {"blackout": blackout, "venue": updated, "cancelled_bookings": cancelled}
 
 
-def _blackout_slots(venue, fields):
+def _blackout_slots(venue: Venue, fields: Mapping[str, Any]) -> tuple[str, list[str]]:
     """The blackout's date and the slot keys it closes (all of them for a whole day)."""
     date, wanted = fields["date"], set(fields["slots"])
     if date < rules.local_today(venue):
@@ -275,9 +295,16 @@ def _blackout_slots(venue, fields):
     return date, [key for key in keys if not wanted or key in wanted]
 
 
-def _claim_for_blackout(user, venue, claim_id, date, keys, fields):
+def _claim_for_blackout(
+    user: User,
+    venue: Venue,
+    claim_id: ObjectId,
+    date: str,
+    keys: list[str],
+    fields: Mapping[str, Any],
+) -> list[str]:
     """Take the slots' claims for the blackout; ids of the bookings cancelled to free them."""
-    cancelled = []
+    cancelled: list[str] = []
     for attempt in range(1, FORCE_ROUNDS + 1):
         try:
             claims.claim_slots(venue["_id"], date, keys, claim_id)
@@ -299,7 +326,7 @@ def _claim_for_blackout(user, venue, claim_id, date, keys, fields):
     )
 
 
-def _cancel_for_blackout(user, booking_id, reason):
+def _cancel_for_blackout(user: User, booking_id: str, reason: str) -> bool:
     """Cancel a booking in the blackout's way; False if it was not there to cancel."""
     try:
         bookings.cancel_booking(user, booking_id, reason=f"The venue closed: {reason}")
@@ -310,7 +337,7 @@ def _cancel_for_blackout(user, booking_id, reason):
     return True
 
 
-def _refuse_blackout_push(venue_id):
+def _refuse_blackout_push(venue_id: ObjectId) -> NoReturn:
     if db.venues().find_one({"_id": venue_id, "status": {"$ne": DELETED}}, {"_id": 1}) is None:
         raise NotFound("No venue has that id.", error_code="venue_not_found")
     raise Conflict(
@@ -319,7 +346,7 @@ def _refuse_blackout_push(venue_id):
     )
 
 
-def remove_blackout(user, venue_id, blackout_id):
+def remove_blackout(user: User, venue_id: str | ObjectId, blackout_id: str) -> Venue:
     """Reopen what a blackout closed on one of the owner's venues."""
     venue = owned_venue(user, venue_id)
     claim_id = object_id(blackout_id)
@@ -335,7 +362,7 @@ def remove_blackout(user, venue_id, blackout_id):
     return updated
 
 
-def _pull_blackout(venue_id, blackout_id):
+def _pull_blackout(venue_id: ObjectId, blackout_id: str) -> Venue | None:
     return db.venues().find_one_and_update(
         {"_id": venue_id, "status": {"$ne": DELETED}, "blackouts.id": blackout_id},
         {"$pull": {"blackouts": {"id": blackout_id}}, "$set": {"updated_at": clock.now()}},

@@ -2,8 +2,8 @@
 
 Each movement is a `wallet_transactions` entry with a unique `key` (`payment:<booking_id>`,
 `refund:<booking_id>`, `credit:<uuid>`). The balance only changes together with its entry,
-and nothing is applied twice, without multi-document transactions (mongomock has none, and
-both backends run this same code). Four writes, each atomic on its own:
+and nothing is applied twice, without multi-document transactions (a standalone server has
+none). Four writes, each atomic on its own:
 
 1. Insert the entry, state `pending`. The unique key turns a replay (a cancel sent twice) into
    a DuplicateKeyError, and the replay answers with the first entry instead of paying again.
@@ -43,12 +43,15 @@ only `done` ones are shown to the user.
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from halls import clock, db
+from halls.documents import PendingTxn, User, WalletEntry
 from halls.errors import ApiError, Conflict, NotFound, ServiceUnavailable
 
 log = logging.getLogger("halls.wallet")
@@ -66,13 +69,13 @@ MAX_ATTEMPTS = 100
 APPLIED_ORDER = [("seq", DESCENDING), ("_id", DESCENDING)]
 
 
-def balance(user_id):
+def balance(user_id: ObjectId) -> int:
     """The user's balance in PKR; 0 for a wallet never used."""
     user = db.users().find_one({"_id": user_id}, {"wallet_balance": 1})
-    return (user or {}).get("wallet_balance", 0)
+    return user.get("wallet_balance", 0) if user else 0
 
 
-def get_wallet(user):
+def get_wallet(user: User) -> dict[str, Any]:
     """The user's balance and their latest settled entries."""
     recent = (
         db.wallet_transactions()
@@ -83,9 +86,9 @@ def get_wallet(user):
     return {"balance": balance(user["_id"]), "currency": CURRENCY, "recent": list(recent)}
 
 
-def list_transactions(user, args):
+def list_transactions(user: User, args: Mapping[str, Any]) -> db.Page[WalletEntry]:
     """A page of the user's settled entries, latest first."""
-    query = {"user_id": user["_id"], "state": DONE}
+    query: dict[str, Any] = {"user_id": user["_id"], "state": DONE}
     if "kind" in args:
         query["kind"] = args["kind"]
     return db.find_page(
@@ -93,7 +96,7 @@ def list_transactions(user, args):
     )
 
 
-def credit_wallet(admin, user_id, amount, note):
+def credit_wallet(admin: User, user_id: ObjectId, amount: int, note: str) -> dict[str, Any]:
     """An admin tops up a user's wallet (there is no payment gateway yet)."""
     if db.users().find_one({"_id": user_id}, {"_id": 1}) is None:
         raise NotFound("No such user.", error_code="user_not_found")
@@ -102,7 +105,9 @@ def credit_wallet(admin, user_id, amount, note):
     return {"transaction": entry, "balance": balance(user_id)}
 
 
-def debit_for_booking(user_id, booking_id, amount, key=None):
+def debit_for_booking(
+    user_id: ObjectId, booking_id: ObjectId, amount: int, key: str | None = None
+) -> WalletEntry | None:
     """Pay for a booking from the wallet: the done entry, or 409 `insufficient_funds`.
 
     A booking with nothing to pay (amount 0) moves no money and returns None. `key` lets one
@@ -116,7 +121,7 @@ def debit_for_booking(user_id, booking_id, amount, key=None):
     return _record(user_id, -amount, PAYMENT, key or f"{PAYMENT}:{booking_id}", booking_id)
 
 
-def void_debit(booking_id, key=None):
+def void_debit(booking_id: ObjectId, key: str | None = None) -> WalletEntry | None:
     """Undo a booking's payment as if it never happened: balance restored, entry `void`.
 
     The void entry gives its key up, so a retry may pay under the same key; calling this again
@@ -134,7 +139,9 @@ def void_debit(booking_id, key=None):
     return _reverse(entry)
 
 
-def refund_for_booking(user_id, booking_id, amount, key=None):
+def refund_for_booking(
+    user_id: ObjectId, booking_id: ObjectId, amount: int, key: str | None = None
+) -> WalletEntry | None:
     """Give money back for a booking: the refund entry, or the one an earlier call made.
 
     Idempotent by key (default `refund:<booking_id>`): replaying a cancel never refunds twice.
@@ -157,13 +164,13 @@ def refund_for_booking(user_id, booking_id, amount, key=None):
     return _record(user_id, amount, REFUND, key, booking_id)
 
 
-def recorded(keys):
+def recorded(keys: Iterable[str]) -> set[str]:
     """Which of these movement keys the ledger has an entry for, in any state."""
     found = db.wallet_transactions().find({"key": {"$in": list(keys)}}, {"key": 1})
     return {entry["key"] for entry in found}
 
 
-def refundable_for(user_id, booking_id):
+def refundable_for(user_id: ObjectId, booking_id: ObjectId) -> int:
     """What the booking's settled payments took from the user, less refunds made or owed."""
     entries = db.wallet_transactions().find(
         {
@@ -179,10 +186,18 @@ def refundable_for(user_id, booking_id):
     return max(paid, 0)
 
 
-def _record(user_id, amount, kind, key, booking_id=None, **extra):
+def _record(
+    user_id: ObjectId,
+    amount: int,
+    kind: str,
+    key: str,
+    booking_id: ObjectId | None = None,
+    note: str | None = None,
+    by: ObjectId | None = None,
+) -> WalletEntry | None:
     """Insert, apply and settle one movement; a repeated key returns the first entry."""
     now = clock.now()
-    entry = {
+    entry: WalletEntry = {
         "_id": ObjectId(),
         "user_id": user_id,
         "amount": amount,
@@ -194,8 +209,11 @@ def _record(user_id, amount, kind, key, booking_id=None, **extra):
         "state": PENDING,
         "at": now,
         "touched_at": now,
-        **extra,
     }
+    if note is not None:  # a credit's: why, and which admin gave it
+        entry["note"] = note
+    if by is not None:
+        entry["by"] = by
     try:
         db.wallet_transactions().insert_one(entry)
     except DuplicateKeyError:
@@ -209,7 +227,7 @@ def _record(user_id, amount, kind, key, booking_id=None, **extra):
     return _settle(entry, [key], _done(applied))
 
 
-def _apply(entry, ref, delta):
+def _apply(entry: WalletEntry, ref: str, delta: int) -> PendingTxn:
     """Move the entry's user's balance by delta once for ref; the pending_txns item that did it."""
     user_id = entry["user_id"]
     for _ in range(MAX_ATTEMPTS):
@@ -230,7 +248,7 @@ def _apply(entry, ref, delta):
                 details={"balance": current, "needed": -delta},
             )
         seq = user.get("wallet_seq", 0)
-        item = {
+        item: PendingTxn = {
             "ref": ref,
             "entry_id": entry["_id"],
             "balance_after": current + delta,
@@ -249,21 +267,22 @@ def _apply(entry, ref, delta):
     raise ServiceUnavailable("The wallet is busy; try again.", error_code="wallet_busy")
 
 
-def _pinned(seq):
+def _pinned(seq: int) -> int | dict[str, list[int | None]]:
     # A wallet never used has no wallet_seq yet; {$in: [0, None]} matches the missing field.
     return seq if seq else {"$in": [0, None]}
 
 
-def _item(user, ref):
+def _item(user: User, ref: str) -> PendingTxn | None:
     return next((i for i in user.get("pending_txns") or [] if i["ref"] == ref), None)
 
 
-def _applied(user_id, ref):
+def _applied(user_id: ObjectId, ref: str) -> PendingTxn | None:
     """The user's record of ref's application, or None if it never moved the balance."""
-    return _item(db.users().find_one({"_id": user_id}, {"pending_txns": 1}) or {}, ref)
+    user = db.users().find_one({"_id": user_id}, {"pending_txns": 1})
+    return _item(user, ref) if user else None
 
 
-def _done(applied):
+def _done(applied: PendingTxn) -> dict[str, Any]:
     return {
         "state": DONE,
         "balance_after": applied["balance_after"],
@@ -272,7 +291,7 @@ def _done(applied):
     }
 
 
-def _settle(entry, refs, changes):
+def _settle(entry: WalletEntry, refs: list[str], changes: Mapping[str, Any]) -> WalletEntry:
     """Write the outcome on the entry, then let the user forget its refs (steps 3 and 4)."""
     settled = db.wallet_transactions().find_one_and_update(
         {"_id": entry["_id"]}, {"$set": changes}, return_document=ReturnDocument.AFTER
@@ -280,10 +299,12 @@ def _settle(entry, refs, changes):
     db.users().update_one(
         {"_id": entry["user_id"]}, {"$pull": {"pending_txns": {"ref": {"$in": refs}}}}
     )
+    # Only an entry that never moved the balance is ever deleted (_record): this one is there.
+    assert settled is not None
     return settled
 
 
-def _void_unapplied(entry):
+def _void_unapplied(entry: WalletEntry) -> WalletEntry | None:
     return db.wallet_transactions().find_one_and_update(
         {"_id": entry["_id"]},
         {"$set": _voided(entry)},
@@ -291,7 +312,7 @@ def _void_unapplied(entry):
     )
 
 
-def _reverse(entry):
+def _reverse(entry: WalletEntry) -> WalletEntry:
     """Put a settled payment's money back and void it; resumable from `voiding`."""
     db.wallet_transactions().update_one(
         {"_id": entry["_id"]}, {"$set": {"state": VOIDING, "touched_at": clock.now()}}
@@ -302,7 +323,7 @@ def _reverse(entry):
     return _settle(entry, [entry["key"], ref], _voided(entry))
 
 
-def _voided(entry):
+def _voided(entry: WalletEntry) -> dict[str, Any]:
     # A void entry gives its key up (keeping it as voided_key), so a retry may pay again.
     return {
         "state": VOID,
@@ -312,7 +333,9 @@ def _voided(entry):
     }
 
 
-def reconcile(now=None, older_than=RECONCILE_AFTER):
+def reconcile(
+    now: dt.datetime | None = None, older_than: dt.timedelta = RECONCILE_AFTER
+) -> dict[str, int]:
     """Finish or discard what crashes left half-done; counts of what was repaired."""
     now = now or clock.now()
     cutoff = now - older_than
@@ -337,7 +360,7 @@ def reconcile(now=None, older_than=RECONCILE_AFTER):
     return summary
 
 
-def _repair(entry):
+def _repair(entry: WalletEntry) -> str:
     if entry["state"] == VOIDING:
         _reverse(entry)
         return "reversed"
@@ -352,7 +375,7 @@ def _repair(entry):
     return "applied"
 
 
-def _pull_settled_refs(cutoff):
+def _pull_settled_refs(cutoff: dt.datetime) -> int:
     """Drop refs of settled entries that a crash between steps 3 and 4 left on users."""
     pulled = 0
     for user in db.users().find({"pending_txns.at": {"$lte": cutoff}}, {"pending_txns": 1}):

@@ -1,28 +1,11 @@
-"""Demo data: an owner, a customer and 25 venues around Lahore, Karachi and Islamabad.
+"""The demo venues: 25 around Lahore, Karachi and Islamabad, and the add-ons a few sell.
 
-Loaded by `make run` (HALLS_DEMO_DATA=true) and `flask --app wsgi seed-demo`. The logins are
-published in the README, so production refuses to load them.
+Each venue is the body an owner would POST to /venues/register and passes the same schema.
 """
 
 import datetime as dt
-import logging
 
-from flask import current_app
-
-from halls import db
-from halls.auth import service as accounts
-from halls.config import ConfigError
-from halls.errors import Conflict
-from halls.rules import local_today
-from halls.venues import service as venues
-from halls.venues.schemas import VenueIn
-
-log = logging.getLogger("halls.demo")
-
-OWNER_EMAIL = "owner@halls.demo"
-CUSTOMER_EMAIL = "customer@halls.demo"
-PASSWORD = "halls-demo-2025"
-DAYS = 90
+DAYS_AHEAD = 90  # dates open for booking from today on
 
 HALL_SLOTS = [
     {"key": "morning", "label": "Morning", "start": "09:00", "end": "14:00"},
@@ -97,6 +80,54 @@ VENUES = {
     ],
 }  # fmt: skip
 
+# What a few owners sell with a booking: key, name, price in PKR, unit.
+ADDONS = {
+    "Shalimar Grand Banquet": [
+        ("catering", "Catering, three-course menu", 2500, "per_guest"),
+        ("stage_decor", "Stage decor", 85000, "per_event"),
+        ("photography", "Photography and video", 120000, "per_event"),
+    ],
+    "DHA Phase 5 Garden Lawn": [
+        ("catering", "Catering", 2200, "per_guest"),
+        ("lighting", "Fairy lights and lanterns", 60000, "per_event"),
+        ("mehndi_decor", "Mehndi decor (مہندی سجاوٹ)", 75000, "per_event"),
+    ],
+    "Mall Road Heritage Hall": [
+        ("tea_service", "Tea and snacks", 600, "per_guest"),
+        ("sound_system", "Sound system", 15000, "per_event"),
+    ],
+    "Model Town Community Auditorium": [
+        ("projector", "Projector and screen", 12000, "per_event"),
+        ("stage_lights", "Stage lights", 18000, "per_event"),
+    ],
+    "Clifton Seaview Banquet": [
+        ("catering", "Catering, seafood menu", 3000, "per_guest"),
+        ("valet", "Valet parking", 25000, "per_event"),
+    ],
+    "F-7 Markaz Banquet": [
+        ("catering", "Catering", 2800, "per_guest"),
+        ("photography", "Photography", 90000, "per_event"),
+    ],
+    "Margalla View Lawn": [
+        ("catering", "Catering", 2400, "per_guest"),
+        ("generator", "Standby generator", 20000, "per_event"),
+    ],
+}
+
+# Owners' own calendar settings at a few venues; the rest keep the defaults.
+SETTINGS = {
+    "Shalimar Grand Banquet": {"hold_minutes": 720},
+    "Gulshan Community Hall": {"auto_confirm": True},
+    "Blue Area Conference Hall": {"auto_confirm": True},
+    "Bahria Town Grand Lawn": {
+        "cancellation_policy": [
+            {"min_hours_before": 720, "refund_pct": 100},
+            {"min_hours_before": 168, "refund_pct": 50},
+            {"min_hours_before": 0, "refund_pct": 0},
+        ]
+    },
+}
+
 # One letter per amenity in the table above.
 _LETTERS = {
     "p": "parking_valet",
@@ -112,12 +143,7 @@ _LETTERS = {
 }
 
 
-def _dates(today):
-    start = dt.date.fromisoformat(today)
-    return [(start + dt.timedelta(days=n)).isoformat() for n in range(DAYS)]
-
-
-def _weekend_overrides(dates, base_price, percent):
+def weekend_overrides(dates, base_price, percent):
     # Wedding season pricing: Fridays to Sundays cost more at the venues that say so.
     if not percent:
         return []
@@ -126,8 +152,8 @@ def _weekend_overrides(dates, base_price, percent):
     return [{"date": d, "price": int(price)} for d in weekend]
 
 
-def _venue_body(city, row, dates):
-    # The body an owner would POST to /venues/register; it passes the same schema.
+def venue_body(city, row, dates):
+    """The body an owner would POST to /venues/register for a row of VENUES."""
     name, kind, address, lat, lng, capacity, sqft, price, letters, weekend = row
     slug = name.lower().replace(" ", "-")
     return {
@@ -142,48 +168,16 @@ def _venue_body(city, row, dates):
         "additional_description": f"A {kind.lower()} for up to {capacity} guests in {city}.",
         "pictures": [f"https://picsum.photos/seed/{slug}/1200/800"],
         "dates_available": dates,
-        "pricing": {"base_price": price, "overrides": _weekend_overrides(dates, price, weekend)},
+        "pricing": {"base_price": price, "overrides": weekend_overrides(dates, price, weekend)},
         "slots": [dict(slot) for slot in SLOTS[kind]],
         "timezone": "Asia/Karachi",
+        **SETTINGS.get(name, {}),
     }
 
 
-def _create_user(full_name, email, is_venue_owner):
-    issued = accounts.create_user(full_name, email, PASSWORD, "+923001234567", is_venue_owner)
-    return issued["user"]
-
-
-def seed_if_empty():
-    """Load the demo accounts and venues once; a summary with the logins either way."""
-    if current_app.config["HALLS_ENV"] == "production":
-        raise ConfigError("Demo data has a published password; it is never loaded in production.")
-    if db.users().find_one({"email": OWNER_EMAIL}, {"_id": 1}):
-        return _summary("already loaded; nothing added")
-    try:
-        owner = _create_user("Demo Owner", OWNER_EMAIL, True)
-    except Conflict:
-        # Another worker loaded it between our check and this insert.
-        return _summary("already loaded; nothing added")
-    try:
-        _create_user("Demo Customer", CUSTOMER_EMAIL, False)
-    except Conflict:
-        log.warning("demo: %s already exists; kept as it is", CUSTOMER_EMAIL)
-    dates = _dates(local_today({}))
-    schema = VenueIn()
-    count = 0
-    for city, rows in VENUES.items():
-        for row in rows:
-            venues.register_venue(owner, schema.load(_venue_body(city, row, dates)))
-            count += 1
-    return _summary(f"loaded {count} venues, {dates[0]} to {dates[-1]}")
-
-
-def _summary(what):
-    logins = [("owner", OWNER_EMAIL), ("customer", CUSTOMER_EMAIL)]
-    lines = [f"demo data: {what}"]
-    lines += [f"demo {role} login: {email} / {PASSWORD}" for role, email in logins]
-    if not current_app.config.get("MONGO_URI"):
-        lines.append("embedded database: this data lives only in this process's memory")
-    for line in lines:
-        log.info(line)
-    return "\n".join(lines)
+def addon_bodies(venue_name):
+    """The bodies an owner would POST to /venues/<id>/addons for the venue's add-ons."""
+    rows = ADDONS.get(venue_name, [])
+    return [
+        {"key": key, "name": name, "price": price, "unit": unit} for key, name, price, unit in rows
+    ]
