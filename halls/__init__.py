@@ -8,8 +8,8 @@ from flask.json.provider import DefaultJSONProvider
 from pymongo.errors import ConnectionFailure
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from halls import apidocs, db, errors, observability
 from halls import config as settings
-from halls import db, errors, observability
 from halls.extensions import HallsApi, cors, limiter
 
 log = logging.getLogger("halls")
@@ -21,7 +21,10 @@ API_SPEC = {
     "OPENAPI_URL_PREFIX": "/",
     "OPENAPI_JSON_PATH": "openapi.json",
     "OPENAPI_SWAGGER_UI_PATH": "/docs",
-    "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+    # Swagger UI's page loads its files from halls itself (halls/apidocs.py, which serves
+    # /redoc too): it works offline, and asks no validator on another host.
+    "OPENAPI_SWAGGER_UI_URL": apidocs.SWAGGER_UI_URL,
+    "OPENAPI_SWAGGER_UI_CONFIG": {"validatorUrl": None},
     "API_SPEC_OPTIONS": {
         "info": {
             "description": (
@@ -77,6 +80,7 @@ def create_app(config=None):
     observability.init_app(app)
     api = _init_extensions(app)
     _register_blueprints(app, api)
+    apidocs.init_app(app)
     errors.register(app)
     _register_commands(app)
 
@@ -118,10 +122,11 @@ def _ensure_indexes(app):
 
 
 def _init_extensions(app):
+    from halls import examples
     from halls.auth import tokens
 
     # One Api per app: flask-smorest keeps the app's OpenAPI document on it.
-    api = HallsApi(app)
+    api = HallsApi(app, path_examples=examples.PATH_PARAMETERS)
     tokens.init_app(app)
     limiter.init_app(app)
     origins = [o.strip() for o in app.config["CORS_ORIGINS"].split(",") if o.strip()]

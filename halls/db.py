@@ -62,6 +62,9 @@ INDEXES = {
         IndexModel([("pricing.overrides.date", ASCENDING)], name="override_date"),
         # search by city and status, newest first.
         IndexModel([("status", ASCENDING), ("city", ASCENDING)], name="status_city"),
+        # search with amenities (amenities.<name>: true), and, when that finds nothing, which
+        # of the names no venue has at all (amenities.<name> $exists): any name, one index.
+        IndexModel([("amenities.$**", ASCENDING)], name="amenities_any"),
     ],
     "bookings": [
         # a venue's bookings by date and status (seed §1.4): e.g. future active ones of a venue.

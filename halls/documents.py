@@ -159,7 +159,7 @@ class Place(TypedDict):
 
 
 class Placement(Place):
-    """Where a booking is, its price there and how firmly it holds: bookings.service.placed
+    """Where a booking is, its price there and how firmly it holds: bookings.create.placed
     writes these when a booking is made and again on every move."""
 
     slot: str  # slots[0], kept for issue-2 clients

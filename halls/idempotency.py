@@ -39,6 +39,14 @@ from halls.errors import Conflict, Unprocessable
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
+# `headers` for the success `Blueprint.response` of an idempotent route.
+REPLAYED_DOC = {
+    REPLAYED_HEADER: {
+        "description": "true: this is the first answer to an earlier request with the same "
+        "Idempotency-Key, replayed; nothing was done again.",
+        "schema": {"type": "string", "enum": ["true"]},
+    }
+}
 KEEP = dt.timedelta(seconds=db.IDEMPOTENCY_KEEP_SECONDS)
 # Longer than any request may run (gunicorn kills a worker after 30 s): a reservation older
 # than this belongs to a request that died unanswered, and a retry may take it over.
@@ -71,7 +79,8 @@ class IdempotencyHeaders(Schema):
                 "true`) without doing anything again; the same key with a different request "
                 "is a 422 `idempotency_key_reused`; while the first is still running, a 409 "
                 "`idempotency_in_progress`."
-            )
+            ),
+            "example": "8b6f3c1e-2d4a-4f7b-9c0e-5a1b2c3d4e5f",
         },
     )
 

@@ -1,6 +1,7 @@
 """Schemas and fields shared by every resource: limits, ids, dates, text, places, the envelope,
 pages. A field type here knows no resource; a resource's own schemas live in its package."""
 
+import copy
 import datetime as dt
 import functools
 import math
@@ -10,6 +11,8 @@ from bson import ObjectId
 from bson.errors import InvalidId
 from marshmallow import Schema, fields, missing, pre_dump, validate
 
+from halls.errors import ERROR_CODES
+
 MAX_CAPACITY = 100_000  # people: a venue's capacity, a booking's guests, an add-on's qty
 MAX_PRICE = 1_000_000_000  # PKR; keeps every sum far inside a 64-bit integer
 # Amenity names, slot keys and add-on keys become parts of stored field paths and filters
@@ -18,10 +21,31 @@ SNAKE_NAME = r"^[a-z][a-z0-9_]{0,39}$"
 
 
 class StrictSchema(Schema):
-    """An `In` schema: unknown fields are refused (marshmallow's default, said out loud)."""
+    """An `In` schema: unknown fields are refused (marshmallow's default, said out loud).
+
+    Any other schema is an `Out` schema, and the document reads it as an answer (see
+    extensions.HallsConverter): extra fields allowed (a client must survive a new one), and
+    every field always sent, so required, unless its metadata says `"optional": True` (and
+    its description says when it is sent)."""
 
     class Meta:
         unknown = "raise"
+
+
+def without_defaults(schema_cls, name):
+    """`schema_cls` for a PATCH body: the same fields, validators and hooks, but no field (nor
+    any field of a nested schema) has a default. Loaded partially, a PATCH applies no default
+    anyway; but a client generated from a document that shows defaults sends every one of
+    them, and so resets what it never meant to touch."""
+    declared = {}
+    for field_name, field in schema_cls._declared_fields.items():
+        clone = copy.copy(field)
+        clone.load_default = missing
+        nested = getattr(field, "nested", None)
+        if isinstance(nested, type) and issubclass(nested, Schema):
+            clone.nested = without_defaults(nested, nested.__name__.removesuffix("In") + "Patch")
+        declared[field_name] = clone
+    return type(name, (schema_cls,), {"__doc__": schema_cls.__doc__, **declared})
 
 
 class ObjectIdField(fields.Field):
@@ -104,36 +128,30 @@ class HttpsUrl(fields.Url):
         super().__init__(schemes={"https"}, validate=validate.Length(max=2048), **kwargs)
 
 
-# How GeoPoint reads in the OpenAPI document (a custom field shows as {} otherwise). No
-# examples: request bodies carry none, so the fuzz tests may draw their own (@schema.given).
-GEO_POINT_DOC = {
-    "oneOf": [
-        {
-            "type": "object",
-            "description": "A GeoJSON Point: coordinates are [longitude, latitude].",
-            "required": ["type", "coordinates"],
-            "additionalProperties": False,
-            "properties": {
-                "type": {"type": "string", "enum": ["Point"]},
-                "coordinates": {
-                    "type": "array",
-                    "items": {"type": "number", "minimum": -180, "maximum": 180},
-                    "minItems": 2,
-                    "maxItems": 2,
-                },
+# How GeoPoint reads in the OpenAPI document: one canonical shape, GeoJSON, as a named
+# component (HallsApi registers it), so that every generator makes one plain class of it. (A
+# oneOf of the two shapes becomes, in Kotlin, one class that needs both.)
+GEO_SHAPES = {
+    "GeoJsonPoint": {
+        "type": "object",
+        "description": "A GeoJSON Point: coordinates are [longitude, latitude]. A request may "
+        'send {"lat": ..., "lng": ...} instead; answers always show the GeoJSON Point.',
+        "required": ["type", "coordinates"],
+        "additionalProperties": False,
+        "properties": {
+            "type": {"type": "string", "enum": ["Point"]},
+            "coordinates": {
+                "type": "array",
+                "items": {"type": "number", "minimum": -180, "maximum": 180},
+                "minItems": 2,
+                "maxItems": 2,
             },
         },
-        {
-            "type": "object",
-            "required": ["lat", "lng"],
-            "additionalProperties": False,
-            "properties": {
-                "lat": {"type": "number", "minimum": -90, "maximum": 90},
-                "lng": {"type": "number", "minimum": -180, "maximum": 180},
-            },
-        },
-    ]
+        "example": {"type": "Point", "coordinates": [74.3587, 31.5204]},
+    },
 }
+# (allOf: apispec keeps no $ref from field metadata; one allOf is that very type.)
+GEO_POINT_DOC = {"allOf": [{"$ref": "#/components/schemas/GeoJsonPoint"}]}
 
 
 class GeoPoint(fields.Field):
@@ -177,16 +195,28 @@ def _number(value, field):
     return number
 
 
-class CommaList(fields.String):
-    """A comma-separated list in a query string, each item checked by `parse_item` (a
-    snake_case name unless a subclass says otherwise), at most `max_items` of them."""
+class CommaList(fields.List):
+    """A list in a query string, sent either way or both: `amenities=stage&amenities=catering`
+    or `amenities=stage,catering`. Each item is checked by `parse_item` (a snake_case name
+    unless a subclass says otherwise); at least one, at most `max_items`. Documented as an
+    array of the `inner` field (repeated keys: what generated clients send)."""
 
     default_error_messages = {"item": "Not a valid list."}
     max_items = 50
+    unique = False  # True: a repeated item counts once
+
+    def __init__(self, inner=None, **kwargs):
+        inner = inner or fields.String(validate=validate.Regexp(SNAKE_NAME))
+        metadata = {"minItems": 1, "maxItems": self.max_items} | kwargs.pop("metadata", {})
+        super().__init__(inner, metadata=metadata, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs)
-        items = [item.strip() for item in text.split(",") if item.strip()]
+        texts = [value] if isinstance(value, str) else value
+        if not isinstance(texts, list | tuple) or not all(isinstance(t, str) for t in texts):
+            raise self.make_error("item")
+        items = [item.strip() for text in texts for item in text.split(",") if item.strip()]
+        if self.unique:
+            items = list(dict.fromkeys(items))
         if not items or len(items) > self.max_items:
             raise self.make_error("item")
         return [self.parse_item(item) for item in items]
@@ -297,6 +327,7 @@ def _fast_dump(schema):
 # The type of value each field gives back unchanged (field type, as_string).
 _KEPT_TYPES = {
     (fields.String, False): str,
+    (DateField, False): str,  # a String whose document says format: date
     (fields.Integer, False): int,
     (fields.Float, False): float,
     (fields.Boolean, False): bool,
@@ -318,18 +349,29 @@ class _NO_TYPE:
 
 
 class PageArgs(StrictSchema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10_000))
-    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    page = fields.Integer(
+        load_default=1, validate=validate.Range(min=1, max=10_000), metadata={"example": 1}
+    )
+    limit = fields.Integer(
+        load_default=20, validate=validate.Range(min=1, max=100), metadata={"example": 20}
+    )
 
 
 class ErrorBody(Schema):
-    code = fields.String(required=True, metadata={"example": "slot_taken"})
-    message = fields.String(required=True)
+    code = fields.String(
+        required=True,
+        validate=validate.OneOf(ERROR_CODES),
+        metadata={"description": "Stable: switch on it.", "example": "slot_taken"},
+    )
+    message = fields.String(
+        required=True,
+        metadata={"description": "A sentence for people.", "example": "That slot is taken."},
+    )
     details = fields.Dict(
         required=True,
         metadata={
             "description": 'Field messages only, {"field": ["message"]} (nested for the fields '
-            "of an object): set for validation_failed and a few others; else empty.",
+            "of an object): set for validation_failed; else empty.",
             "example": {},
         },
     )

@@ -11,7 +11,7 @@ import pytest
 from bson import ObjectId
 
 from halls import db
-from halls.bookings import claims, reschedule
+from halls.bookings import claims, create, reschedule
 from halls.bookings import service as bookings
 from halls.errors import ApiError
 from halls.venues import service as venues
@@ -91,7 +91,7 @@ def run_before_venue_write(monkeypatch, call):
 
 
 def book_now(customer, venue, date=DAY, slots=("morning",)):
-    return lambda: bookings.create_booking(customer.user, venue["_id"], date, 50, slots=list(slots))
+    return lambda: create.create_booking(customer.user, venue["_id"], date, 50, slots=list(slots))
 
 
 # --- Deleting a venue while it is being booked ---------------------------------------------

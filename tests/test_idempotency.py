@@ -9,8 +9,8 @@ from bson import ObjectId
 from flask import request
 
 from halls import db, idempotency
+from halls.bookings import create, service
 from halls.bookings import reschedule as rescheduling
-from halls.bookings import service
 from halls.idempotency import LEASE
 from tests.helpers import TWO_SLOTS, assert_error, ok_data, send_at_once, today_plus
 
@@ -53,7 +53,7 @@ def record_of(user, key=KEY):
     return db.idempotency_keys().find_one({"user_id": user["_id"], "key": key})
 
 
-def count_calls(monkeypatch, name="create_booking", module=service):
+def count_calls(monkeypatch, name="create_booking", module=create):
     """Count how often the booking service really runs behind the route."""
     calls = []
     real = getattr(module, name)
@@ -256,7 +256,7 @@ def test_a_server_failure_frees_the_key_so_the_retry_runs(
     client, customer, venue, monkeypatch, failure, status, code
 ):
     user, headers = customer
-    real = service.create_booking
+    real = create.create_booking
     calls = []
 
     def fails_once(*args, **kwargs):
@@ -265,7 +265,7 @@ def test_a_server_failure_frees_the_key_so_the_retry_runs(
             raise failure
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(service, "create_booking", fails_once)
+    monkeypatch.setattr(create, "create_booking", fails_once)
 
     assert_error(post(client, headers, body_for(venue)), status, code)
     assert record_of(user) is None
@@ -288,7 +288,7 @@ def test_a_503_frees_the_key_too(client, customer, venue, monkeypatch):
     def database_down(*args, **kwargs):
         raise ServerSelectionTimeoutError("no servers")
 
-    monkeypatch.setattr(service, "create_booking", database_down)
+    monkeypatch.setattr(create, "create_booking", database_down)
 
     assert_error(post(client, headers, body_for(venue)), 503, "database_unavailable")
     assert record_of(user) is None
@@ -301,14 +301,14 @@ def test_a_503_frees_the_key_too(client, customer, venue, monkeypatch):
 def hold_the_handler(monkeypatch):
     """Make create_booking wait inside the handler until released; returns (entered, release)."""
     entered, release = threading.Event(), threading.Event()
-    real = service.create_booking
+    real = create.create_booking
 
     def held(*args, **kwargs):
         entered.set()
         assert release.wait(timeout=30)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(service, "create_booking", held)
+    monkeypatch.setattr(create, "create_booking", held)
     return entered, release
 
 
@@ -463,7 +463,7 @@ def test_a_reservation_within_its_lease_still_blocks(app, client, customer, venu
 def test_a_repeated_cancel_replays_the_first_answer(client, customer, venue, monkeypatch):
     user, headers = customer
     booking = ok_data(post(client, headers, body_for(venue), key=None), 201)["booking"]
-    calls = count_calls(monkeypatch, "cancel_booking")
+    calls = count_calls(monkeypatch, "cancel_booking", service)
 
     first = cancel(client, headers, booking["id"], reason="plans changed")
     cancelled = db.bookings().find_one({"_id": ObjectId(booking["id"])})

@@ -2,7 +2,14 @@
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from halls.schemas import MAX_CAPACITY, MAX_PRICE, SNAKE_NAME, StrictSchema, Text
+from halls.schemas import (
+    MAX_CAPACITY,
+    MAX_PRICE,
+    SNAKE_NAME,
+    StrictSchema,
+    Text,
+    without_defaults,
+)
 
 ADDON_UNITS = ("per_event", "per_guest")
 MAX_ADDONS = 50  # per venue; a quote lists them all, so keep the list a person can read
@@ -33,15 +40,16 @@ class AddonIn(StrictSchema):
             raise ValidationError("Send at least one field to change.")
 
 
-class AddonPatch(AddonIn):
-    """A PATCH body: load it with `AddonPatch(exclude=("key",), partial=True)` (keys stay)."""
+# A PATCH body, no field with a default: load it with
+# `AddonPatch(exclude=("key",), partial=True)` (keys stay).
+AddonPatch = without_defaults(AddonIn, "AddonPatch")
 
 
 class AddonOut(Schema):
     key = fields.String()
     name = fields.String()
     price = fields.Integer()
-    unit = fields.String()
+    unit = fields.String(validate=validate.OneOf(ADDON_UNITS))
     max_qty = fields.Integer(allow_none=True)
 
 

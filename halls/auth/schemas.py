@@ -1,13 +1,14 @@
 """Auth bodies in and out: what a client may send, and the user and tokens we show."""
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields, missing, validate
 
 from halls.auth.tokens import role_of
 from halls.schemas import Meta, StrictSchema
 
 PASSWORD_LENGTH = validate.Length(min=8, max=128)
+# Empty is allowed on the wire (see BlankIsNotGiven); anything else must look like a number.
 CONTACT_NUMBER = validate.Regexp(
-    r"^\+?[0-9][0-9 ()-]{5,23}$", error="Not a valid phone number; use digits and an optional +."
+    r"^(\+?[0-9][0-9 ()-]{5,23})?$", error="Not a valid phone number; use digits and an optional +."
 )
 
 
@@ -27,12 +28,26 @@ class TrimmedString(fields.String):
         return super()._deserialize(value, attr, data, **kwargs).strip()
 
 
+class BlankIsNotGiven(TrimmedString):
+    """An optional text that a form sends empty ("" or spaces) when left blank: read as not
+    given (the field's default, or no change in a PATCH), not refused."""
+
+    def deserialize(self, value, attr=None, data=None, **kwargs):
+        if isinstance(value, str) and not value.strip():
+            value = missing
+        return super().deserialize(value, attr, data, **kwargs)
+
+
 def _email(**kwargs):
     return EmailField(validate=validate.Length(max=254), **kwargs)
 
 
 def _contact_number(**kwargs):
-    return TrimmedString(validate=CONTACT_NUMBER, **kwargs)
+    description = "A phone number; empty means not given."
+    metadata = {"description": description, "example": "+92 300 1234567"}
+    return BlankIsNotGiven(
+        validate=CONTACT_NUMBER, metadata=metadata | kwargs.pop("metadata", {}), **kwargs
+    )
 
 
 def _full_name(**kwargs):
@@ -58,7 +73,8 @@ class GoogleIn(StrictSchema):
         load_default=False, metadata={"description": "Used only when the account is created."}
     )
     contact_number = _contact_number(
-        load_default="", metadata={"description": "Used only when the account is created."}
+        load_default="",
+        metadata={"description": "Used only when the account is created; empty means not given."},
     )
 
 
@@ -108,7 +124,7 @@ class UserData(Schema):
 
 class AccessTokenData(UserData):
     access_token = fields.String(required=True)
-    token_type = fields.String(required=True, metadata={"example": "Bearer"})
+    token_type = fields.String(required=True, validate=validate.OneOf(["Bearer"]))
     expires_in = fields.Integer(required=True, metadata={"description": "Seconds."})
 
 
@@ -116,13 +132,18 @@ class TokenData(AccessTokenData):
     refresh_token = fields.String(required=True)
 
 
+def _after_password_change(field, **kwargs):
+    description = "After a password change: the fresh token pair's."
+    return field(metadata={"optional": True, "description": description}, **kwargs)
+
+
 class MeData(UserData):
     """The user; after a password change also a fresh token pair (earlier ones are revoked)."""
 
-    access_token = fields.String()
-    refresh_token = fields.String()
-    token_type = fields.String()
-    expires_in = fields.Integer()
+    access_token = _after_password_change(fields.String)
+    refresh_token = _after_password_change(fields.String)
+    token_type = _after_password_change(fields.String, validate=validate.OneOf(["Bearer"]))
+    expires_in = _after_password_change(fields.Integer)
 
 
 class MessageData(Schema):

@@ -30,6 +30,13 @@ def lapsed(booking: Booking, now: dt.datetime) -> bool:
     return booking["status"] == "pending" and expires_at is not None and expires_at <= now
 
 
+def as_seen(booking: Booking, now: dt.datetime) -> Booking:
+    """The booking as it truly stands: a pending one past its hold reads as expired."""
+    if lapsed(booking, now):
+        return {**booking, "status": "expired"}
+    return booking
+
+
 def refuse_lapsed(booking: Booking) -> None:
     """409 `hold_expired` for a pending booking past its hold (expiring it on the way)."""
     if lapsed(booking, clock.now()):

@@ -20,7 +20,7 @@ from typing import Any
 from pymongo import ReturnDocument
 
 from halls import clock, db, notifications, pricing, rules
-from halls.bookings import claims, lifecycle, policy, service
+from halls.bookings import claims, create, lifecycle, policy, service
 from halls.documents import BookedSlot, Booking, Move, Place, PriceBreakdown, User, Venue
 from halls.errors import Conflict, Unprocessable
 from halls.wallet import service as wallet
@@ -38,7 +38,7 @@ def reschedule_booking(
     lifecycle.refuse_lapsed(booking)
     if booking["status"] not in lifecycle.ACTIVE:
         lifecycle.refuse_transition(booking["_id"], "rescheduled", booking)
-    venue = service.get_bookable_venue(booking["venue_id"], date)
+    venue = create.get_bookable_venue(booking["venue_id"], date)
     now = clock.now()
     details, quote, change = _plan(user, booking, venue, date, slots, now)
     _check_consent(booking, user, quote, change, expected_total)
@@ -52,7 +52,7 @@ def quote_reschedule(user: User, booking_id: str, date: str, slots: list[str]) -
     booking = service.get_booking(user, booking_id)  # a lapsed hold reads as expired
     if booking["status"] not in lifecycle.ACTIVE:
         lifecycle.refuse_transition(booking["_id"], "rescheduled", booking)
-    venue = service.get_bookable_venue(booking["venue_id"], date)
+    venue = create.get_bookable_venue(booking["venue_id"], date)
     now = clock.now()
     details, quote, change = _plan(user, booking, venue, date, slots, now)
     delta = change["price_delta"]
@@ -89,7 +89,7 @@ def _plan(
             "The booking already has that date and those slots.",
             details={"slots": ["Choose another date or other slots."]},
         )
-    service.check_bookable(venue, date, to["slots"], now)
+    create.check_bookable(venue, date, to["slots"], now)
     quote = _requote(booking, venue, to, now)
     delta = quote["total"] - booking["price_locked"]
     change: Move = {
@@ -187,12 +187,12 @@ def _move(
             _rehold(booking, kept)
             raise
     try:
-        service.recheck_venue(venue_id, to["date"], to["slots"])
+        create.recheck_venue(venue_id, to["date"], to["slots"])
         if not claims.confirm_claims(
             booking_id, venue_id, to["date"], to["slots"], moved.get("expires_at")
         ):
             # A fresh claim outlived its grace period and went to someone else.
-            raise service.slot_taken(to["date"], fresh)
+            raise create.slot_taken(to["date"], fresh)
     except BaseException:
         # Move back: the booking where it was, its kept claims on their old hold.
         _unmove(booking, moved, kept)
@@ -223,7 +223,7 @@ def _write_move(
     """The guarded write that moves the booking; 409 if it changed since it was read."""
     now, to = change["at"], change["to"]
     changes: dict[str, Any] = {
-        **service.placed(venue, to["date"], details, quote, now),
+        **create.placed(venue, to["date"], details, quote, now),
         "updated_at": now,
     }
     if "expires_at" in changes and booking.get("expires_at"):
@@ -263,7 +263,7 @@ def _written_anyway(booking, change):
     return None
 
 
-# What a move rewrites (service.placed's fields), to put back should the move have to be undone.
+# What a move rewrites (create.placed's fields), to put back should the move have to be undone.
 MOVED_FIELDS = (
     "date",
     "slots",

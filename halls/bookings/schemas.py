@@ -11,6 +11,7 @@ from marshmallow import (
 
 from halls.bookings import display, references
 from halls.schemas import (
+    CommaList,
     DateField,
     Meta,
     ObjectIdField,
@@ -19,12 +20,8 @@ from halls.schemas import (
     StrictSchema,
     Timestamp,
 )
-from halls.venues.schemas import (
-    CancellationTierOut,
-    PriceBreakdownOut,
-    PriceLineOut,
-    SlotKeyList,
-)
+from halls.venues.quote_schemas import PriceBreakdownOut, PriceLineOut, SlotKeyList
+from halls.venues.schemas import CancellationTierOut
 
 STATUSES = ("pending", "confirmed", "rejected", "cancelled", "expired", "completed")
 PAYMENT_METHODS = ("pay_at_venue", "wallet")
@@ -67,7 +64,7 @@ class BookingIn(StrictSchema):
     guests = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
     slot = fields.String(
         validate=SLOT_KEY,
-        metadata={"description": "One slot key (issue-2 clients); or send `slots`."},
+        metadata={"description": "One slot key, for clients that book one; or send `slots`."},
     )
     slots = _slot_list()
     addons = fields.List(
@@ -95,9 +92,10 @@ class BookingRescheduleIn(StrictSchema):
 class RescheduleQuoteArgs(StrictSchema):
     """GET /bookings/<id>/reschedule-quote?date=D&slots=a,b: what that move would do."""
 
-    date = DateField(required=True)
+    date = DateField(required=True, metadata={"example": "2030-12-21"})
     slots = SlotKeyList(
-        required=True, metadata={"description": "Slot keys of the new date, e.g. lunch,dinner."}
+        required=True,
+        metadata={"description": "Slot keys of the new date.", "example": ["dinner"]},
     )
 
 
@@ -111,7 +109,23 @@ class BookingStatusIn(StrictSchema):
 class CancelArgs(StrictSchema):
     """DELETE /bookings/<id>?reason=...: the reason in the query string."""
 
-    reason = fields.String(validate=REASON)
+    reason = fields.String(validate=REASON, metadata={"example": "Plans changed"})
+
+
+class StatusList(CommaList):
+    """Booking statuses, any of which a booking may have."""
+
+    default_error_messages = {"item": f"List statuses among {', '.join(STATUSES)}."}
+    max_items = len(STATUSES)
+    unique = True
+
+    def __init__(self, **kwargs):
+        super().__init__(fields.String(validate=validate.OneOf(STATUSES)), **kwargs)
+
+    def parse_item(self, item):
+        if item not in STATUSES:
+            raise self.make_error("item")
+        return item
 
 
 class CancelIn(StrictSchema):
@@ -129,13 +143,16 @@ def cancel_reason(args, body):
 
 
 class BookingListArgs(PageArgs):
-    status = fields.String(validate=validate.OneOf(STATUSES))
-    venue_id = ObjectIdField()
-    date_from = DateField()
-    date_to = DateField()
+    status = StatusList(metadata={"example": ["pending", "confirmed"]})
+    venue_id = ObjectIdField(metadata={"example": "66f1a2b3c4d5e6f708192a10"})
+    date_from = DateField(metadata={"example": "2030-12-01", "description": "Event date from."})
+    date_to = DateField(metadata={"example": "2030-12-31", "description": "Event date to."})
     mine = fields.Boolean(
         load_default=False,
-        metadata={"description": "Owners: the bookings they made, not those of their venues."},
+        metadata={
+            "description": "Owners: the bookings they made, not those of their venues.",
+            "example": False,
+        },
     )
 
     @validates_schema
@@ -160,13 +177,19 @@ class BookingVenueOut(Schema):
     )
 
 
+def _booked_slot(field):
+    # A booking moved to today's shape (flask migrate) whose slot its venue no longer has
+    # knows only the key.
+    return field(metadata={"optional": True, "description": "Unless the slot is long gone."})
+
+
 class BookingSlotOut(Schema):
     """The slot as it was when booked (a snapshot: the venue may change its slots later)."""
 
     key = fields.String()
-    label = fields.String()
-    start = fields.String()
-    end = fields.String()
+    label = _booked_slot(fields.String)
+    start = _booked_slot(fields.String)
+    end = _booked_slot(fields.String)
 
 
 class BookingAddonOut(Schema):
@@ -186,7 +209,7 @@ class BookingRefundOut(Schema):
 
 
 class BookingPlaceOut(Schema):
-    date = fields.String()
+    date = DateField()
     slots = fields.List(fields.String())
 
 
@@ -222,6 +245,10 @@ class BookingPolicyOut(Schema):
     reschedule_cutoff_hours = fields.Integer()
 
 
+def _at(what):
+    return Timestamp(metadata={"optional": True, "description": f"Once {what}."})
+
+
 class BookingOut(QuickDump, Meta):
     reference = fields.String(
         metadata={
@@ -243,15 +270,17 @@ class BookingOut(QuickDump, Meta):
     ends_at = Timestamp(
         metadata={"description": "When the last booked slot ends (UTC), past midnight included."}
     )
-    date = fields.String()
+    date = DateField()
     slots = fields.List(fields.String())
-    slot = fields.String(metadata={"description": "slots[0], kept for issue-2 clients."})
+    slot = fields.String(metadata={"description": "slots[0], for clients that book one slot."})
     slot_details = fields.List(fields.Nested(BookingSlotOut))
     slot_detail = fields.Nested(BookingSlotOut, metadata={"description": "slot_details[0]."})
     guests = fields.Integer()
     addons = fields.List(fields.Nested(BookingAddonOut))
     status = fields.String(validate=validate.OneOf(STATUSES))
-    expires_at = Timestamp(metadata={"description": "When a pending hold lapses."})
+    expires_at = Timestamp(
+        metadata={"optional": True, "description": "Once held pending: when the hold lapses."}
+    )
     price_locked = fields.Integer(
         metadata={
             "description": "The total in PKR the booking locked when made or last moved: "
@@ -262,18 +291,25 @@ class BookingOut(QuickDump, Meta):
         PriceBreakdownOut,
         metadata={"description": "The quote when booked or last moved (a snapshot)."},
     )
-    currency = fields.String()
+    currency = fields.String(validate=validate.OneOf(["PKR"]))
     payment = fields.Nested(BookingPaymentOut)
-    refund = fields.Nested(BookingRefundOut, metadata={"description": "once cancelled etc."})
+    refund = fields.Nested(
+        BookingRefundOut, metadata={"optional": True, "description": "Once cancelled."}
+    )
     history = fields.List(fields.Nested(BookingMoveOut))
     policy = fields.Nested(BookingPolicyOut)
-    cancelled_by = fields.String(metadata={"description": "customer or owner; when cancelled."})
-    reason = fields.String()
-    confirmed_at = Timestamp()
-    rejected_at = Timestamp()
-    cancelled_at = Timestamp()
-    expired_at = Timestamp()
-    completed_at = Timestamp()
+    cancelled_by = fields.String(
+        validate=validate.OneOf(["customer", "owner"]),
+        metadata={"optional": True, "description": "Once cancelled: who did."},
+    )
+    reason = fields.String(
+        metadata={"optional": True, "description": "Given when rejecting or cancelling."}
+    )
+    confirmed_at = _at("confirmed")
+    rejected_at = _at("rejected")
+    cancelled_at = _at("cancelled")
+    expired_at = _at("its hold lapsed (swept)")
+    completed_at = _at("its date went by, confirmed")
 
     @pre_dump
     def shown(self, booking, **kwargs):
@@ -307,7 +343,7 @@ class CancellationQuoteOut(Schema):
     )
     refund_amount = fields.Integer(metadata={"description": "PKR back to the wallet."})
     paid = fields.Integer(metadata={"description": "PKR paid through halls (0 at the venue)."})
-    currency = fields.String()
+    currency = fields.String(validate=validate.OneOf(["PKR"]))
     hours_before = fields.Float(metadata={"description": "Hours left until the event starts."})
     event_start = Timestamp()
     by_owner = fields.Boolean()

@@ -14,7 +14,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 from halls import clock, rules
-from halls.bookings import claims, maintenance, reschedule
+from halls.bookings import claims, create, maintenance, reschedule
 from halls.bookings import service as bookings
 from halls.bookings.schemas import BookingIn
 from halls.wallet import service as wallet
@@ -158,7 +158,7 @@ def _book(user, venues, today, details):
             "payment_method": payment,
         }
     )
-    return bookings.create_booking(user, **body)
+    return create.create_booking(user, **body)
 
 
 def sweep():

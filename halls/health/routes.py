@@ -17,18 +17,24 @@ class StatusOut(Schema):
 
 @blp.route("")
 @limiter.exempt
-@blp.response(200, envelope(StatusOut))
+@blp.response(200, envelope(StatusOut), example={"ok": True, "data": {"status": "up"}})
 def up():
-    """The process is up; touches nothing else."""
+    """The process is up; touches nothing else.
+
+    For a liveness probe: never rate-limited.
+    """
     return {"status": "up"}
 
 
 @blp.route("/ready")
 @limiter.exempt
-@blp.response(200, envelope(StatusOut))
+@blp.response(200, envelope(StatusOut), example={"ok": True, "data": {"status": "ready"}})
 @blp.doc(responses=error_responses(503))
 def ready():
-    """The database answers a ping (503 `database_unavailable` otherwise)."""
+    """The database answers a ping (503 `database_unavailable` otherwise).
+
+    For a readiness probe: never rate-limited.
+    """
     try:
         db.ping()
     except Exception as error:  # noqa: BLE001 - any failure to ping means not ready

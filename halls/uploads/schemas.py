@@ -70,7 +70,7 @@ class CloudinarySignIn(StrictSchema):
 
 class S3SignOut(Schema):
     upload_url = fields.String(required=True, metadata={"description": "SigV4 presigned URL"})
-    method = fields.String(required=True, metadata={"example": "PUT"})
+    method = fields.String(required=True, validate=validate.OneOf(["PUT"]))
     headers = fields.Dict(
         keys=fields.String(),
         values=fields.String(),
@@ -84,14 +84,22 @@ class S3SignOut(Schema):
 
 class CloudinarySignOut(Schema):
     upload_url = fields.String(required=True)
-    method = fields.String(required=True, metadata={"example": "POST"})
+    method = fields.String(required=True, validate=validate.OneOf(["POST"]))
     params = fields.Dict(
-        metadata={"description": "Signed mode: post these form fields with the file."}
+        metadata={
+            "optional": True,
+            "description": "Signed mode: post these form fields with the file.",
+        }
     )
     expires_in = fields.Integer(
-        metadata={"description": "Signed mode: seconds the signature lasts."}
+        metadata={"optional": True, "description": "Signed mode: seconds the signature lasts."}
     )
-    unsigned_preset = fields.String(metadata={"description": "Unsigned mode: the upload preset."})
+    unsigned_preset = fields.String(
+        metadata={"optional": True, "description": "Unsigned mode: the upload preset."}
+    )
     params_sample = fields.Dict(
-        metadata={"description": "Unsigned mode: form fields to post with the file."}
+        metadata={
+            "optional": True,
+            "description": "Unsigned mode: form fields to post with the file.",
+        }
     )

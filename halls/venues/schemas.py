@@ -1,7 +1,5 @@
 """Venue schemas: what an owner may send, what anyone may ask, and what we show."""
 
-import re
-
 from marshmallow import (
     Schema,
     ValidationError,
@@ -12,12 +10,11 @@ from marshmallow import (
 )
 
 from halls import rules
-from halls.addons.schemas import MAX_ADDONS, AddonOut
+from halls.addons.schemas import AddonOut
 from halls.schemas import (
     MAX_CAPACITY,
     MAX_PRICE,
     SNAKE_NAME,
-    CommaList,
     DateField,
     GeoPoint,
     HttpsUrl,
@@ -28,10 +25,22 @@ from halls.schemas import (
     Text,
     Timestamp,
     parse_date,
+    without_defaults,
 )
 
 VENUE_TYPES = ("Hall", "Auditorium", "Banquet", "Lawn")
 EDITABLE_STATUSES = ("active", "inactive")
+STATUSES = (*EDITABLE_STATUSES, "deleted")
+# Why a slot cannot be booked (rules.day_availability): availability's and the quote's reasons.
+SLOT_REFUSALS = (
+    "slot_taken",
+    "blacked_out",
+    "too_late_to_book",
+    "date_unavailable",
+    "outside_booking_window",
+    "venue_inactive",
+    "unknown_slot",
+)
 MAX_DATES = 731  # two years of dates
 MAX_RANGE_DAYS = 62
 HH_MM = r"^([01]\d|2[0-3]):[0-5]\d$"
@@ -193,8 +202,9 @@ class VenueIn(StrictSchema):
         return data
 
 
-class VenuePatch(VenueIn):
-    """A PATCH body: any fields of VenueIn; load it with `VenuePatch(partial=PATCH_FIELDS)`."""
+# A PATCH body: any fields of VenueIn, none with a default; load it with
+# `VenuePatch(partial=PATCH_FIELDS)`.
+VenuePatch = without_defaults(VenueIn, "VenuePatch")
 
 
 # Every top-level field optional, and inside pricing each part optional so that
@@ -204,8 +214,12 @@ PATCH_FIELDS = (*VenueIn._declared_fields, "pricing.base_price", "pricing.overri
 
 
 class GeoPointOut(Schema):
-    type = fields.String()
-    coordinates = fields.List(fields.Float())
+    """A GeoJSON Point: coordinates are [longitude, latitude]."""
+
+    type = fields.String(validate=validate.OneOf(["Point"]))
+    coordinates = fields.List(
+        fields.Float(), validate=validate.Length(equal=2), metadata={"example": [74.3587, 31.5204]}
+    )
 
 
 class VenueSlotOut(Schema):
@@ -221,7 +235,7 @@ class VideoOut(Schema):
 
 
 class OverrideOut(Schema):
-    date = fields.String()
+    date = DateField()
     price = fields.Integer()
 
 
@@ -237,7 +251,7 @@ class CancellationTierOut(Schema):
 
 class BlackoutOut(Schema):
     id = fields.String()
-    date = fields.String()
+    date = DateField()
     slots = fields.List(fields.String(), metadata={"description": "empty: the whole day"})
     reason = fields.String()
 
@@ -245,7 +259,7 @@ class BlackoutOut(Schema):
 class VenueOut(Meta):
     owner_id = ObjectIdField()
     venue_name = fields.String()
-    type = fields.String()
+    type = fields.String(validate=validate.OneOf(VENUE_TYPES))
     address = fields.String()
     city = fields.String(allow_none=True)
     maps_location = fields.Nested(GeoPointOut)
@@ -255,12 +269,15 @@ class VenueOut(Meta):
     additional_description = fields.String()
     pictures = fields.List(fields.String())
     videos = fields.List(fields.Nested(VideoOut))
-    dates_available = fields.List(fields.String())
+    dates_available = fields.List(DateField())
     pricing = fields.Nested(PricingOut)
     slots = fields.List(fields.Nested(VenueSlotOut))
     booking_window_days = fields.Integer(dump_default=rules.SETTINGS["booking_window_days"])
     min_notice_hours = fields.Integer(dump_default=rules.SETTINGS["min_notice_hours"])
-    open_days = fields.List(fields.String(), dump_default=lambda: list(rules.WEEKDAYS))
+    open_days = fields.List(
+        fields.String(validate=validate.OneOf(rules.WEEKDAYS)),
+        dump_default=lambda: list(rules.WEEKDAYS),
+    )
     blackouts = fields.List(fields.Nested(BlackoutOut), dump_default=list)
     hold_minutes = fields.Integer(dump_default=rules.SETTINGS["hold_minutes"])
     auto_confirm = fields.Boolean(dump_default=rules.SETTINGS["auto_confirm"])
@@ -269,11 +286,11 @@ class VenueOut(Meta):
         fields.Nested(CancellationTierOut),
         dump_default=lambda: rules.setting({}, "cancellation_policy"),
     )
-    timezone = fields.String()
-    currency = fields.String()
-    status = fields.String()
+    timezone = fields.String(dump_default=rules.DEFAULT_TIMEZONE)
+    currency = fields.String(validate=validate.OneOf(["PKR"]))
+    status = fields.String(validate=validate.OneOf(STATUSES))
     addons = fields.List(fields.Nested(AddonOut), dump_default=list)
-    deleted_at = Timestamp(metadata={"description": "only once deleted"})
+    deleted_at = Timestamp(metadata={"optional": True, "description": "Only once deleted."})
 
 
 class VenueData(Schema):
@@ -290,13 +307,21 @@ class CalendarTokenOut(Schema):
 
 
 class CalendarFeedArgs(StrictSchema):
-    token = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    token = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=128),
+        metadata={"example": "Wm9hZ2F0ZS1jYWxlbmRhci10b2tlbi1leGFtcGxl"},
+    )
 
 
 class AvailabilityArgs(StrictSchema):
-    date = DateField()
-    first = DateField(data_key="from")
-    last = DateField(data_key="to")
+    date = DateField(metadata={"example": "2030-12-20", "description": "One day."})
+    first = DateField(
+        data_key="from", metadata={"example": "2030-12-20", "description": "A range's first day."}
+    )
+    last = DateField(
+        data_key="to", metadata={"example": "2031-01-10", "description": "A range's last day."}
+    )
 
     @validates_schema
     def one_day_or_a_range(self, data, **kwargs):
@@ -318,15 +343,13 @@ class VenueSlotAvailabilityOut(VenueSlotOut):
     available = fields.Boolean()
     reason = fields.String(
         allow_none=True,
-        metadata={
-            "description": "Why not (null when available): slot_taken, blacked_out, "
-            "too_late_to_book, date_unavailable, outside_booking_window, venue_inactive."
-        },
+        validate=validate.OneOf(SLOT_REFUSALS),
+        metadata={"description": "Why not; null when available."},
     )
 
 
 class DayAvailabilityOut(Schema):
-    date = fields.String()
+    date = DateField()
     available = fields.Boolean()
     price = fields.Integer(allow_none=True)
     slots = fields.List(fields.Nested(VenueSlotAvailabilityOut))
@@ -353,81 +376,25 @@ class BlackoutCreatedData(Schema):
     cancelled_bookings = fields.List(fields.String(), required=True)
 
 
-class AvailabilityOut(DayAvailabilityOut):
+def _one_day(field):
+    return field(metadata={"optional": True, "description": "Asked for one date: that day's."})
+
+
+class AvailabilityOut(Schema):
     """One day ({venue_id, date, available, price, slots}) or a range ({venue_id, days})."""
 
     venue_id = ObjectIdField()
-    days = fields.List(fields.Nested(DayAvailabilityOut))
-
-
-# --- Quotes ----------------------------------------------------------------------------------
-
-
-class SlotKeyList(CommaList):
-    default_error_messages = {"item": "List slot keys separated by commas, e.g. lunch,dinner."}
-
-
-class AddonChoiceList(CommaList):
-    """`key:qty,key` → [{"key", "qty"}, {"key"}]."""
-
-    default_error_messages = {
-        "item": "List add-ons as key:qty separated by commas, e.g. catering:150,decor:1."
-    }
-    max_items = MAX_ADDONS
-
-    def parse_item(self, item):
-        key, sep, qty = item.partition(":")
-        choice = {"key": super().parse_item(key.strip())}
-        if sep:
-            if not re.fullmatch(r"-?\d{1,9}", qty.strip()):
-                raise self.make_error("item")
-            choice["qty"] = int(qty)
-        return choice
-
-
-class QuoteArgs(StrictSchema):
-    """GET /venues/<id>/quote: what a booking of these slots and add-ons would cost."""
-
-    date = DateField(required=True)
-    slots = SlotKeyList(
-        metadata={"description": "Slot keys, e.g. lunch,dinner; optional for a one-slot venue."}
+    date = _one_day(DateField)
+    available = _one_day(fields.Boolean)
+    price = fields.Integer(
+        allow_none=True,
+        metadata={"optional": True, "description": "Asked for one date: that day's price."},
     )
-    guests = fields.Integer(required=True, validate=validate.Range(1, MAX_CAPACITY))
-    addons = AddonChoiceList(
-        metadata={"description": "key:qty pairs, e.g. catering:150,decor:1 (qty optional)."}
+    slots = fields.List(
+        fields.Nested(VenueSlotAvailabilityOut),
+        metadata={"optional": True, "description": "Asked for one date: that day's slots."},
     )
-
-
-class PriceLineOut(Schema):
-    kind = fields.String(metadata={"description": "slot or addon"})
-    key = fields.String()
-    label = fields.String()
-    unit_price = fields.Integer()
-    qty = fields.Integer()
-    amount = fields.Integer()
-
-
-class PriceBreakdownOut(Schema):
-    """A price line by line: a quote, and a booking's `price_breakdown` snapshot."""
-
-    lines = fields.List(fields.Nested(PriceLineOut))
-    subtotal = fields.Integer()
-    total = fields.Integer()
-    currency = fields.String()
-
-
-class QuoteRefusalOut(Schema):
-    key = fields.String()
-    reason = fields.String(metadata={"example": "slot_taken"})
-
-
-class QuoteOut(PriceBreakdownOut):
-    venue_id = ObjectIdField()
-    date = fields.String()
-    guests = fields.Integer()
-    slots = fields.List(fields.Nested(VenueSlotOut))
-    valid_until = Timestamp(
-        metadata={"description": "Ask again after this; booking re-prices at booking time."}
+    days = fields.List(
+        fields.Nested(DayAvailabilityOut),
+        metadata={"optional": True, "description": "Asked for from..to: each day of it."},
     )
-    available = fields.Boolean(metadata={"description": "Every chosen slot is bookable now."})
-    unavailable_slots = fields.List(fields.Nested(QuoteRefusalOut))

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from halls import clock, db, rules
 from halls.bookings import claims
+from halls.errors import Unprocessable
 from halls.venues import search_schemas
 
 DEFAULT_NEAR_KM = 10
@@ -68,6 +69,8 @@ def search_venues(args):
         # both leave it out.
         (result,) = db.venues().aggregate(_pipeline(args, query, closed + judged, None))
     total = result["total"][0]["n"] if result["total"] else 0
+    if not total and args.get("amenities"):
+        _refuse_unknown_amenities(args["amenities"])
     page, limit = args["page"], args["limit"]
     items = [_summary(item, date, held, judged_free) for item in result["items"]]
     return {"items": items, "page": page, "limit": limit, "total": total}
@@ -155,6 +158,21 @@ def _filters(args):
     if "q" in args:
         query["venue_name"] = {"$regex": re.escape(args["q"]), "$options": "i"}
     return query
+
+
+def _refuse_unknown_amenities(names):
+    """Nothing matched: if some asked amenity is on no venue at all (a typo), say which one
+    instead of answering an empty page. Asked only then: a known name costs nothing."""
+    unknown = [
+        name
+        for name in names
+        if db.venues().find_one({f"amenities.{name}": {"$exists": True}}, {"_id": 1}) is None
+    ]
+    if unknown:
+        raise Unprocessable(
+            "No venue has some of those amenities.",
+            details={"amenities": [f"Unknown amenities: {', '.join(unknown)}."]},
+        )
 
 
 def _range(low, high):

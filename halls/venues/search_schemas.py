@@ -1,14 +1,12 @@
 """Venue search at the edge: what a search may ask, and the summary each result shows."""
 
-import re
-
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from halls import rules
 from halls.schemas import (
     MAX_CAPACITY,
     MAX_PRICE,
-    SNAKE_NAME,
+    CommaList,
     DateField,
     ObjectIdField,
     PageArgs,
@@ -57,32 +55,31 @@ class VenueSearchItem(QuickDump, VenueSummaryOut):
 
     id = ObjectIdField(attribute="_id", dump_only=True)
     base_price = fields.Integer(
-        allow_none=True, metadata={"description": "the venue's pricing.base_price"}
+        allow_none=True, metadata={"description": "The venue's pricing.base_price."}
     )
     price_on_date = fields.Integer(
-        allow_none=True, metadata={"description": "with date: the override that day, else base"}
+        allow_none=True,
+        metadata={"optional": True, "description": "With date: the price that day."},
     )
-    distance_km = fields.Float(metadata={"description": "with near_lat/near_lng"})
+    distance_km = fields.Float(
+        metadata={"optional": True, "description": "With near_lat and near_lng."}
+    )
     free_slots = fields.List(
         fields.String(),
         metadata={
-            "description": "with date: the keys of the slots that can still be booked that day, "
-            "those GET /venues/{venue_id}/availability shows available"
+            "optional": True,
+            "description": "With date: the keys of the slots that can still be booked that "
+            "day, those GET /venues/{venue_id}/availability shows available.",
         },
     )
 
 
-class AmenityList(fields.String):
-    """A comma-separated list of amenity names (all of them required)."""
+class AmenityList(CommaList):
+    """Amenity names, each of which a venue must have (repeated, or separated by commas)."""
 
-    default_error_messages = {"amenity": "List amenity names in snake_case, separated by commas."}
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs)
-        names = list(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
-        if not names or len(names) > 20 or not all(re.match(SNAKE_NAME, n) for n in names):
-            raise self.make_error("amenity")
-        return names
+    default_error_messages = {"item": "List amenity names in snake_case, separated by commas."}
+    max_items = 20
+    unique = True
 
 
 def _not_over_everywhere(date):
@@ -90,20 +87,46 @@ def _not_over_everywhere(date):
         raise ValidationError("The date is in the past.")
 
 
+def _example(value, description=None):
+    return {"example": value} | ({"description": description} if description else {})
+
+
 class SearchArgs(PageArgs):
-    type = fields.String(validate=validate.OneOf(VENUE_TYPES))
-    city = Text(validate=validate.Length(min=1, max=80))
-    capacity_min = fields.Integer(validate=validate.Range(1, MAX_CAPACITY))
-    capacity_max = fields.Integer(validate=validate.Range(1, MAX_CAPACITY))
-    date = DateField(validate=_not_over_everywhere)
-    price_min = fields.Integer(validate=validate.Range(0, MAX_PRICE))
-    price_max = fields.Integer(validate=validate.Range(0, MAX_PRICE))
-    near_lat = fields.Float(validate=validate.Range(-90, 90))
-    near_lng = fields.Float(validate=validate.Range(-180, 180))
-    near_km = fields.Float(validate=validate.Range(0, 500, min_inclusive=False))
-    amenities = AmenityList()
-    q = Text(validate=validate.Length(min=1, max=100))
-    sort = fields.String(validate=validate.OneOf(SORTS))
+    type = fields.String(validate=validate.OneOf(VENUE_TYPES), metadata=_example("Banquet"))
+    city = Text(
+        validate=validate.Length(min=1, max=80), metadata=_example("Lahore", "Exact, any case.")
+    )
+    capacity_min = fields.Integer(
+        validate=validate.Range(1, MAX_CAPACITY), metadata=_example(200, "Guests, at least.")
+    )
+    capacity_max = fields.Integer(
+        validate=validate.Range(1, MAX_CAPACITY), metadata=_example(800, "Guests, at most.")
+    )
+    date = DateField(
+        validate=_not_over_everywhere,
+        metadata=_example("2030-12-20", "Venues with a slot still free that day."),
+    )
+    price_min = fields.Integer(
+        validate=validate.Range(0, MAX_PRICE),
+        metadata=_example(100000, "PKR; with date, the price that day."),
+    )
+    price_max = fields.Integer(
+        validate=validate.Range(0, MAX_PRICE),
+        metadata=_example(500000, "PKR; with date, the price that day."),
+    )
+    near_lat = fields.Float(validate=validate.Range(-90, 90), metadata=_example(31.52))
+    near_lng = fields.Float(validate=validate.Range(-180, 180), metadata=_example(74.36))
+    near_km = fields.Float(
+        validate=validate.Range(0, 500, min_inclusive=False),
+        metadata=_example(10, "With near_lat and near_lng; 10 when not given."),
+    )
+    amenities = AmenityList(
+        metadata=_example(["stage", "parking_valet"], "Every one required of a result.")
+    )
+    q = Text(
+        validate=validate.Length(min=1, max=100), metadata=_example("shalimar", "In the name.")
+    )
+    sort = fields.String(validate=validate.OneOf(SORTS), metadata=_example("price_asc"))
 
     @validates_schema
     def consistent(self, data, **kwargs):

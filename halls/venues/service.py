@@ -74,7 +74,7 @@ def update_venue(user: User, venue_id: str | ObjectId, changes: Mapping[str, Any
     if before is None:  # deleted between the read and the write
         raise NotFound("No venue has that id.", error_code="venue_not_found")
     # Write, then check again: a booking racing this change takes its claims before it
-    # re-reads the venue (bookings.service.recheck_venue), so either it sees the date or
+    # re-reads the venue (bookings.create.recheck_venue), so either it sees the date or
     # slot gone, or its claim is seen here and the change is taken back.
     try:
         _refuse_orphaned_claims(before, changes)
@@ -140,7 +140,7 @@ def delete_venue(user: User, venue_id: str | ObjectId) -> Venue:
     if before is None:
         raise NotFound("No venue has that id.", error_code="venue_not_found")
     # Write, then check again: a booking racing the delete is written before it re-reads its
-    # venue (bookings.service.recheck_venue), so either it finds the venue deleted and
+    # venue (bookings.create.recheck_venue), so either it finds the venue deleted and
     # undoes itself, or it is found here and the venue comes back as it was.
     try:
         _refuse_live_bookings(before)

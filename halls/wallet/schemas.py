@@ -21,7 +21,7 @@ class WalletCreditIn(StrictSchema):
 
 
 class WalletTransactionArgs(PageArgs):
-    kind = fields.String(validate=validate.OneOf(KINDS))
+    kind = fields.String(validate=validate.OneOf(KINDS), metadata={"example": "refund"})
 
 
 class WalletTransactionOut(Schema):
@@ -32,13 +32,15 @@ class WalletTransactionOut(Schema):
     kind = fields.String(validate=validate.OneOf(KINDS))
     booking_id = ObjectIdField(allow_none=True)
     balance_after = fields.Integer()
-    note = fields.String()
+    note = fields.String(
+        metadata={"optional": True, "description": "A credit's reason, as the admin gave it."}
+    )
     at = Timestamp()
 
 
 class WalletOut(Schema):
     balance = fields.Integer(required=True)
-    currency = fields.String(required=True)
+    currency = fields.String(required=True, validate=validate.OneOf(["PKR"]))
     recent = fields.List(
         fields.Nested(WalletTransactionOut),
         required=True,

@@ -7,7 +7,7 @@ from bson import ObjectId
 from pymongo.errors import ServerSelectionTimeoutError
 
 from halls import db
-from halls.bookings import service
+from halls.bookings import create
 from halls.errors import NotFound
 from tests.bookings.helpers import (
     SLOTS,
@@ -234,14 +234,14 @@ def test_the_venue_is_read_for_the_date_without_its_list_of_dates(app, make_venu
         pricing={"base_price": 100000, "overrides": [{"date": today_plus(4), "price": 150000}]},
         pictures=["https://example.com/a.jpg", "https://example.com/b.jpg"],
     )
-    offered = service.get_bookable_venue(venue["_id"], today_plus(4))
+    offered = create.get_bookable_venue(venue["_id"], today_plus(4))
     assert offered["dates_available"] == [today_plus(4)]
     assert offered["pricing"] == venue["pricing"]  # the date's override decides its price
     assert offered["venue_name"] == venue["venue_name"]
     assert offered["pictures"] == ["https://example.com/a.jpg"]  # the first: the cover
-    assert service.get_bookable_venue(venue["_id"], today_plus(45))["dates_available"] == []
+    assert create.get_bookable_venue(venue["_id"], today_plus(45))["dates_available"] == []
     with pytest.raises(NotFound):
-        service.get_bookable_venue(other_id(), today_plus(3))
+        create.get_bookable_venue(other_id(), today_plus(3))
     # Read, never written: the stored venue keeps its dates.
     assert db.venues().find_one({"_id": venue["_id"]})["dates_available"] == [
         today_plus(3),

@@ -416,12 +416,12 @@ def test_two_attempts_at_one_request_make_one_booking(world, monkeypatch):
     """Should a retry miss the first attempt's booking (say its read raced the insert), the
     unique request_key refuses the second insert: the second attempt undoes itself and answers
     with the first booking."""
-    from halls.bookings import service
+    from halls.bookings import create
     from tests.bookings.helpers import Proxy, claim_of
 
     database = world.fresh()
     customer = world.customer[0]
-    first = service.create_booking(
+    first = create.create_booking(
         customer, world.venue["_id"], DAY, 5, slots=["morning"], request_key="k"
     )
     real = db.bookings
@@ -435,7 +435,7 @@ def test_two_attempts_at_one_request_make_one_booking(world, monkeypatch):
             return self.collection.find_one(query, *args, **kwargs)
 
     monkeypatch.setattr(db, "bookings", lambda: Missing(real()))
-    again = service.create_booking(
+    again = create.create_booking(
         customer, world.venue["_id"], DAY, 5, slots=["evening"], request_key="k"
     )
     monkeypatch.setattr(db, "bookings", real)
